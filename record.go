@@ -1,0 +1,122 @@
+package replicator
+
+import (
+	"context"
+	"strconv"
+)
+
+// Op is what a record does to its target row.
+type Op uint8
+
+const (
+	// OpUpsert inserts the row or updates the listed fields of an existing one.
+	OpUpsert Op = iota + 1
+	// OpDelete removes the row identified by the key.
+	OpDelete
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpUpsert:
+		return "upsert"
+	case OpDelete:
+		return "delete"
+	}
+	return "op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Record is one write to one target row, already mapped: target column names
+// and normalized values.
+type Record struct {
+	Op Op
+	// Key holds the conflict key's values under their target names, in
+	// TableSpec.Key order. It identifies the target row.
+	Key []Field
+	// Fields are the columns an upsert sets, key columns included. A column
+	// whose value the source did not send (an unchanged TOASTed value) is
+	// absent, never null: writers must leave it untouched on the target.
+	Fields []Field
+	// LSN is the commit position of the source transaction (0 for snapshot rows).
+	LSN LSN
+}
+
+// KeyString is a canonical encoding of the key, equal for two records exactly
+// when they address the same target row.
+func (r *Record) KeyString() string {
+	n := 0
+	for _, f := range r.Key {
+		n += len(f.Value.Raw) + 8
+	}
+	b := make([]byte, 0, n)
+	for _, f := range r.Key {
+		b = append(b, byte(f.Value.Kind))
+		b = strconv.AppendInt(b, int64(len(f.Value.Raw)), 10)
+		b = append(b, ':')
+		b = append(b, f.Value.Raw...)
+	}
+	return string(b)
+}
+
+// Size approximates the memory a record holds, for the in-flight byte budget.
+func (r *Record) Size() int {
+	n := 64
+	for _, f := range r.Key {
+		n += len(f.Name) + len(f.Value.Raw) + 40
+	}
+	for _, f := range r.Fields {
+		n += len(f.Name) + len(f.Value.Raw) + 40
+	}
+	return n
+}
+
+// Field returns the value of the named field and whether the record carries it.
+func (r *Record) Field(name string) (Value, bool) {
+	for _, f := range r.Fields {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return Value{}, false
+}
+
+// TableSpec is what a writer needs to know about one mapped target table.
+type TableSpec struct {
+	// Source is the qualified source table ("public.customers"), for messages.
+	Source string
+	// Table is the target table: a Feishu table name or a GPTBots table id.
+	Table string
+	// Key lists the target column names of the conflict key.
+	Key []string
+	// Columns lists the target names of every mapped column, key included.
+	Columns []string
+}
+
+// Batch is a set of records for one target table. It holds at most one record
+// per key (the batcher coalesces), so the records may be applied in any order;
+// batches of one table are applied one after another in commit order.
+type Batch struct {
+	Table   TableSpec
+	Records []Record
+}
+
+// Rejection is a target's permanent verdict on one record: the rest of its
+// batch was written, this record was not and will never be as it stands.
+type Rejection struct {
+	Record Record
+	Reason string
+}
+
+// Writer applies batches to one target (one API account). Implementations are
+// safe for concurrent use by several tables.
+type Writer interface {
+	// Prepare checks, before anything is written, that every table exists on
+	// the target with every mapped column and a key the target can upsert on.
+	// Its error names the table and column and says what to fix.
+	Prepare(ctx context.Context, tables []TableSpec) error
+	// Write applies the batch. It returns nil once every record is either
+	// confirmed by the target or listed in the returned rejections. Transient
+	// failures (throttling, timeouts, 5xx, expired tokens) are retried inside
+	// Write until ctx ends; any error it returns is fatal for the pipeline and
+	// says what the user must do.
+	Write(ctx context.Context, batch Batch) ([]Rejection, error)
+}
