@@ -1,0 +1,119 @@
+package mapping
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/replication"
+)
+
+// Mapper follows the stream's relations and turns row changes into records.
+type Mapper struct {
+	rules  map[string]*Rule
+	tables map[uint32]*Table // nil value: a relation we saw but do not map
+	types  *pgtype.Map
+	fetch  Fetcher
+	logger *slog.Logger
+}
+
+// NewMapper maps the given rules; fetch reads whole rows when a key change
+// arrives with unchanged (TOASTed) values.
+func NewMapper(rules []*Rule, fetch Fetcher, logger *slog.Logger) *Mapper {
+	m := &Mapper{rules: make(map[string]*Rule, len(rules)), tables: map[uint32]*Table{}, types: pgtype.NewMap(), fetch: fetch, logger: logger}
+	for _, r := range rules {
+		m.rules[r.Source] = r
+	}
+	return m
+}
+
+// Types is the type map used for decoding, shared with snapshot reads.
+func (m *Mapper) Types() *pgtype.Map { return m.types }
+
+// Relation (re)compiles the table a Relation message describes; a schema
+// change mid-stream lands here.
+func (m *Mapper) Relation(rel *replication.Relation) error {
+	rule, ok := m.rules[rel.QualifiedName()]
+	if !ok {
+		m.tables[rel.ID] = nil
+		return nil
+	}
+	t, err := Compile(rule, rel, m.types, m.logger)
+	if err != nil {
+		return err
+	}
+	m.tables[rel.ID] = t
+	return nil
+}
+
+// Table returns the compiled table of a relation id; nil when unmapped.
+func (m *Mapper) Table(relID uint32) (*Table, error) {
+	t, ok := m.tables[relID]
+	if !ok {
+		return nil, fmt.Errorf("mapping: change for unknown relation id %d (no Relation message came first)", relID)
+	}
+	return t, nil
+}
+
+// Change maps an Insert, Update or Delete message of a transaction that
+// commits at lsn; emit receives its records in order.
+func (m *Mapper) Change(ctx context.Context, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
+	t, err := m.Table(msg.RelationID)
+	if err != nil || t == nil {
+		return err
+	}
+	switch msg.Kind {
+	case replication.KindInsert:
+		rec, err := t.Upsert(msg.New, lsn)
+		if err != nil {
+			return err
+		}
+		return emit(t, rec)
+	case replication.KindDelete:
+		rec, ok, err := t.Delete(msg.Old, lsn)
+		if err != nil || !ok {
+			return err
+		}
+		return emit(t, rec)
+	case replication.KindUpdate:
+		return m.update(ctx, t, msg, lsn, emit)
+	}
+	return fmt.Errorf("mapping: %c is not a row change", msg.Kind)
+}
+
+// update: a changed key is a delete of the old row and an upsert of the new
+// one, which must be whole — values pgoutput left out as unchanged are read
+// from the source. A row gone by then is skipped: the change that removed
+// it follows in the stream.
+func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
+	newCells := msg.New
+	if msg.Old != nil && t.KeyChanged(msg.Old, msg.New) {
+		rec, ok, err := t.Delete(msg.Old, lsn)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := emit(t, rec); err != nil {
+				return err
+			}
+		}
+		if t.HasUnchanged(newCells) {
+			cells, found, err := m.fetch(ctx, t.rel, t.KeyColumns(), t.KeyText(newCells))
+			if err != nil {
+				return fmt.Errorf("mapping %s: read row after key change: %w", t.Rule.Source, err)
+			}
+			if !found {
+				return nil
+			}
+			newCells = cells
+		}
+	}
+	rec, err := t.Upsert(newCells, lsn)
+	if err != nil {
+		return err
+	}
+	return emit(t, rec)
+}

@@ -1,0 +1,194 @@
+package mapping
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/replication"
+)
+
+// Fetcher reads a row's current values from the source by its key, in the
+// relation's column order; found is false when the row no longer exists.
+type Fetcher func(ctx context.Context, rel *replication.Relation, keyColumns []string, key [][]byte) (cells []replication.Cell, found bool, err error)
+
+// Table is a rule compiled against the relation's current shape.
+type Table struct {
+	Rule *Rule
+	Spec replicator.TableSpec
+
+	rel    *replication.Relation
+	fields []fieldPlan // one per relation column
+	keyIdx []int       // relation column index of each key column, in key order
+}
+
+type fieldPlan struct {
+	target string // "" when the column is not mapped
+	enc    encoder
+}
+
+// Compile builds the plan for rel's columns. Columns the rule names but the
+// relation lacks are left out (a dropped column must not stop the stream);
+// a missing key column is an error.
+func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger) (*Table, error) {
+	t := &Table{Rule: rule, Spec: rule.Spec(), rel: rel, fields: make([]fieldPlan, len(rel.Columns))}
+	present := make(map[string]bool, len(rel.Columns))
+	for i, col := range rel.Columns {
+		present[col.Name] = true
+		c, ok := rule.column(col.Name)
+		if !ok {
+			continue
+		}
+		if err := checkFormat(c.Format, col.TypeOID); err != nil {
+			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
+		}
+		t.fields[i] = fieldPlan{target: c.Target, enc: encoder{oid: col.TypeOID, format: c.Format, types: types}}
+	}
+	for _, c := range rule.Columns {
+		if !present[c.Source] {
+			logger.Warn("mapped column is not in the source table; leaving it out", "table", rule.Source, "column", c.Source)
+		}
+	}
+	for _, k := range rule.Key {
+		idx := -1
+		for i, col := range rel.Columns {
+			if col.Name == k {
+				idx = i
+			}
+		}
+		if idx < 0 {
+			return nil, fmt.Errorf("mapping %s: key column %s is not in the source table", rule.Source, k)
+		}
+		if t.fields[idx].target == "" {
+			return nil, fmt.Errorf("mapping %s: key column %s is not mapped", rule.Source, k)
+		}
+		t.keyIdx = append(t.keyIdx, idx)
+	}
+	return t, nil
+}
+
+// Relation is the relation the table was compiled for.
+func (t *Table) Relation() *replication.Relation { return t.rel }
+
+// KeyColumns are the source key columns.
+func (t *Table) KeyColumns() []string { return t.Rule.Key }
+
+// Upsert maps a whole or partial row (unchanged cells are left out).
+func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator.Record, error) {
+	if len(cells) != len(t.fields) {
+		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
+	}
+	fields := make([]replicator.Field, 0, len(cells))
+	for i, c := range cells {
+		p := &t.fields[i]
+		if p.target == "" || c.State == replication.CellUnchanged {
+			continue
+		}
+		v, err := cellValue(p, c)
+		if err != nil {
+			return replicator.Record{}, fmt.Errorf("mapping %s: column %s: %w", t.Rule.Source, t.rel.Columns[i].Name, err)
+		}
+		fields = append(fields, replicator.Field{Name: p.target, Value: v})
+	}
+	key, err := t.key(cells)
+	if err != nil {
+		return replicator.Record{}, err
+	}
+	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, nil
+}
+
+// Delete maps the removal of the row whose key cells are in cells,
+// following the rule's delete policy; ok is false when the policy ignores it.
+func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replicator.Record, ok bool, err error) {
+	if t.Rule.OnDelete == DeleteIgnore {
+		return replicator.Record{}, false, nil
+	}
+	key, err := t.key(cells)
+	if err != nil {
+		return replicator.Record{}, false, err
+	}
+	if t.Rule.OnDelete == DeleteSoft {
+		fields := append(append(make([]replicator.Field, 0, len(key)+1), key...),
+			replicator.Field{Name: t.Rule.SoftColumn, Value: replicator.Value{Kind: replicator.KindBool, Raw: rawTrue}})
+		return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, true, nil
+	}
+	return replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}, true, nil
+}
+
+var errKeyUnavailable = errors.New("key column value not sent: the table's replica identity must include the key (ALTER TABLE … REPLICA IDENTITY FULL, or make the key the primary key)")
+
+func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
+	key := make([]replicator.Field, len(t.keyIdx))
+	for i, idx := range t.keyIdx {
+		if idx >= len(cells) {
+			return nil, fmt.Errorf("mapping %s: %w", t.Rule.Source, errKeyUnavailable)
+		}
+		c := cells[idx]
+		if c.State != replication.CellText {
+			if c.State == replication.CellNull {
+				return nil, fmt.Errorf("mapping %s: key column %s is NULL; %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
+			}
+			return nil, fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
+		}
+		v, err := cellValue(&t.fields[idx], c)
+		if err != nil {
+			return nil, fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, err)
+		}
+		key[i] = replicator.Field{Name: t.fields[idx].target, Value: v}
+	}
+	return key, nil
+}
+
+// KeyText returns the source text of the key cells, for fetching a row.
+func (t *Table) KeyText(cells []replication.Cell) [][]byte {
+	out := make([][]byte, len(t.keyIdx))
+	for i, idx := range t.keyIdx {
+		if idx < len(cells) {
+			out[i] = cells[idx].Data
+		}
+	}
+	return out
+}
+
+// KeyChanged reports whether old (an update's old key or row) addresses a
+// different row than new.
+func (t *Table) KeyChanged(old, new []replication.Cell) bool {
+	for _, idx := range t.keyIdx {
+		if idx >= len(old) || idx >= len(new) {
+			return true
+		}
+		o, n := old[idx], new[idx]
+		if n.State == replication.CellUnchanged {
+			continue
+		}
+		if o.State != n.State || !bytes.Equal(o.Data, n.Data) {
+			return true
+		}
+	}
+	return false
+}
+
+// HasUnchanged reports whether a mapped column of the row was not sent.
+func (t *Table) HasUnchanged(cells []replication.Cell) bool {
+	for i, c := range cells {
+		if c.State == replication.CellUnchanged && i < len(t.fields) && t.fields[i].target != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func cellValue(p *fieldPlan, c replication.Cell) (replicator.Value, error) {
+	switch c.State {
+	case replication.CellNull:
+		return replicator.Null, nil
+	case replication.CellText:
+		return p.enc.encode(c.Data)
+	}
+	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)
+}

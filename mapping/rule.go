@@ -1,0 +1,102 @@
+// Package mapping turns decoded source rows into target records: which
+// target table a source table goes to, its conflict key, renamed and
+// encoded columns, and what deletes and truncates become.
+package mapping
+
+import (
+	"github.com/replicator-cdc/replicator"
+)
+
+// DeleteMode says what a source delete becomes.
+type DeleteMode string
+
+// Delete policies.
+const (
+	DeleteRow    DeleteMode = "delete"
+	DeleteIgnore DeleteMode = "ignore"
+	DeleteSoft   DeleteMode = "soft"
+)
+
+// TruncatePolicy says what a source TRUNCATE does.
+type TruncatePolicy string
+
+// Truncate policies: halting tells the user to resync; ignoring is logged.
+const (
+	TruncateHalt   TruncatePolicy = "halt"
+	TruncateIgnore TruncatePolicy = "ignore"
+)
+
+// RejectPolicy says what a record a target rejects for good does.
+type RejectPolicy string
+
+// Reject policies.
+const (
+	RejectDeadLetter RejectPolicy = "dead_letter"
+	RejectHalt       RejectPolicy = "halt"
+)
+
+// ColumnRule maps one source column.
+type ColumnRule struct {
+	Source string
+	Target string
+	Format string
+}
+
+// Rule is one table's mapping, resolved against the source catalog.
+type Rule struct {
+	// Source is "schema.table".
+	Source string
+	// Target names the configured target (writer).
+	Target string
+	// Table is the target table.
+	Table string
+	// Key lists the source columns of the conflict key.
+	Key []string
+	// Columns lists the mapped columns in source order.
+	Columns []ColumnRule
+	// AllColumns maps columns added to the source later under their own
+	// names (the configuration listed no columns).
+	AllColumns bool
+	OnDelete   DeleteMode
+	// SoftColumn is the target column a soft delete sets to true.
+	SoftColumn string
+	OnTruncate TruncatePolicy
+	OnReject   RejectPolicy
+	Snapshot   bool
+}
+
+// Spec is what the rule's writer needs to know.
+func (r *Rule) Spec() replicator.TableSpec {
+	spec := replicator.TableSpec{Source: r.Source, Table: r.Table}
+	for _, k := range r.Key {
+		spec.Key = append(spec.Key, r.targetName(k))
+	}
+	for _, c := range r.Columns {
+		spec.Columns = append(spec.Columns, c.Target)
+	}
+	if r.OnDelete == DeleteSoft {
+		spec.Columns = append(spec.Columns, r.SoftColumn)
+	}
+	return spec
+}
+
+func (r *Rule) targetName(source string) string {
+	for _, c := range r.Columns {
+		if c.Source == source {
+			return c.Target
+		}
+	}
+	return source
+}
+
+func (r *Rule) column(source string) (ColumnRule, bool) {
+	for _, c := range r.Columns {
+		if c.Source == source {
+			return c, true
+		}
+	}
+	if r.AllColumns {
+		return ColumnRule{Source: source, Target: source}, true
+	}
+	return ColumnRule{}, false
+}

@@ -1,0 +1,73 @@
+package pipeline
+
+import (
+	"time"
+
+	"github.com/replicator-cdc/replicator"
+)
+
+// unitCount is how many records of one tracker unit a batch carries.
+type unitCount struct {
+	tracker *Tracker
+	id      txnID
+	n       int
+}
+
+// batch accumulates one target table's records, one per key: a later
+// record of a key replaces the earlier one (design invariant 2).
+type batch struct {
+	records []replicator.Record
+	index   map[string]int
+	bytes   int64
+	units   []unitCount
+	started time.Time
+}
+
+func newBatch() *batch {
+	return &batch{index: make(map[string]int), started: time.Now()}
+}
+
+func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
+	b.bytes += size
+	if n := len(b.units); n > 0 && b.units[n-1].tracker == tr && b.units[n-1].id == id {
+		b.units[n-1].n++
+	} else {
+		b.units = append(b.units, unitCount{tracker: tr, id: id, n: 1})
+	}
+	key := rec.KeyString()
+	i, seen := b.index[key]
+	if !seen {
+		b.index[key] = len(b.records)
+		b.records = append(b.records, rec)
+		return
+	}
+	b.records[i] = coalesce(b.records[i], rec)
+}
+
+// coalesce keeps the latest state of a key. An upsert following an upsert
+// keeps the earlier values of columns the later one did not send (unchanged
+// TOAST values); anything else simply replaces.
+func coalesce(prev, next replicator.Record) replicator.Record {
+	if prev.Op != replicator.OpUpsert || next.Op != replicator.OpUpsert {
+		return next
+	}
+	var kept []replicator.Field
+	for _, f := range prev.Fields {
+		if _, ok := next.Field(f.Name); !ok {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == 0 {
+		return next
+	}
+	merged := next
+	merged.Fields = append(append(make([]replicator.Field, 0, len(next.Fields)+len(kept)), next.Fields...), kept...)
+	return merged
+}
+
+// confirm tells the trackers the batch's records are written.
+func (b *batch) confirm() {
+	for _, u := range b.units {
+		u.tracker.Done(u.id, u.n)
+	}
+}

@@ -1,0 +1,285 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/mapping"
+)
+
+// Options bound batching and memory.
+type Options struct {
+	// MaxInFlightBytes bounds records between the reader and confirmation.
+	MaxInFlightBytes int64
+	// FlushInterval is the longest a record waits in a batch.
+	FlushInterval time.Duration
+	// BatchRows and BatchBytes flush a batch when reached.
+	BatchRows  int
+	BatchBytes int64
+	// TickInterval is how often a waiting reader lets status updates out.
+	TickInterval time.Duration
+}
+
+// DeadLetterWriter durably records rejected records.
+type DeadLetterWriter interface {
+	Write(target string, spec replicator.TableSpec, rejected []replicator.Rejection) error
+}
+
+// Route says which writer a rule's records go to.
+type Route struct {
+	Rule   *mapping.Rule
+	Target string
+	Writer replicator.Writer
+}
+
+// Pipeline batches records per target table and applies them through one
+// worker per table, so that one table's writes keep commit order while
+// tables proceed in parallel. The reader side (Add, Flush, Begin, Commit) is
+// used from one goroutine only.
+type Pipeline struct {
+	opts        Options
+	budget      *budget
+	queues      map[*mapping.Rule]*tableQueue
+	deadLetters DeadLetterWriter
+	logger      *slog.Logger
+
+	ctx    context.Context // canceled on a fatal error or Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	errMu sync.Mutex
+	err   error
+
+	tracker *Tracker // the unit records are currently added to
+	unit    txnID
+}
+
+type tableQueue struct {
+	route   Route
+	spec    replicator.TableSpec
+	pending *batch
+	queue   chan *batch
+}
+
+// queueDepth bounds the batches waiting for one table's worker; the byte
+// budget is what usually binds first.
+const queueDepth = 64
+
+// New starts one worker per route.
+func New(routes []Route, deadLetters DeadLetterWriter, opts Options, logger *slog.Logger) *Pipeline {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pipeline{
+		opts: opts, budget: newBudget(opts.MaxInFlightBytes), queues: make(map[*mapping.Rule]*tableQueue, len(routes)),
+		deadLetters: deadLetters, logger: logger, ctx: ctx, cancel: cancel,
+	}
+	for _, r := range routes {
+		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, queueDepth)}
+		p.queues[r.Rule] = q
+		p.wg.Add(1)
+		go p.work(q)
+	}
+	return p
+}
+
+// Err returns the first fatal error a worker hit, if any.
+func (p *Pipeline) Err() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return p.err
+}
+
+func (p *Pipeline) fail(err error) {
+	p.errMu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.errMu.Unlock()
+	p.cancel()
+}
+
+// Begin starts a unit (a transaction or snapshot chunk) in tracker tr.
+func (p *Pipeline) Begin(tr *Tracker) {
+	p.tracker, p.unit = tr, tr.Begin()
+}
+
+// Commit closes the current unit at end.
+func (p *Pipeline) Commit(end replicator.LSN) {
+	p.tracker.Commit(p.unit, end)
+}
+
+// Add puts a record of the current unit into its table's batch, waiting for
+// budget (and calling tick meanwhile) when too much is in flight.
+func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() error) error {
+	q, ok := p.queues[t.Rule]
+	if !ok {
+		return fmt.Errorf("pipeline: no route for %s", t.Rule.Source)
+	}
+	size := int64(rec.Size())
+	if ok, _ := p.budget.tryAcquire(size); !ok {
+		// Hand every pending batch over before waiting: bytes held by
+		// batches nobody sends would never come back.
+		if err := p.Flush(tick); err != nil {
+			return err
+		}
+		if err := p.budget.acquire(p.ctx, size, p.opts.TickInterval, tick); err != nil {
+			return p.stopped(err)
+		}
+	}
+	if q.pending == nil {
+		q.pending = newBatch()
+	}
+	p.tracker.Add(p.unit, 1)
+	q.pending.add(rec, size, p.tracker, p.unit)
+	if len(q.pending.records) >= p.opts.BatchRows || q.pending.bytes >= p.opts.BatchBytes {
+		return p.handOff(q, tick)
+	}
+	return nil
+}
+
+// FlushAged hands over batches older than the flush interval.
+func (p *Pipeline) FlushAged(tick func() error) error {
+	for _, q := range p.queues {
+		if q.pending != nil && time.Since(q.pending.started) >= p.opts.FlushInterval {
+			if err := p.handOff(q, tick); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Err()
+}
+
+// Flush hands over every pending batch.
+func (p *Pipeline) Flush(tick func() error) error {
+	for _, q := range p.queues {
+		if q.pending != nil {
+			if err := p.handOff(q, tick); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Err()
+}
+
+func (p *Pipeline) handOff(q *tableQueue, tick func() error) error {
+	b := q.pending
+	q.pending = nil
+	timer := time.NewTimer(p.opts.TickInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case q.queue <- b:
+			return nil
+		case <-p.ctx.Done():
+			return p.stopped(p.ctx.Err())
+		case <-timer.C:
+			timer.Reset(p.opts.TickInterval)
+			if err := tick(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// WaitFor flushes and waits until done reports true, calling tick while it
+// waits.
+func (p *Pipeline) WaitFor(ctx context.Context, done func() bool, tick func() error) error {
+	if err := p.Flush(tick); err != nil {
+		return err
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for !done() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.ctx.Done():
+			return p.stopped(p.ctx.Err())
+		case <-t.C:
+		}
+		if time.Since(last) >= p.opts.TickInterval {
+			last = time.Now()
+			if err := tick(); err != nil {
+				return err
+			}
+		}
+	}
+	return p.Err()
+}
+
+func (p *Pipeline) stopped(err error) error {
+	if perr := p.Err(); perr != nil {
+		return perr
+	}
+	return err
+}
+
+// Close stops the workers, abandoning unconfirmed batches (they are
+// redelivered from the slot on restart), and waits for them.
+func (p *Pipeline) Close() {
+	p.cancel()
+	for _, q := range p.queues {
+		close(q.queue)
+	}
+	p.wg.Wait()
+}
+
+// InFlightBytes is the budget in use.
+func (p *Pipeline) InFlightBytes() int64 { return p.budget.inUse() }
+
+func (p *Pipeline) work(q *tableQueue) {
+	defer p.wg.Done()
+	for b := range q.queue {
+		if p.ctx.Err() != nil {
+			continue
+		}
+		if err := p.apply(q, b); err != nil {
+			p.fail(err)
+			continue
+		}
+		b.confirm()
+		p.budget.release(b.bytes)
+	}
+}
+
+func (p *Pipeline) apply(q *tableQueue, b *batch) error {
+	rejected, err := q.route.Writer.Write(p.ctx, replicator.Batch{Table: q.spec, Records: b.records})
+	if err != nil {
+		if errors.Is(err, context.Canceled) && p.ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)
+	}
+	if len(rejected) == 0 {
+		return nil
+	}
+	if q.route.Rule.OnReject == mapping.RejectHalt {
+		r := rejected[0]
+		return fmt.Errorf("target %s, table %s rejected %d record(s), e.g. key %s: %s; the mapping says on_reject: halt — fix the data or the target table, then restart",
+			q.route.Target, q.spec.Table, len(rejected), describeKey(r.Record.Key), r.Reason)
+	}
+	if err := p.deadLetters.Write(q.route.Target, q.spec, rejected); err != nil {
+		return fmt.Errorf("pipeline: write dead letters: %w", err)
+	}
+	for _, r := range rejected {
+		p.logger.Warn("record rejected by target; written to the dead-letter file",
+			"target", q.route.Target, "table", q.spec.Table, "key", describeKey(r.Record.Key), "reason", r.Reason)
+	}
+	return nil
+}
+
+func describeKey(key []replicator.Field) string {
+	s := ""
+	for i, f := range key {
+		if i > 0 {
+			s += ","
+		}
+		s += f.Name + "=" + string(f.Value.Raw)
+	}
+	return s
+}

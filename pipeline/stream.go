@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/replication"
+)
+
+// HeartbeatPrefix marks the logical messages the daemon emits to keep its
+// slot moving; they carry no data.
+const HeartbeatPrefix = "replicator_heartbeat"
+
+// StreamSink feeds the replication stream into the pipeline. It implements
+// replication.Sink and lives on the stream's goroutine.
+type StreamSink struct {
+	p       *Pipeline
+	mapper  *mapping.Mapper
+	tracker *Tracker
+	ctx     context.Context
+	logger  *slog.Logger
+
+	inTxn      bool
+	commitLSN  replicator.LSN
+	lastCommit replicator.LSN
+}
+
+// NewStreamSink acknowledges from start, the position the stream resumes at.
+// ctx bounds reads of the source the mapping makes (key changes).
+func NewStreamSink(ctx context.Context, p *Pipeline, mapper *mapping.Mapper, start replicator.LSN, logger *slog.Logger) *StreamSink {
+	return &StreamSink{p: p, mapper: mapper, tracker: NewTracker(start), ctx: ctx, logger: logger, lastCommit: start}
+}
+
+var _ replication.Sink = (*StreamSink)(nil)
+
+// Handle implements replication.Sink.
+func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
+	switch m.Kind {
+	case replication.KindBegin:
+		s.inTxn, s.commitLSN = true, m.LSN
+		s.p.Begin(s.tracker)
+	case replication.KindCommit:
+		s.inTxn = false
+		s.lastCommit = m.EndLSN
+		s.p.Commit(m.EndLSN)
+	case replication.KindRelation:
+		return s.mapper.Relation(m.Relation)
+	case replication.KindInsert, replication.KindUpdate, replication.KindDelete:
+		return s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
+			return s.p.Add(t, rec, tick)
+		})
+	case replication.KindTruncate:
+		return s.truncate(m)
+	case replication.KindMessage:
+		if !s.inTxn {
+			s.tracker.Mark(m.LSN)
+		}
+	}
+	return nil
+}
+
+func (s *StreamSink) truncate(m *replication.Message) error {
+	for _, id := range m.RelationIDs {
+		t, err := s.mapper.Table(id)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			continue
+		}
+		if t.Rule.OnTruncate == mapping.TruncateIgnore {
+			s.logger.Warn("source table truncated; the mapping says on_truncate: ignore, so the target keeps its rows",
+				"table", t.Rule.Source, "target", t.Rule.Target, "target_table", t.Rule.Table)
+			continue
+		}
+		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. Empty target table %s, reset its snapshot (see the README, \"Resyncing a table\"), then restart; or set on_truncate: ignore",
+			t.Rule.Source, s.commitLSN, t.Rule.Table)
+	}
+	return nil
+}
+
+// Mark implements replication.Sink.
+func (s *StreamSink) Mark(lsn replicator.LSN) {
+	if !s.inTxn {
+		s.tracker.Mark(lsn)
+	}
+}
+
+// Idle implements replication.Sink.
+func (s *StreamSink) Idle(tick func() error) error { return s.p.FlushAged(tick) }
+
+// Acknowledged implements replication.Sink.
+func (s *StreamSink) Acknowledged() replicator.LSN { return s.tracker.Acknowledged() }
+
+// Drain implements replication.Sink: everything up to the last commit seen
+// is confirmed, or ctx ended. A transaction cut off mid-way stays
+// unacknowledged and is resent on restart.
+func (s *StreamSink) Drain(ctx context.Context, tick func() error) error {
+	return s.p.WaitFor(ctx, func() bool { return s.tracker.Acknowledged() >= s.lastCommit }, tick)
+}

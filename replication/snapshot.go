@@ -1,0 +1,185 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// BeginSnapshot opens the read-only repeatable-read transaction the initial
+// copy reads in. With an exported snapshot name it sees exactly the data the
+// slot's stream starts after; without one (resuming after a crash, or a table
+// added later) it sees the present, and the stream's replay converges.
+func BeginSnapshot(ctx context.Context, conn *pgx.Conn, snapshotName string) (pgx.Tx, error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: begin: %w", err)
+	}
+	if snapshotName != "" {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshotName)); err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, fmt.Errorf("snapshot: adopt exported snapshot: %w", err)
+		}
+	}
+	return tx, nil
+}
+
+// ConnectSQL opens an ordinary connection with the session settings the
+// decoder expects (so snapshot rows read like streamed ones).
+func ConnectSQL(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("source: parse DSN: %w", err)
+	}
+	for k, v := range sessionParams {
+		cfg.RuntimeParams[k] = v
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("source: connect to %s:%d as %s: %w (check source.dsn and that PostgreSQL accepts connections from here)", cfg.Host, cfg.Port, cfg.User, err)
+	}
+	return conn, nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// ReadChunk reads up to limit rows whose key is after `after` (nil: from
+// the start), in key order, as text cells in the relation's column order.
+func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, after [][]byte, limit int) ([][]Cell, error) {
+	cols := make([]string, len(info.Columns))
+	for i, c := range info.Columns {
+		cols[i] = quoteIdent(c.Name)
+	}
+	keyCols := make([]string, len(key))
+	for i, k := range key {
+		keyCols[i] = quoteIdent(k)
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "SELECT %s FROM %s.%s", strings.Join(cols, ", "), quoteIdent(info.Namespace), quoteIdent(info.Name))
+	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
+	if after != nil {
+		casts, err := info.keyCasts(key)
+		if err != nil {
+			return nil, err
+		}
+		params := make([]string, len(key))
+		for i := range key {
+			params[i] = fmt.Sprintf("$%d::text::%s", i+1, casts[i])
+			args = append(args, string(after[i]))
+		}
+		fmt.Fprintf(&sb, " WHERE (%s) > (%s)", strings.Join(keyCols, ", "), strings.Join(params, ", "))
+	}
+	fmt.Fprintf(&sb, " ORDER BY %s LIMIT %d", strings.Join(keyCols, ", "), limit)
+	rows, err := q.Query(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
+	}
+	defer rows.Close()
+	var out [][]Cell
+	for rows.Next() {
+		out = append(out, copyRow(rows.RawValues()))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
+	}
+	return out, nil
+}
+
+// copyRow copies a row's values (valid only until the next row) into one
+// buffer.
+func copyRow(raw [][]byte) []Cell {
+	n := 0
+	for _, v := range raw {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
+	cells := make([]Cell, len(raw))
+	for i, v := range raw {
+		if v == nil {
+			cells[i] = Cell{State: CellNull}
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, v...)
+		cells[i] = Cell{State: CellText, Data: buf[start:len(buf):len(buf)]}
+	}
+	return cells
+}
+
+func (t *TableInfo) keyCasts(key []string) ([]string, error) {
+	casts := make([]string, len(key))
+	for i, k := range key {
+		idx := -1
+		for j, c := range t.Columns {
+			if c.Name == k {
+				idx = j
+			}
+		}
+		if idx < 0 {
+			return nil, fmt.Errorf("snapshot: %s has no key column %s", t.QualifiedName(), k)
+		}
+		casts[i] = t.typeNames[idx]
+	}
+	return casts, nil
+}
+
+// Fetcher reads single rows by key on its own connection; the mapping uses
+// it to complete rows whose key changed while a TOASTed value did not.
+type Fetcher struct {
+	Conn *pgx.Conn
+}
+
+// Fetch reads the row of rel whose key columns equal key (source text).
+func (f *Fetcher) Fetch(ctx context.Context, rel *Relation, keyColumns []string, key [][]byte) ([]Cell, bool, error) {
+	info, err := LoadTable(ctx, f.Conn, rel.QualifiedName())
+	if err != nil {
+		return nil, false, err
+	}
+	// The catalog may have moved on since the Relation message; read the
+	// stream's columns by name so the cells line up with it.
+	byName := make(map[string]bool, len(info.Columns))
+	for _, c := range info.Columns {
+		byName[c.Name] = true
+	}
+	cols := make([]string, len(rel.Columns))
+	for i, c := range rel.Columns {
+		if byName[c.Name] {
+			cols[i] = quoteIdent(c.Name)
+		} else {
+			cols[i] = "NULL"
+		}
+	}
+	casts, err := info.keyCasts(keyColumns)
+	if err != nil {
+		return nil, false, err
+	}
+	conds := make([]string, len(keyColumns))
+	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
+	for i, k := range keyColumns {
+		conds[i] = fmt.Sprintf("%s = $%d::text::%s", quoteIdent(k), i+1, casts[i])
+		args = append(args, string(key[i]))
+	}
+	sql := fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s", strings.Join(cols, ", "), quoteIdent(rel.Namespace), quoteIdent(rel.Name), strings.Join(conds, " AND "))
+	rows, err := f.Conn.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("fetch row of %s: %w", rel.QualifiedName(), err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, false, fmt.Errorf("fetch row of %s: %w", rel.QualifiedName(), err)
+		}
+		return nil, false, nil
+	}
+	cells := copyRow(rows.RawValues())
+	rows.Close()
+	if err := rows.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		return nil, false, fmt.Errorf("fetch row of %s: %w", rel.QualifiedName(), err)
+	}
+	return cells, true, nil
+}
