@@ -8,7 +8,9 @@ import (
 	"github.com/replicator-cdc/replicator"
 )
 
-func text(s string) replicator.Value { return replicator.Value{Kind: replicator.KindText, Raw: []byte(s)} }
+func text(s string) replicator.Value {
+	return replicator.Value{Kind: replicator.KindText, Raw: []byte(s)}
+}
 
 func upsert(id string, fields ...replicator.Field) replicator.Record {
 	key := []replicator.Field{{Name: "id", Value: replicator.Value{Kind: replicator.KindInt, Raw: []byte(id)}}}
