@@ -20,6 +20,10 @@ type Writer struct {
 	Reject func(rec *replicator.Record) string
 	// BeforeWrite, when set, runs before each batch; an error fails Write.
 	BeforeWrite func(ctx context.Context, b replicator.Batch) error
+	// Discard encodes records like a writer building a request but keeps
+	// no rows, so that a benchmark measures the pipeline's memory rather
+	// than the target's.
+	Discard bool
 
 	mu      sync.Mutex
 	tables  map[string]map[string]Row
@@ -62,6 +66,17 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 	t := w.tables[b.Table.Table]
 	if t == nil {
 		return nil, fmt.Errorf("memory: table %s was not prepared", b.Table.Table)
+	}
+	if w.Discard {
+		var buf []byte
+		for i := range b.Records {
+			for _, f := range b.Records[i].Fields {
+				buf = replicator.AppendJSON(buf[:0], f.Value)
+			}
+		}
+		w.writes += len(b.Records)
+		w.batches++
+		return nil, nil
 	}
 	seen := make(map[string]bool, len(b.Records))
 	for i := range b.Records {

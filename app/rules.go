@@ -1,0 +1,101 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/replication"
+)
+
+// sourceTable is a mapping resolved against the source catalog.
+type sourceTable struct {
+	rule *mapping.Rule
+	info *replication.TableInfo
+}
+
+// resolve checks the server and every mapped table, reporting all problems
+// at once, and builds the rules: default keys from primary keys, columns
+// from the catalog when the mapping lists none.
+func resolve(ctx context.Context, conn *pgx.Conn, cfg *config.Config) ([]sourceTable, error) {
+	problems := replication.CheckServer(ctx, conn)
+	var tables []sourceTable
+	for _, m := range cfg.Mappings {
+		info, err := replication.LoadTable(ctx, conn, m.Source)
+		if replication.IsNoTable(err) {
+			problems = append(problems, fmt.Sprintf("mapping %s: table not found in the source database: create it or fix the mapping's source", m.Source))
+			continue
+		}
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("mapping %s: %v", m.Source, err))
+			continue
+		}
+		rule, ruleProblems := buildRule(m, info)
+		problems = append(problems, ruleProblems...)
+		if rule != nil {
+			tables = append(tables, sourceTable{rule: rule, info: info})
+		}
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return tables, nil
+}
+
+func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, []string) {
+	var problems []string
+	rule := &mapping.Rule{
+		Source: m.Source, Target: m.Target, Table: m.Table, Key: m.Key,
+		OnDelete: mapping.DeleteMode(m.OnDelete.Mode), SoftColumn: m.OnDelete.SoftColumn,
+		OnTruncate: mapping.TruncatePolicy(m.OnTruncate), OnReject: mapping.RejectPolicy(m.OnReject),
+		Snapshot: m.Snapshot, AllColumns: !m.ColumnsGiven,
+	}
+	has := make(map[string]bool, len(info.Columns))
+	for _, c := range info.Columns {
+		has[c.Name] = true
+	}
+	if len(rule.Key) == 0 {
+		if len(info.PrimaryKey) == 0 {
+			problems = append(problems, fmt.Sprintf("mapping %s: the table has no primary key: add one, or name the conflict key's columns with key: [...] in the mapping", m.Source))
+		}
+		rule.Key = info.PrimaryKey
+	}
+	for _, k := range rule.Key {
+		if !has[k] {
+			problems = append(problems, fmt.Sprintf("mapping %s: key column %s is not in the table", m.Source, k))
+		}
+	}
+	if m.ColumnsGiven {
+		for _, c := range m.Columns {
+			if !has[c.Source] {
+				problems = append(problems, fmt.Sprintf("mapping %s: column %s is not in the table (columns: %s)", m.Source, c.Source, columnNames(info)))
+				continue
+			}
+			rule.Columns = append(rule.Columns, mapping.ColumnRule{Source: c.Source, Target: c.Name, Format: c.Format})
+		}
+	} else {
+		for _, c := range info.Columns {
+			rule.Columns = append(rule.Columns, mapping.ColumnRule{Source: c.Name, Target: c.Name})
+		}
+	}
+	if rule.OnDelete != mapping.DeleteIgnore && len(rule.Key) > 0 && !info.IdentityCovers(rule.Key) {
+		problems = append(problems, fmt.Sprintf("mapping %s: deletes would not carry the key (%s) because the replica identity does not include it: ALTER TABLE %s REPLICA IDENTITY FULL, or set on_delete: ignore",
+			m.Source, strings.Join(rule.Key, ", "), m.Source))
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return rule, nil
+}
+
+func columnNames(info *replication.TableInfo) string {
+	names := make([]string, len(info.Columns))
+	for i, c := range info.Columns {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}

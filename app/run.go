@@ -1,0 +1,174 @@
+// Package app wires the daemon together: configuration to source, mapping,
+// pipeline and target writers. Run is the whole daemon, callable from tests.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/pipeline"
+	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/state"
+)
+
+// Deps are what Run takes from its caller rather than from configuration.
+type Deps struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// Writers replaces the writer of the named targets (tests, dry runs).
+	Writers map[string]replicator.Writer
+}
+
+// Run mirrors the configured tables until ctx ends (a clean stop returns
+// nil) or a fatal error.
+func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
+	logger := deps.Logger
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	store, err := state.Open(cfg.State.Dir)
+	if err != nil {
+		return err
+	}
+	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	tables, err := resolve(ctx, conn, cfg)
+	if err != nil {
+		return err
+	}
+	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
+	if err != nil {
+		return err
+	}
+	if err := prepareTargets(ctx, tables, writers); err != nil {
+		return err
+	}
+	sources := make([]string, len(tables))
+	for i, t := range tables {
+		sources[i] = t.rule.Source
+	}
+	if err := replication.EnsurePublication(ctx, conn, cfg.Source.Publication, sources); err != nil {
+		return err
+	}
+
+	repl, err := replication.ConnectReplication(ctx, cfg.Source.DSN)
+	if err != nil {
+		return err
+	}
+	defer repl.Close(context.Background())
+	confirmed, exported, err := ensureSlot(ctx, conn, repl, cfg.Source.Slot, store, logger)
+	if err != nil {
+		return err
+	}
+
+	routes := make([]pipeline.Route, len(tables))
+	rules := make([]*mapping.Rule, len(tables))
+	for i, t := range tables {
+		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
+		rules[i] = t.rule
+	}
+	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir()), pipelineOptions(cfg), logger)
+	defer p.Close()
+
+	fetchConn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+	if err != nil {
+		return err
+	}
+	defer fetchConn.Close(context.Background())
+	fetcher := &replication.Fetcher{Conn: fetchConn}
+	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
+
+	snap := &snapshotter{p: p, store: store, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
+	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")
+			return nil
+		}
+		return err
+	}
+
+	start := confirmed
+	if cp := store.Checkpoint(); cp > start {
+		start = cp
+	}
+	if err := replication.StartReplication(ctx, repl, cfg.Source.Slot, cfg.Source.Publication, start); err != nil {
+		return err
+	}
+	logger.Info("streaming changes", "slot", cfg.Source.Slot, "from", start)
+	stream := &replication.Stream{
+		Conn: repl, Sink: pipeline.NewStreamSink(ctx, p, mapper, start, logger),
+		StatusInterval: cfg.Source.StatusInterval, ShutdownTimeout: cfg.Pipeline.ShutdownTimeout,
+		Checkpoint: store.SaveCheckpoint, Logger: logger,
+	}
+	return stream.Run(ctx)
+}
+
+func pipelineOptions(cfg *config.Config) pipeline.Options {
+	rows := cfg.Pipeline.BatchRows
+	if rows <= 0 {
+		rows = 500
+	}
+	return pipeline.Options{
+		MaxInFlightBytes: cfg.Pipeline.MaxInFlightBytes, FlushInterval: cfg.Pipeline.FlushInterval,
+		BatchRows: rows, BatchBytes: cfg.Pipeline.BatchBytes, TickInterval: time.Second,
+	}
+}
+
+func prepareTargets(ctx context.Context, tables []sourceTable, writers map[string]replicator.Writer) error {
+	specs := map[string][]replicator.TableSpec{}
+	for _, t := range tables {
+		specs[t.rule.Target] = append(specs[t.rule.Target], t.rule.Spec())
+	}
+	var errs []error
+	for name, list := range specs {
+		if err := writers[name].Prepare(ctx, list); err != nil {
+			errs = append(errs, fmt.Errorf("target %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ensureSlot returns the slot's confirmed position, creating the slot (and
+// forgetting all snapshot progress, since a new slot starts a new history)
+// when it is missing. exported names the new slot's snapshot.
+func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot string, store *state.Store, logger *slog.Logger) (confirmed replicator.LSN, exported string, err error) {
+	confirmed, found, err := replication.SlotPosition(ctx, conn, slot)
+	if err != nil {
+		return 0, "", err
+	}
+	if found {
+		if store.Slot() != slot {
+			logger.Warn("state directory belongs to another slot; copying every table again", "slot", slot, "state_slot", store.Slot())
+			if err := store.Reset(slot); err != nil {
+				return 0, "", err
+			}
+		}
+		return confirmed, "", nil
+	}
+	if store.Slot() == slot && store.Checkpoint() != 0 {
+		logger.Warn("replication slot is gone (dropped, or invalidated); creating it again and copying every table anew", "slot", slot)
+	}
+	created, err := replication.CreateSlot(ctx, repl, slot)
+	if err != nil {
+		return 0, "", err
+	}
+	if err := store.Reset(slot); err != nil {
+		return 0, "", err
+	}
+	logger.Info("created replication slot", "slot", slot, "consistent_point", created.ConsistentPoint)
+	return created.ConsistentPoint, created.SnapshotName, nil
+}

@@ -1,0 +1,195 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/pipeline"
+	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/state"
+)
+
+// snapshotter copies tables' existing rows through the pipeline in key
+// order, chunk by chunk, saving after each confirmed chunk the key it
+// reached, so that a crash resumes there.
+type snapshotter struct {
+	p         *pipeline.Pipeline
+	store     *state.Store
+	chunkRows int
+	drain     time.Duration
+	logger    *slog.Logger
+}
+
+type chunkMark struct {
+	seq     replicator.LSN
+	lastKey []string
+	rows    int64
+}
+
+func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table, info *replication.TableInfo) error {
+	name := t.Rule.Source
+	prog := s.store.Table(name)
+	if prog.Done {
+		return nil
+	}
+	tr := pipeline.NewTracker(0)
+	tick := func() error { return nil }
+	var after [][]byte
+	for _, k := range prog.LastKey {
+		after = append(after, []byte(k))
+	}
+	var marks []chunkMark
+	rows := prog.Rows
+	start, lastLog := time.Now(), time.Now()
+	startRows := rows
+	logger := s.logger.With("table", name, "target", t.Rule.Target)
+	logger.Info("snapshot: copying table", "resume_after_rows", rows, "estimated_rows", info.EstimatedRows)
+
+	save := func(done bool) error {
+		acked := tr.Acknowledged()
+		n := 0
+		for n < len(marks) && marks[n].seq <= acked {
+			n++
+		}
+		if n == 0 && !done {
+			return nil
+		}
+		if n > 0 {
+			prog = state.TableProgress{LastKey: marks[n-1].lastKey, Rows: marks[n-1].rows}
+			marks = marks[n:]
+		}
+		prog.Done = done
+		return s.store.SaveTable(name, prog)
+	}
+
+	for seq := replicator.LSN(1); ; seq++ {
+		if ctx.Err() != nil {
+			return s.interrupted(tr, save)
+		}
+		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows)
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.interrupted(tr, save)
+			}
+			return err
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		s.p.Begin(tr)
+		for _, cells := range chunk {
+			rec, err := t.Upsert(cells, 0)
+			if err != nil {
+				return err
+			}
+			if err := s.p.Add(t, rec, tick); err != nil {
+				return err
+			}
+		}
+		s.p.Commit(seq)
+		after = t.KeyText(chunk[len(chunk)-1])
+		rows += int64(len(chunk))
+		marks = append(marks, chunkMark{seq: seq, lastKey: keyStrings(after), rows: rows})
+		if err := save(false); err != nil {
+			return err
+		}
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			logProgress(logger, rows, startRows, info.EstimatedRows, start)
+		}
+		if len(chunk) < s.chunkRows {
+			break
+		}
+	}
+	if err := s.p.WaitFor(ctx, tr.Idle, tick); err != nil {
+		if ctx.Err() != nil {
+			return s.interrupted(tr, save)
+		}
+		return err
+	}
+	if err := save(true); err != nil {
+		return err
+	}
+	logger.Info("snapshot: table done", "rows", rows, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// interrupted lets confirmed chunks land in the progress file within the
+// drain bound, so that a stop during the snapshot loses little work.
+func (s *snapshotter) interrupted(tr *pipeline.Tracker, save func(bool) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.drain)
+	defer cancel()
+	waitErr := s.p.WaitFor(ctx, tr.Idle, func() error { return nil })
+	if err := save(false); err != nil {
+		return err
+	}
+	if waitErr != nil && !errors.Is(waitErr, context.DeadlineExceeded) {
+		return waitErr
+	}
+	return context.Canceled
+}
+
+func logProgress(logger *slog.Logger, rows, startRows, estimate int64, start time.Time) {
+	elapsed := time.Since(start).Seconds()
+	rate := float64(rows-startRows) / elapsed
+	attrs := []any{"rows", rows, "rows_per_s", int64(rate)}
+	if estimate > 0 {
+		attrs = append(attrs, "estimated_rows", estimate, "percent", fmt.Sprintf("%.1f", 100*float64(rows)/float64(estimate)))
+		if left := estimate - rows; left > 0 && rate > 0 {
+			attrs = append(attrs, "time_left", time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second))
+		}
+	}
+	logger.Info("snapshot: progress", attrs...)
+}
+
+func keyStrings(key [][]byte) []string {
+	out := make([]string, len(key))
+	for i, k := range key {
+		out[i] = string(k)
+	}
+	return out
+}
+
+// run copies every table whose snapshot is not done, in one repeatable-read
+// transaction (the slot's exported snapshot when it was just created), and
+// returns once every copied row is confirmed.
+func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, tables []sourceTable, mapper *mapping.Mapper) error {
+	var todo []sourceTable
+	for _, t := range tables {
+		if s.store.Table(t.rule.Source).Done {
+			continue
+		}
+		if !t.rule.Snapshot {
+			if err := s.store.SaveTable(t.rule.Source, state.TableProgress{Done: true}); err != nil {
+				return err
+			}
+			continue
+		}
+		todo = append(todo, t)
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	tx, err := replication.BeginSnapshot(ctx, conn, exported)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	for _, t := range todo {
+		compiled, err := mapping.Compile(t.rule, &t.info.Relation, mapper.Types(), s.logger)
+		if err != nil {
+			return err
+		}
+		if err := s.copyTable(ctx, tx, compiled, t.info); err != nil {
+			return err
+		}
+	}
+	return nil
+}

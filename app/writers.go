@@ -1,0 +1,54 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/feishu"
+)
+
+// buildWriters creates one writer per configured target that a mapping
+// uses; deps.Writers replaces any of them.
+func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string) (map[string]replicator.Writer, error) {
+	used := map[string]bool{}
+	for _, mp := range cfg.Mappings {
+		used[mp.Target] = true
+	}
+	writers := make(map[string]replicator.Writer, len(used))
+	for name := range used {
+		if w, ok := deps.Writers[name]; ok {
+			writers[name] = w
+			continue
+		}
+		t := cfg.Targets[name]
+		w, err := newWriter(t, deps, m, stateDir)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", name, err)
+		}
+		writers[name] = w
+	}
+	return writers, nil
+}
+
+func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) (replicator.Writer, error) {
+	switch t.Type {
+	case config.TypeFeishu:
+		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m})
+	}
+	return nil, fmt.Errorf("target type %s is not available yet", t.Type)
+}
+
+// FeishuConfig is the writer configuration of a feishu target.
+func FeishuConfig(t *config.Target, stateDir string) feishu.Config {
+	c := feishu.Config{
+		Name: t.Name, BaseURL: t.BaseURL, AuthorizeURL: t.AuthorizeURL, WorkspaceID: t.WorkspaceID,
+		UserAccessToken: t.UserAccessToken, RequestsPerSecond: t.RequestsPerSecond, RequestTimeout: t.RequestTimeout,
+		MaxFilterLength: t.MaxFilterLength, StateDir: stateDir,
+	}
+	if t.OAuth != nil {
+		c.OAuth = feishu.OAuth{AppID: t.OAuth.AppID, AppSecret: t.OAuth.AppSecret, RefreshToken: t.OAuth.RefreshToken}
+	}
+	return c
+}

@@ -1,0 +1,238 @@
+// Package feishufake is an in-process stand-in for the Feishu aPaaS workspace
+// table API and its OAuth endpoints, for tests and demos. It enforces what the
+// real service is documented to enforce (envelope, auth, rate limit, the
+// 500-row limit, PostgREST upsert and filter rules, PostgreSQL type coercion)
+// and can inject the failures a client must survive: 5xx answers, slow
+// answers, dropped connections, changes applied but answers lost, throttling.
+//
+// Choices where the real service is undocumented: an unknown workspace or
+// table answers HTTP 400 with code 2320001; token errors answer HTTP 401
+// (99991661 missing, 99991668 invalid, 99991677 expired); the OAuth endpoint
+// answers RFC 6749 style with the fields at the top level and Feishu error
+// codes (20002 wrong client secret, 20026 unknown, 20037 expired, 20064
+// revoked, 20073 already used refresh token). Faults hit record writes (POST
+// and DELETE of records) and, through their own queue, the token endpoint.
+package feishufake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server. Zero fields take the documented defaults.
+type Options struct {
+	// WorkspaceID is the only workspace the server knows; default "workspace_fake".
+	WorkspaceID string
+	// AppID and AppSecret are the app credentials the OAuth endpoint accepts;
+	// defaults "cli_fake" and "secret_fake".
+	AppID     string
+	AppSecret string
+	// RequestsPerSecond limits record calls per app in any one-second window;
+	// default 10, negative for no limit.
+	RequestsPerSecond int
+	// TokenTTL is the access token lifetime; default 2h.
+	TokenTTL time.Duration
+	// RefreshTokenTTL is the refresh token lifetime; default 30 days.
+	RefreshTokenTTL time.Duration
+	// SlowDelay is how long a FaultSlow answer waits (choose it longer than
+	// the client's timeout); default 10s.
+	SlowDelay time.Duration
+	// ThrottleReset is the x-ogw-ratelimit-reset value of an injected
+	// FaultThrottle, in seconds; default 1.
+	ThrottleReset int
+	// Seed seeds the generator that draws random faults.
+	Seed uint64
+}
+
+func (o *Options) defaults() {
+	if o.WorkspaceID == "" {
+		o.WorkspaceID = "workspace_fake"
+	}
+	if o.AppID == "" {
+		o.AppID = "cli_fake"
+	}
+	if o.AppSecret == "" {
+		o.AppSecret = "secret_fake"
+	}
+	if o.RequestsPerSecond == 0 {
+		o.RequestsPerSecond = 10
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = 2 * time.Hour
+	}
+	if o.RefreshTokenTTL == 0 {
+		o.RefreshTokenTTL = 30 * 24 * time.Hour
+	}
+	if o.SlowDelay == 0 {
+		o.SlowDelay = 10 * time.Second
+	}
+	if o.ThrottleReset == 0 {
+		o.ThrottleReset = 1
+	}
+}
+
+// Server is a running fake. All methods are safe for concurrent use.
+type Server struct {
+	opts    Options
+	ts      *httptest.Server
+	closing chan struct{}
+	close   sync.Once
+
+	mu      sync.Mutex
+	tables  map[string]*table
+	auth    authState
+	limiter window
+	log     []Request
+	faults  faultState
+}
+
+// New starts a server on a loopback port.
+func New(opts Options) *Server {
+	opts.defaults()
+	s := &Server{
+		opts:    opts,
+		closing: make(chan struct{}),
+		tables:  make(map[string]*table),
+		auth:    newAuthState(),
+		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
+	}
+	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// URL is the base URL, to use as both the open platform and the accounts base.
+func (s *Server) URL() string { return s.ts.URL }
+
+// Options returns the options in force, defaults filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// Close stops the server, cutting short any slow answer.
+func (s *Server) Close() {
+	s.close.Do(func() { close(s.closing) })
+	s.ts.CloseClientConnections()
+	s.ts.Close()
+}
+
+const (
+	apiPrefix       = "/open-apis/apaas/v1/workspaces/"
+	tokenPath       = "/open-apis/authen/v2/oauth/token"
+	authorizePath   = "/open-apis/authen/v1/authorize"
+	codeInvalid     = 2320001
+	codeThrottled   = 99991400
+	maxRequestBytes = 64 << 20
+)
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{arrived: time.Now()}))
+	switch {
+	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
+		s.serveToken(w, r)
+	case r.URL.Path == authorizePath && r.Method == http.MethodGet:
+		s.serveAuthorize(w, r)
+	case strings.HasPrefix(r.URL.Path, apiPrefix):
+		s.serveAPI(w, r)
+	default:
+		s.notFound(w, r)
+	}
+}
+
+// notFound answers an unknown path the way the gateway does: plain text,
+// no envelope.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.record(r, "", 0, http.StatusNotFound, 0)
+	http.NotFound(w, r)
+}
+
+// serveAPI runs the gateway steps in the order the platform does: auth, rate
+// limit, then the workspace call itself.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
+	ws, table, records, ok := splitPath(strings.TrimPrefix(r.URL.Path, apiPrefix))
+	s.mu.Lock()
+	arrived := info(r).arrived
+	if status, code, msg := s.auth.check(r.Header.Get("Authorization"), records && r.Method != http.MethodGet, arrived); code != 0 {
+		s.mu.Unlock()
+		s.answer(w, r, table, 0, status, code, msg, nil)
+		return
+	}
+	if records {
+		if reset, limited := s.limiter.admit(arrived, s.opts.RequestsPerSecond); limited {
+			s.mu.Unlock()
+			s.throttle(w, r, table, reset)
+			return
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		s.notFound(w, r)
+	case ws != s.opts.WorkspaceID:
+		s.answer(w, r, table, 0, http.StatusBadRequest, codeInvalid, fmt.Sprintf("param is invalid: workspace %q not found", ws), nil)
+	case !records && r.Method == http.MethodGet:
+		s.serveSchema(w, r, table)
+	case records && r.Method == http.MethodGet:
+		s.serveList(w, r, table)
+	case records && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
+		s.withFaults(w, r, table, s.nextFault(), s.serveWrite)
+	default:
+		s.answer(w, r, table, 0, http.StatusMethodNotAllowed, 404, "method not allowed", nil)
+	}
+}
+
+// splitPath reads "{workspace}/tables/{table}[/records]".
+func splitPath(p string) (ws, table string, records, ok bool) {
+	parts := strings.Split(p, "/")
+	if len(parts) < 3 || parts[1] != "tables" || parts[2] == "" {
+		return "", "", false, false
+	}
+	switch {
+	case len(parts) == 3:
+		return parts[0], parts[2], false, true
+	case len(parts) == 4 && parts[3] == "records":
+		return parts[0], parts[2], true, true
+	}
+	return "", "", false, false
+}
+
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, table string) {
+	if r.Method == http.MethodPost {
+		s.serveInsert(w, r, table)
+		return
+	}
+	s.serveDelete(w, r, table)
+}
+
+// envelope is the shape of every workspace API answer.
+type envelope struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+	Data any    `json:"data"`
+}
+
+// answer writes the envelope and logs the request with the number of rows it
+// carried or touched.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, table string, rows, status, code int, msg string, data any) {
+	if data == nil {
+		data = struct{}{}
+	}
+	s.record(r, table, rows, status, code)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(envelope{Code: code, Msg: msg, Data: data})
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, table string, err error) {
+	s.answer(w, r, table, 0, http.StatusBadRequest, codeInvalid, "param is invalid: "+err.Error(), nil)
+}
+
+func (s *Server) throttle(w http.ResponseWriter, r *http.Request, table string, resetSeconds int) {
+	w.Header().Set("x-ogw-ratelimit-limit", fmt.Sprint(s.opts.RequestsPerSecond))
+	w.Header().Set("x-ogw-ratelimit-reset", fmt.Sprint(resetSeconds))
+	s.answer(w, r, table, 0, http.StatusTooManyRequests, codeThrottled, "request trigger frequency limit", nil)
+}

@@ -1,0 +1,163 @@
+package feishufake
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"time"
+)
+
+// Fault is a failure the server can inject into a request.
+type Fault int
+
+const (
+	// FaultNone answers normally.
+	FaultNone Fault = iota
+	// FaultServerError answers HTTP 500 without applying anything.
+	FaultServerError
+	// FaultSlow waits Options.SlowDelay before answering; if the client has
+	// gone by then, nothing is applied.
+	FaultSlow
+	// FaultDrop closes the connection without applying or answering.
+	FaultDrop
+	// FaultLostAnswer applies the request, then closes the connection
+	// without answering.
+	FaultLostAnswer
+	// FaultThrottle answers HTTP 429 with code 99991400 and a reset header
+	// of Options.ThrottleReset seconds.
+	FaultThrottle
+)
+
+var faultNames = [...]string{"none", "server_error", "slow", "drop", "lost_answer", "throttle"}
+
+func (f Fault) String() string {
+	if f >= 0 && int(f) < len(faultNames) {
+		return faultNames[f]
+	}
+	return "unknown"
+}
+
+type faultState struct {
+	queue      []Fault
+	tokenQueue []Fault
+	rate       float64
+	kinds      []Fault
+	rng        *rand.Rand
+}
+
+// InjectFaults queues faults for the next record writes (POST and DELETE of
+// records), one per request, in order, ahead of any random fault.
+func (s *Server) InjectFaults(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.queue = append(s.faults.queue, faults...)
+}
+
+// InjectTokenFaults queues faults for the next calls of the OAuth token
+// endpoint. FaultLostAnswer there rotates the refresh token and drops the
+// answer: the client's refresh token is spent and it never sees the new one.
+func (s *Server) InjectTokenFaults(faults ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.tokenQueue = append(s.faults.tokenQueue, faults...)
+}
+
+// SetFaultRate makes each record write fail with probability p, with a fault
+// drawn uniformly from kinds by the seeded generator. p = 0 turns it off.
+func (s *Server) SetFaultRate(p float64, kinds ...Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults.rate = p
+	s.faults.kinds = append([]Fault(nil), kinds...)
+}
+
+func (s *Server) nextFault() Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &s.faults
+	if len(f.queue) > 0 {
+		next := f.queue[0]
+		f.queue = f.queue[1:]
+		return next
+	}
+	if f.rate > 0 && len(f.kinds) > 0 && f.rng.Float64() < f.rate {
+		return f.kinds[f.rng.IntN(len(f.kinds))]
+	}
+	return FaultNone
+}
+
+func (s *Server) nextTokenFault() Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.faults.tokenQueue) == 0 {
+		return FaultNone
+	}
+	next := s.faults.tokenQueue[0]
+	s.faults.tokenQueue = s.faults.tokenQueue[1:]
+	return next
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, table string)
+
+// withFaults runs h under fault f.
+func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, table string, f Fault, h handler) {
+	if f == FaultNone {
+		h(w, r, table)
+		return
+	}
+	info(r).fault = f
+	switch f {
+	case FaultServerError:
+		s.answer(w, r, table, 0, http.StatusInternalServerError, 500, "internal server error", nil)
+	case FaultThrottle:
+		s.throttle(w, r, table, s.opts.ThrottleReset)
+	case FaultDrop:
+		s.record(r, table, 0, 0, 0)
+		hangUp(w)
+	case FaultLostAnswer:
+		h(httptest.NewRecorder(), r, table)
+		hangUp(w)
+	case FaultSlow:
+		if !s.slow(r) {
+			s.record(r, table, 0, 0, 0)
+			return
+		}
+		h(w, r, table)
+	}
+}
+
+// slow waits Options.SlowDelay and reports whether the client is still
+// there. The body is read first because the server notices a client that
+// hangs up only once the body is consumed.
+func (s *Server) slow(r *http.Request) bool {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return s.sleep(r.Context(), s.opts.SlowDelay)
+}
+
+// sleep waits d and reports whether the client is still there.
+func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return ctx.Err() == nil
+	case <-ctx.Done():
+	case <-s.closing:
+	}
+	return false
+}
+
+// hangUp closes the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}

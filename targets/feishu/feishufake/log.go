@@ -1,0 +1,103 @@
+package feishufake
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// Request is one logged call.
+type Request struct {
+	// Time is when the request arrived.
+	Time   time.Time
+	Method string
+	// Path is the URL path; Query its decoded query.
+	Path  string
+	Query url.Values
+	Table string
+	// Rows is the number of rows a POST carried or a DELETE removed.
+	Rows int
+	// Status is the HTTP status answered, 0 when the connection was dropped
+	// or the client left.
+	Status int
+	// Code is the envelope code answered.
+	Code  int
+	Fault Fault
+}
+
+type infoKey struct{}
+
+type requestInfo struct {
+	arrived time.Time
+	fault   Fault
+}
+
+func info(r *http.Request) *requestInfo {
+	return r.Context().Value(infoKey{}).(*requestInfo)
+}
+
+func (s *Server) record(r *http.Request, table string, rows, status, code int) {
+	in := info(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, Request{
+		Time: in.arrived, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Table: table,
+		Rows: rows, Status: status, Code: code, Fault: in.fault,
+	})
+}
+
+// Requests returns the log so far, in the order the answers were decided.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// MaxPerWindow is the largest number of the given requests that arrived
+// within any window of length d (a half-open interval (t-d, t]), the measure
+// the rate limiter enforces.
+func MaxPerWindow(reqs []Request, d time.Duration) int {
+	times := make([]time.Time, len(reqs))
+	for i, r := range reqs {
+		times[i] = r.Time
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	best, lo := 0, 0
+	for hi, t := range times {
+		for !times[lo].After(t.Add(-d)) {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
+
+// window is a sliding one-second log of admitted requests.
+type window struct {
+	times []time.Time
+}
+
+// admit records a request arriving at now unless limit requests were already
+// admitted in the second before it; then it says how many whole seconds to
+// wait.
+func (w *window) admit(now time.Time, limit int) (resetSeconds int, limited bool) {
+	if limit < 0 {
+		return 0, false
+	}
+	cut := now.Add(-time.Second)
+	n := 0
+	for n < len(w.times) && !w.times[n].After(cut) {
+		n++
+	}
+	w.times = w.times[n:]
+	if len(w.times) >= limit {
+		wait := w.times[0].Sub(cut)
+		return int((wait + time.Second - 1) / time.Second), true
+	}
+	// Arrival times are taken before the lock, so they can come slightly out
+	// of order.
+	i, _ := slices.BinarySearchFunc(w.times, now, time.Time.Compare)
+	w.times = slices.Insert(w.times, i, now)
+	return 0, false
+}

@@ -1,0 +1,214 @@
+package feishu
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/replicator-cdc/replicator"
+)
+
+// job is the records of one request: upserts sharing one column set, or
+// deletes whose filter fits the length limit.
+type job struct {
+	op   replicator.Op
+	recs []replicator.Record
+}
+
+// plan splits a batch into requests. Upserts are grouped by column set,
+// because PostgREST fills a column missing from a row with NULL: a row
+// whose unchanged TOASTed column is absent must not travel with rows that
+// set that column. Records that no request can carry come back as
+// rejections.
+func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Rejection) {
+	var (
+		jobs     []job
+		rejected []replicator.Rejection
+		groups   = make(map[string]int)
+		upserts  [][]replicator.Record
+		deletes  []replicator.Record
+		names    []string
+		sig      []byte
+	)
+	for _, r := range b.Records {
+		switch r.Op {
+		case replicator.OpUpsert:
+			names = names[:0]
+			for _, f := range r.Fields {
+				names = append(names, f.Name)
+			}
+			if !slices.IsSorted(names) {
+				slices.Sort(names)
+			}
+			sig = sig[:0]
+			for _, n := range names {
+				sig = append(append(sig, n...), 0)
+			}
+			i, ok := groups[string(sig)]
+			if !ok {
+				i = len(upserts)
+				groups[string(sig)] = i
+				upserts = append(upserts, nil)
+			}
+			upserts[i] = append(upserts[i], r)
+		case replicator.OpDelete:
+			if len(r.Key) != len(b.Table.Key) || slices.ContainsFunc(r.Key, func(f replicator.Field) bool { return f.Value.IsNull() }) {
+				rejected = append(rejected, replicator.Rejection{Record: r, Reason: "feishu: a delete needs every key column, not NULL, to address its row"})
+				continue
+			}
+			deletes = append(deletes, r)
+		default:
+			rejected = append(rejected, replicator.Rejection{Record: r, Reason: "feishu: unsupported operation " + r.Op.String()})
+		}
+	}
+	for _, g := range upserts {
+		for chunk := range slices.Chunk(g, maxRows) {
+			jobs = append(jobs, job{op: replicator.OpUpsert, recs: chunk})
+		}
+	}
+	return append(jobs, deleteJobs(b.Table.Key, deletes, maxRows, maxFilter)...), rejected
+}
+
+// deleteJobs cuts deletes so that each filter stays within maxFilter bytes.
+// A single record whose term alone is longer still goes, alone.
+func deleteJobs(key []string, recs []replicator.Record, maxRows, maxFilter int) []job {
+	var jobs []job
+	var term []byte
+	start, length := 0, filterOverhead(key)
+	for i := range recs {
+		term = appendTerm(term[:0], key, &recs[i])
+		n := len(term) + 1
+		if i > start && (length+n > maxFilter || i-start >= maxRows) {
+			jobs = append(jobs, job{op: replicator.OpDelete, recs: recs[start:i]})
+			start, length = i, filterOverhead(key)
+		}
+		length += n
+	}
+	if start < len(recs) {
+		jobs = append(jobs, job{op: replicator.OpDelete, recs: recs[start:]})
+	}
+	return jobs
+}
+
+// filterOverhead is the length of the filter around its terms: "k=in.()"
+// or "or=()".
+func filterOverhead(key []string) int {
+	if len(key) == 1 {
+		return len(key[0]) + len("=in.()")
+	}
+	return len("or=()")
+}
+
+// deleteFilter builds the PostgREST filter selecting the records' rows:
+// k=in.(v1,v2,...) for a single key column, or
+// or=(and(a.eq.1,b.eq.x),...) for a composite key.
+func deleteFilter(key []string, recs []replicator.Record) string {
+	var b []byte
+	if len(key) == 1 {
+		b = append(append(b, key[0]...), "=in.("...)
+	} else {
+		b = append(b, "or=("...)
+	}
+	for i := range recs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendTerm(b, key, &recs[i])
+	}
+	return string(append(b, ')'))
+}
+
+// appendTerm appends one record's part of the filter: its quoted key value,
+// or and(a.eq.v,b.eq.w).
+func appendTerm(b []byte, key []string, r *replicator.Record) []byte {
+	if len(key) == 1 {
+		return appendFilterValue(b, r.Key[0].Value.Raw)
+	}
+	b = append(b, "and("...)
+	for i, k := range key {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(b, k...), ".eq."...)
+		b = appendFilterValue(b, r.Key[i].Value.Raw)
+	}
+	return append(b, ')')
+}
+
+// appendFilterValue writes v as a PostgREST list or logic-tree value. Values
+// made only of letters, digits, '-' and '_' go as they are; anything else
+// (PostgREST's reserved , . : ( ) and quotes, backslashes, spaces, other
+// bytes, the empty string, and the words PostgREST gives meaning to) goes in
+// double quotes, with " and \ escaped by a backslash.
+func appendFilterValue(b, v []byte) []byte {
+	if plainValue(v) {
+		return append(b, v...)
+	}
+	b = append(b, '"')
+	for _, c := range v {
+		if c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, c)
+	}
+	return append(b, '"')
+}
+
+func plainValue(v []byte) bool {
+	if len(v) == 0 {
+		return false
+	}
+	switch strings.ToLower(string(v)) {
+	case "null", "true", "false", "unknown":
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// upsertBody builds {"records":"<JSON array>"}: the rows as one JSON
+// document, itself sent as a JSON string. Values are appended with
+// replicator.AppendJSON, so numbers keep their exact digits.
+func upsertBody(recs []replicator.Record) []byte {
+	size := 2
+	for i := range recs {
+		size += recs[i].Size()
+	}
+	inner := make([]byte, 0, size)
+	inner = append(inner, '[')
+	for i := range recs {
+		if i > 0 {
+			inner = append(inner, ',')
+		}
+		inner = append(inner, '{')
+		for j, f := range recs[i].Fields {
+			if j > 0 {
+				inner = append(inner, ',')
+			}
+			inner = replicator.AppendJSONString(inner, []byte(f.Name))
+			inner = append(inner, ':')
+			inner = replicator.AppendJSON(inner, f.Value)
+		}
+		inner = append(inner, '}')
+	}
+	inner = append(inner, ']')
+	out := make([]byte, 0, len(inner)+len(inner)/8+16)
+	out = append(out, `{"records":`...)
+	out = replicator.AppendJSONString(out, inner)
+	return append(out, '}')
+}
+
+// columnList is the columns parameter: the names of the record's fields.
+func columnList(r *replicator.Record) string {
+	var b strings.Builder
+	for i, f := range r.Fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(f.Name)
+	}
+	return b.String()
+}

@@ -1,0 +1,152 @@
+package feishu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/metrics"
+)
+
+// Writer applies batches to one Feishu workspace. It is safe for concurrent
+// use; all its tables share one rate limiter and one token.
+type Writer struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics.Target
+	http    *http.Client
+	limiter *rate.Limiter
+	turn    chan struct{} // queue for the limiter, one caller at a time
+	tokens  tokenSource
+	base    string // the workspace's API root
+
+	pauseMu    sync.Mutex
+	pauseUntil time.Time
+}
+
+var _ replicator.Writer = (*Writer)(nil)
+
+// limiterSlack stretches the interval between requests by 2%: the server
+// counts requests by arrival, and a request held up a few milliseconds on
+// the way would otherwise put one request too many into the server's
+// one-second window.
+const limiterSlack = 1.02
+
+// New checks cfg and builds a writer. With OAuth it loads the saved token
+// file, which wins over cfg.OAuth.RefreshToken.
+func New(cfg Config, deps Deps) (*Writer, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	w := &Writer{
+		cfg:     cfg,
+		log:     deps.Logger,
+		m:       deps.Metrics,
+		http:    deps.HTTPClient,
+		limiter: rate.NewLimiter(rate.Every(time.Duration(float64(time.Second)*limiterSlack/cfg.RequestsPerSecond)), 1),
+		turn:    make(chan struct{}, 1),
+		base:    strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	w.log = w.log.With("target", cfg.Name)
+	if w.m == nil {
+		w.m = metrics.NewTarget(prometheus.NewRegistry())
+	}
+	if w.http == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.MaxInFlight + 1
+		w.http = &http.Client{Transport: t}
+	}
+	if cfg.UserAccessToken != "" {
+		w.tokens = fixedToken{name: cfg.Name, tok: cfg.UserAccessToken}
+		return w, nil
+	}
+	tokens, err := newOAuthTokens(&w.cfg, &tokenClient{cfg: &w.cfg, http: w.http, log: w.log, m: w.m})
+	if err != nil {
+		return nil, err
+	}
+	w.tokens = tokens
+	return w, nil
+}
+
+// Write applies the batch: every record is confirmed or returned as a
+// rejection. Requests run concurrently (MaxInFlight), which is safe because
+// a batch holds at most one record per key.
+func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
+	jobs, rejected := plan(&b, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.MaxInFlight)
+	for _, j := range jobs {
+		g.Go(func() error {
+			rej, err := w.run(gctx, &b.Table, j)
+			mu.Lock()
+			rejected = append(rejected, rej...)
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return rejected, nil
+}
+
+// run sends one job. When the API refuses it (2320001), the job is split in
+// halves until the refused rows are isolated: they become rejections, the
+// rest land.
+func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job) ([]replicator.Rejection, error) {
+	_, err := w.do(ctx, w.request(t, j))
+	var rej *rejectError
+	if !errors.As(err, &rej) {
+		if err == nil {
+			w.m.Rows.WithLabelValues(w.cfg.Name, t.Table, j.op.String()).Add(float64(len(j.recs)))
+		}
+		return nil, err
+	}
+	if len(j.recs) == 1 {
+		reason := fmt.Sprintf("feishu rejected the %s: %v", j.op, rej.apiError)
+		w.log.Warn("feishu rejected a record", "table", t.Table, "operation", j.op.String(), "error", rej.apiError.Error())
+		return []replicator.Rejection{{Record: j.recs[0], Reason: reason}}, nil
+	}
+	mid := len(j.recs) / 2
+	w.log.Info("feishu rejected a request; splitting it to isolate the bad rows", "table", t.Table, "operation", j.op.String(), "rows", len(j.recs))
+	left, err := w.run(ctx, t, job{op: j.op, recs: j.recs[:mid]})
+	if err != nil {
+		return nil, err
+	}
+	right, err := w.run(ctx, t, job{op: j.op, recs: j.recs[mid:]})
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
+// request builds the API call for a job.
+func (w *Writer) request(t *replicator.TableSpec, j job) call {
+	c := call{op: j.op.String(), table: t.Table, path: "/tables/" + url.PathEscape(t.Table) + "/records", rows: len(j.recs)}
+	if j.op == replicator.OpDelete {
+		c.method = http.MethodDelete
+		c.query = url.Values{"filter": {deleteFilter(t.Key, j.recs)}}
+		return c
+	}
+	c.method = http.MethodPost
+	c.prefer = "resolution=merge-duplicates"
+	c.query = url.Values{"columns": {columnList(&j.recs[0])}, "on_conflict": {strings.Join(t.Key, ",")}}
+	c.body = upsertBody(j.recs)
+	return c
+}
