@@ -152,7 +152,9 @@ func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot s
 	}
 	if found {
 		if store.Slot() != slot {
-			logger.Warn("state directory belongs to another slot; copying every table again", "slot", slot, "state_slot", store.Slot())
+			if store.Slot() != "" {
+				logger.Warn("state directory belongs to another slot; copying every table again", "slot", slot, "state_slot", store.Slot())
+			}
 			if err := store.Reset(slot); err != nil {
 				return 0, "", err
 			}

@@ -83,7 +83,9 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 	if len(cells) != len(t.fields) {
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
 	}
-	fields := make([]replicator.Field, 0, len(cells))
+	// Key and fields share one allocation.
+	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+len(cells))
+	fields := buf[len(t.keyIdx):]
 	for i, c := range cells {
 		p := &t.fields[i]
 		if p.target == "" || c.State == replication.CellUnchanged {
@@ -95,8 +97,8 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 		}
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
-	key, err := t.key(cells)
-	if err != nil {
+	key := buf[:len(t.keyIdx):len(t.keyIdx)]
+	if err := t.fillKey(key, cells); err != nil {
 		return replicator.Record{}, err
 	}
 	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, nil
@@ -124,24 +126,31 @@ var errKeyUnavailable = errors.New("key column value not sent: the table's repli
 
 func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
 	key := make([]replicator.Field, len(t.keyIdx))
+	if err := t.fillKey(key, cells); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error {
 	for i, idx := range t.keyIdx {
 		if idx >= len(cells) {
-			return nil, fmt.Errorf("mapping %s: %w", t.Rule.Source, errKeyUnavailable)
+			return fmt.Errorf("mapping %s: %w", t.Rule.Source, errKeyUnavailable)
 		}
 		c := cells[idx]
 		if c.State != replication.CellText {
 			if c.State == replication.CellNull {
-				return nil, fmt.Errorf("mapping %s: key column %s is NULL; %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
+				return fmt.Errorf("mapping %s: key column %s is NULL; %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 			}
-			return nil, fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
+			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
 		v, err := cellValue(&t.fields[idx], c)
 		if err != nil {
-			return nil, fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, err)
+			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, err)
 		}
 		key[i] = replicator.Field{Name: t.fields[idx].target, Value: v}
 	}
-	return key, nil
+	return nil
 }
 
 // KeyText returns the source text of the key cells, for fetching a row.

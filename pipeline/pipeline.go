@@ -57,6 +57,9 @@ type Pipeline struct {
 
 	tracker *Tracker // the unit records are currently added to
 	unit    txnID
+	// uncounted records of unit are reported to the tracker in one call
+	// before any batch holding them can be confirmed, not one lock per row.
+	uncounted int
 }
 
 type tableQueue struct {
@@ -109,7 +112,15 @@ func (p *Pipeline) Begin(tr *Tracker) {
 
 // Commit closes the current unit at end.
 func (p *Pipeline) Commit(end replicator.LSN) {
+	p.count()
 	p.tracker.Commit(p.unit, end)
+}
+
+func (p *Pipeline) count() {
+	if p.uncounted > 0 {
+		p.tracker.Add(p.unit, p.uncounted)
+		p.uncounted = 0
+	}
 }
 
 // Add puts a record of the current unit into its table's batch, waiting for
@@ -133,7 +144,7 @@ func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() erro
 	if q.pending == nil {
 		q.pending = newBatch()
 	}
-	p.tracker.Add(p.unit, 1)
+	p.uncounted++
 	q.pending.add(rec, size, p.tracker, p.unit)
 	if len(q.pending.records) >= p.opts.BatchRows || q.pending.bytes >= p.opts.BatchBytes {
 		return p.handOff(q, tick)
@@ -166,6 +177,7 @@ func (p *Pipeline) Flush(tick func() error) error {
 }
 
 func (p *Pipeline) handOff(q *tableQueue, tick func() error) error {
+	p.count()
 	b := q.pending
 	q.pending = nil
 	timer := time.NewTimer(p.opts.TickInterval)

@@ -64,6 +64,7 @@ const ackStatusInterval = time.Second
 // Run streams until ctx ends (then drains and returns nil) or a fatal error.
 func (s *Stream) Run(ctx context.Context) error {
 	lastIdle := time.Now()
+	var deadlineSet time.Time
 	for {
 		if ctx.Err() != nil {
 			return s.shutdown()
@@ -77,9 +78,16 @@ func (s *Stream) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		rctx, cancel := context.WithTimeout(context.Background(), pollInterval)
-		raw, err := s.Conn.ReceiveMessage(rctx)
-		cancel()
+		// A deadline on the socket rather than a per-read context: pgconn
+		// watches a cancellable context with a goroutine per read, which
+		// costs more than decoding the message.
+		if now := time.Now(); now.Sub(deadlineSet) >= pollInterval/4 {
+			if err := s.Conn.Conn().SetReadDeadline(now.Add(pollInterval)); err != nil {
+				return fmt.Errorf("replication: set read deadline: %w", err)
+			}
+			deadlineSet = now
+		}
+		raw, err := s.Conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if pgconn.Timeout(err) {
 				continue
@@ -175,6 +183,9 @@ func (s *Stream) sendStatus() error {
 }
 
 func (s *Stream) shutdown() error {
+	// The final status update is a write; a read deadline must not linger
+	// into the next user of the connection.
+	_ = s.Conn.Conn().SetReadDeadline(time.Time{})
 	s.Logger.Info("stopping: draining in-flight writes", "timeout", s.ShutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()

@@ -1,0 +1,241 @@
+// Package monitor keeps the daemon's live figures in one place: it updates
+// the Prometheus series and answers snapshots for the status page, the
+// readiness check and the status command.
+package monitor
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// throughputSlots × throughputSlot is the window of the throughput chart.
+const (
+	throughputSlot  = 5 * time.Second
+	throughputSlots = 60
+)
+
+// Table is one mapped table's figures.
+type Table struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	Table  string `json:"table"`
+	// Rows counts rows confirmed by the target since start, by operation.
+	Upserts int64 `json:"upserts"`
+	Deletes int64 `json:"deletes"`
+	// Snapshot progress: rows copied and the estimate; SnapshotDone once copied.
+	SnapshotRows  int64     `json:"snapshot_rows"`
+	SnapshotTotal int64     `json:"snapshot_total"`
+	SnapshotDone  bool      `json:"snapshot_done"`
+	DeadLetters   int64     `json:"dead_letters"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorAt   time.Time `json:"last_error_at,omitempty"`
+	// Throughput holds rows per second over the last five minutes, oldest
+	// first, one value per five seconds.
+	Throughput []float64 `json:"throughput"`
+}
+
+// Snapshot is everything the monitor knows at one moment.
+type Snapshot struct {
+	Now          time.Time `json:"now"`
+	Started      time.Time `json:"started"`
+	Phase        string    `json:"phase"` // starting, snapshot, streaming, stopping
+	Acknowledged string    `json:"acknowledged"`
+	LagBytes     int64     `json:"lag_bytes"`
+	LagSeconds   float64   `json:"lag_seconds"`
+	LastError    string    `json:"last_error,omitempty"`
+	Tables       []Table   `json:"tables"`
+}
+
+type tableState struct {
+	t       Table
+	buckets [throughputSlots]float64
+	head    int // bucket index of headAt
+	headAt  time.Time
+}
+
+// Monitor is safe for concurrent use.
+type Monitor struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	started time.Time
+	phase   string
+	ack     string
+	lagB    int64
+	lagS    float64
+	lastErr string
+	tables  map[string]*tableState
+
+	rows        *prometheus.CounterVec
+	deadLetters *prometheus.CounterVec
+	snapRows    *prometheus.GaugeVec
+	snapTotal   *prometheus.GaugeVec
+	lagBytes    prometheus.Gauge
+	lagSeconds  prometheus.Gauge
+	streaming   prometheus.Gauge
+	batchRows   prometheus.Histogram
+	inFlight    prometheus.Gauge
+}
+
+// New registers the pipeline's series on reg.
+func New(reg prometheus.Registerer) *Monitor {
+	m := &Monitor{
+		now: time.Now, started: time.Now(), phase: "starting", tables: map[string]*tableState{},
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replicator_rows_total", Help: "Rows confirmed by targets, by source table, target, target table and operation.",
+		}, []string{"source", "target", "table", "operation"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "replicator_dead_letters_total", Help: "Records written to the dead-letter file.",
+		}, []string{"source", "target", "table"}),
+		snapRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "replicator_snapshot_rows", Help: "Rows copied by the initial snapshot.",
+		}, []string{"source"}),
+		snapTotal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "replicator_snapshot_rows_estimated", Help: "Estimated rows of the initial snapshot.",
+		}, []string{"source"}),
+		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replicator_lag_bytes", Help: "WAL bytes received but not yet acknowledged to PostgreSQL.",
+		}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replicator_lag_seconds", Help: "Age of the oldest transaction not yet confirmed by every target (0 when none is pending).",
+		}),
+		streaming: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replicator_streaming", Help: "1 while the daemon streams changes.",
+		}),
+		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "replicator_batch_rows", Help: "Records per batch handed to a writer.",
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 5000},
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "replicator_in_flight_bytes", Help: "Bytes of records between the reader and the targets' confirmation.",
+		}),
+	}
+	reg.MustRegister(m.rows, m.deadLetters, m.snapRows, m.snapTotal, m.lagBytes, m.lagSeconds, m.streaming, m.batchRows, m.inFlight)
+	return m
+}
+
+// AddTable declares a mapped table so that its series exist from the start.
+func (m *Monitor) AddTable(source, target, table string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tables[source] = &tableState{t: Table{Source: source, Target: target, Table: table}, headAt: m.now().Truncate(throughputSlot)}
+	for _, op := range []string{"upsert", "delete"} {
+		m.rows.WithLabelValues(source, target, table, op)
+	}
+	m.deadLetters.WithLabelValues(source, target, table)
+	m.snapRows.WithLabelValues(source)
+	m.snapTotal.WithLabelValues(source)
+}
+
+// Phase records what the daemon is doing.
+func (m *Monitor) Phase(phase string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.phase = phase
+	if phase == "streaming" {
+		m.streaming.Set(1)
+	} else {
+		m.streaming.Set(0)
+	}
+}
+
+// Confirmed counts rows a target confirmed.
+func (m *Monitor) Confirmed(source string, upserts, deletes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.tables[source]
+	if t == nil {
+		return
+	}
+	t.t.Upserts += int64(upserts)
+	t.t.Deletes += int64(deletes)
+	m.rows.WithLabelValues(t.t.Source, t.t.Target, t.t.Table, "upsert").Add(float64(upserts))
+	m.rows.WithLabelValues(t.t.Source, t.t.Target, t.t.Table, "delete").Add(float64(deletes))
+	m.batchRows.Observe(float64(upserts + deletes))
+	t.advance(m.now())
+	t.buckets[t.head] += float64(upserts + deletes)
+}
+
+// DeadLettered counts records written to the dead-letter file.
+func (m *Monitor) DeadLettered(source string, n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.tables[source]; t != nil {
+		t.t.DeadLetters += int64(n)
+		m.deadLetters.WithLabelValues(t.t.Source, t.t.Target, t.t.Table).Add(float64(n))
+	}
+}
+
+// SnapshotProgress records a table's copied rows and estimate.
+func (m *Monitor) SnapshotProgress(source string, rows, total int64, done bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.tables[source]; t != nil {
+		t.t.SnapshotRows, t.t.SnapshotTotal, t.t.SnapshotDone = rows, total, done
+		m.snapRows.WithLabelValues(source).Set(float64(rows))
+		m.snapTotal.WithLabelValues(source).Set(float64(total))
+	}
+}
+
+// Error records the last error of a table ("" source: of the daemon).
+func (m *Monitor) Error(source string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t := m.tables[source]; t != nil {
+		t.t.LastError, t.t.LastErrorAt = err.Error(), m.now()
+		return
+	}
+	m.lastErr = err.Error()
+}
+
+// Position records the acknowledged LSN and the lag.
+func (m *Monitor) Position(acknowledged string, lagBytes int64, lagSeconds float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ack, m.lagB, m.lagS = acknowledged, lagBytes, lagSeconds
+	m.lagBytes.Set(float64(lagBytes))
+	m.lagSeconds.Set(lagSeconds)
+}
+
+// InFlight records the bytes in flight.
+func (m *Monitor) InFlight(bytes int64) { m.inFlight.Set(float64(bytes)) }
+
+// Snapshot returns a copy of every figure.
+func (m *Monitor) Snapshot() Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr}
+	for _, t := range m.tables {
+		t.advance(now)
+		c := t.t
+		c.Throughput = make([]float64, throughputSlots)
+		for i := range c.Throughput {
+			// Oldest first; the current, incomplete slot is left out.
+			c.Throughput[i] = t.buckets[(t.head+1+i)%throughputSlots] / throughputSlot.Seconds()
+		}
+		c.Throughput = c.Throughput[:throughputSlots-1]
+		s.Tables = append(s.Tables, c)
+	}
+	sort.Slice(s.Tables, func(i, j int) bool { return s.Tables[i].Source < s.Tables[j].Source })
+	return s
+}
+
+// advance moves the ring to now's slot, clearing the slots skipped.
+func (t *tableState) advance(now time.Time) {
+	slot := now.Truncate(throughputSlot)
+	steps := int(slot.Sub(t.headAt) / throughputSlot)
+	if steps <= 0 {
+		return
+	}
+	if steps > throughputSlots {
+		steps = throughputSlots
+	}
+	for i := 0; i < steps; i++ {
+		t.head = (t.head + 1) % throughputSlots
+		t.buckets[t.head] = 0
+	}
+	t.headAt = slot
+}
