@@ -7,6 +7,7 @@ import (
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/targets/feishu"
+	"github.com/replicator-cdc/replicator/targets/gptbots"
 )
 
 // buildWriters creates one writer per configured target that a mapping
@@ -36,8 +37,13 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) 
 	switch t.Type {
 	case config.TypeFeishu:
 		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m})
+	case config.TypeGPTBots:
+		return gptbots.New(gptbots.Config{
+			Name: t.Name, BaseURL: t.BaseURL, APIKey: t.APIKey, RequestsPerSecond: t.RequestsPerSecond,
+			RequestTimeout: t.RequestTimeout, Timezone: t.Timezone,
+		}, gptbots.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m})
 	}
-	return nil, fmt.Errorf("target type %s is not available yet", t.Type)
+	return nil, fmt.Errorf("unknown target type %q", t.Type)
 }
 
 // FeishuConfig is the writer configuration of a feishu target.

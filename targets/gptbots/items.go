@@ -1,0 +1,110 @@
+package gptbots
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/replicator-cdc/replicator"
+)
+
+// item is one record encoded as an update_data or delete_data entry.
+type item struct {
+	rec *replicator.Record
+	// key is the filter value's text, to match fail_detail entries.
+	key  string
+	data []byte
+}
+
+// filter encodes the record's key as {"filter":{<key>:<value>}, leaving the
+// outer object open.
+func (s *schema) filter(rec *replicator.Record, loc *time.Location) ([]byte, string, error) {
+	if len(rec.Key) != 1 {
+		return nil, "", fmt.Errorf("the record's key has %d values; the table's key is the single field %q", len(rec.Key), s.key)
+	}
+	v := rec.Key[0].Value
+	if v.IsNull() {
+		return nil, "", fmt.Errorf("key field %q is null", s.key)
+	}
+	enc, err := encodeValue(nil, v, s.keyType, loc)
+	if err != nil {
+		return nil, "", fmt.Errorf("key field %q: %w", s.key, err)
+	}
+	if n := textLen(v, s.keyType, enc); n > maxUniqueChars {
+		return nil, "", fmt.Errorf("key field %q: value has %d characters; GPTBots unique fields hold at most %d", s.key, n, maxUniqueChars)
+	}
+	b := append([]byte(`{"filter":{`), replicator.AppendJSONString(nil, []byte(s.key))...)
+	b = append(b, ':')
+	b = append(b, enc...)
+	return append(b, '}'), keyText(enc), nil
+}
+
+// deleteItem encodes {"filter":{<key>:<value>}}.
+func (s *schema) deleteItem(rec *replicator.Record, loc *time.Location) (item, error) {
+	b, key, err := s.filter(rec, loc)
+	if err != nil {
+		return item{}, err
+	}
+	return item{rec: rec, key: key, data: append(b, '}')}, nil
+}
+
+// upsertItem encodes {"filter":{…},"updated_fields":{…}}. Fields the record
+// does not carry (unchanged TOASTed values) are left out; the key is always
+// written, so that an inserted row has it whatever the API does with the
+// filter.
+func (s *schema) upsertItem(rec *replicator.Record, loc *time.Location) (item, error) {
+	b, key, err := s.filter(rec, loc)
+	if err != nil {
+		return item{}, err
+	}
+	b = append(b, `,"updated_fields":{`...)
+	hasKey := false
+	for i, f := range rec.Fields {
+		typ, ok := s.types[f.Name]
+		if !ok {
+			return item{}, fmt.Errorf("field %q is not a mapped field of the table", f.Name)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = replicator.AppendJSONString(b, []byte(f.Name))
+		b = append(b, ':')
+		start := len(b)
+		if b, err = encodeValue(b, f.Value, typ, loc); err != nil {
+			return item{}, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		if n := textLen(f.Value, typ, b[start:]); s.unique[f.Name] && !f.Value.IsNull() && n > maxUniqueChars {
+			return item{}, fmt.Errorf("unique field %q: value has %d characters; GPTBots unique fields hold at most %d", f.Name, n, maxUniqueChars)
+		}
+		hasKey = hasKey || f.Name == s.key
+	}
+	if !hasKey {
+		if len(rec.Fields) > 0 {
+			b = append(b, ',')
+		}
+		b = replicator.AppendJSONString(b, []byte(s.key))
+		b = append(b, ':')
+		b, _ = encodeValue(b, rec.Key[0].Value, s.keyType, loc)
+	}
+	return item{rec: rec, key: key, data: append(b, "}}"...)}, nil
+}
+
+// keyText is the text of a JSON scalar: a string's contents, a literal as
+// written. The API may echo a filter value as a string or a number, so both
+// forms of one value must compare equal.
+func keyText(raw []byte) string {
+	var v any
+	if err := decodeNumber(raw, &v); err != nil {
+		return string(raw)
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return string(raw)
+}
