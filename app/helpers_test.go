@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
@@ -73,6 +75,11 @@ func newNamedEnv(t testing.TB, name, schema string) *env {
 // config builds the daemon's configuration around the given mappings YAML
 // (a list under "mappings:"), through the real parser.
 func (e *env) config(mappings string, extra ...string) *config.Config {
+	return e.configWithTargets("", mappings, extra...)
+}
+
+// configWithTargets adds targets (YAML entries under "targets:") to "mem".
+func (e *env) configWithTargets(targets, mappings string, extra ...string) *config.Config {
 	e.t.Helper()
 	doc := fmt.Sprintf(`
 source:
@@ -91,8 +98,9 @@ targets:
   mem:
     type: gptbots
     api_key: unused
+%s
 mappings:
-%s`, e.dsn, e.name, e.name, e.stateDir, strings.Join(extra, "\n"), mappings)
+%s`, e.dsn, e.name, e.name, e.stateDir, strings.Join(extra, "\n"), targets, mappings)
 	cfg, err := config.Parse("test.yaml", []byte(doc), func(string) (string, bool) { return "", false })
 	require.NoError(e.t, err)
 	return cfg
@@ -292,5 +300,78 @@ func (e *env) startStreaming(cfg *config.Config) *running {
 		}
 	}
 	e.t.Fatal("daemon did not start streaming within 60s")
+	return nil
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func writers(e *env) map[string]replicator.Writer { return map[string]replicator.Writer{"mem": e.mem} }
+
+func mustConnect(t testing.TB, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := replication.ConnectSQL(context.Background(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func metricByName(t testing.TB, reg *prometheus.Registry, name string) prometheus.Collector {
+	return metricWithLabels(t, reg, name, nil)
+}
+
+// metricWithLabels finds one series by name and labels, as a collector
+// testutil can read.
+func metricWithLabels(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
+			}
+			var v float64
+			switch {
+			case m.GetCounter() != nil:
+				v = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				v = float64(m.GetHistogram().GetSampleCount())
+			}
+			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "copy"})
+			g.Set(v)
+			return g
+		}
+	}
+	t.Fatalf("metric %s %v not found", name, labels)
 	return nil
 }

@@ -23,9 +23,15 @@ type sourceTable struct {
 // from the catalog when the mapping lists none.
 func resolve(ctx context.Context, conn *pgx.Conn, cfg *config.Config) ([]sourceTable, error) {
 	problems := replication.CheckServer(ctx, conn)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	var tables []sourceTable
 	for _, m := range cfg.Mappings {
 		info, err := replication.LoadTable(ctx, conn, m.Source)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if replication.IsNoTable(err) {
 			problems = append(problems, fmt.Sprintf("mapping %s: table not found in the source database: create it or fix the mapping's source", m.Source))
 			continue

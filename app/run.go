@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/pipeline"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/state"
@@ -26,18 +28,39 @@ import (
 type Deps struct {
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
-	// Writers replaces the writer of the named targets (tests, dry runs).
+	// Monitor collects live figures; Run makes one on Registry when nil.
+	Monitor *monitor.Monitor
+	// Writers replaces the writer of the named targets (tests).
 	Writers map[string]replicator.Writer
+	// DryRun, when set, receives the writes as JSON lines instead of the
+	// targets; nothing is acknowledged and the state directory is not
+	// changed.
+	DryRun io.Writer
 }
 
 // Run mirrors the configured tables until ctx ends (a clean stop returns
 // nil) or a fatal error.
 func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
+	err := run(ctx, cfg, deps)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Asked to stop while starting up: whatever was under way was cut
+		// short, nothing was acknowledged that was not written.
+		deps.Logger.Info("stopped", "during", "start-up")
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	logger := deps.Logger
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	store, err := state.Open(cfg.State.Dir)
+	if deps.Monitor == nil {
+		deps.Monitor = monitor.New(deps.Registry)
+	}
+	mon := deps.Monitor
+	store, err := openState(cfg.State.Dir, deps.DryRun != nil)
 	if err != nil {
 		return err
 	}
@@ -57,6 +80,9 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if err := prepareTargets(ctx, tables, writers); err != nil {
 		return err
 	}
+	for _, t := range tables {
+		mon.AddTable(t.rule.Source, t.rule.Target, t.rule.Table)
+	}
 	sources := make([]string, len(tables))
 	for i, t := range tables {
 		sources[i] = t.rule.Source
@@ -70,7 +96,7 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		return err
 	}
 	defer repl.Close(context.Background())
-	confirmed, exported, err := ensureSlot(ctx, conn, repl, cfg.Source.Slot, store, logger)
+	confirmed, exported, err := ensureSlot(ctx, conn, repl, cfg.Source.Slot, store, deps.DryRun != nil, logger)
 	if err != nil {
 		return err
 	}
@@ -81,7 +107,7 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
 		rules[i] = t.rule
 	}
-	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir()), pipelineOptions(cfg), logger)
+	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir()), mon, pipelineOptions(cfg), logger)
 	defer p.Close()
 
 	fetchConn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
@@ -92,11 +118,11 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	fetcher := &replication.Fetcher{Conn: fetchConn}
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
 
-	snap := &snapshotter{p: p, store: store, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
+	mon.Phase("snapshot")
+	snap := &snapshotter{p: p, store: store, monitor: mon, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")
-			return nil
 		}
 		return err
 	}
@@ -109,12 +135,28 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		return err
 	}
 	logger.Info("streaming changes", "slot", cfg.Source.Slot, "from", start)
+	mon.Phase("streaming")
+	defer mon.Phase("stopped")
+	sink := pipeline.NewStreamSink(ctx, p, mapper, start, logger)
+	maint := &maintenance{conn: fetchConn, slot: cfg.Source.Slot, heartbeat: cfg.Source.Heartbeat, monitor: mon, logger: logger}
 	stream := &replication.Stream{
-		Conn: repl, Sink: pipeline.NewStreamSink(ctx, p, mapper, start, logger),
+		Conn: repl, Sink: sink,
 		StatusInterval: cfg.Source.StatusInterval, ShutdownTimeout: cfg.Pipeline.ShutdownTimeout,
-		Checkpoint: store.SaveCheckpoint, Logger: logger,
+		Checkpoint: store.SaveCheckpoint, Logger: logger, DryRun: deps.DryRun != nil,
+		Maintain: maint.run,
+		OnStatus: func(received, acked replicator.LSN) {
+			lag := int64(0)
+			if received > acked {
+				lag = int64(received - acked)
+			}
+			mon.Position(acked.String(), lag, sink.Lag(time.Now()).Seconds())
+		},
 	}
-	return stream.Run(ctx)
+	if err := stream.Run(ctx); err != nil {
+		mon.Error("", err)
+		return err
+	}
+	return nil
 }
 
 func pipelineOptions(cfg *config.Config) pipeline.Options {
@@ -145,7 +187,7 @@ func prepareTargets(ctx context.Context, tables []sourceTable, writers map[strin
 // ensureSlot returns the slot's confirmed position, creating the slot (and
 // forgetting all snapshot progress, since a new slot starts a new history)
 // when it is missing. exported names the new slot's snapshot.
-func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot string, store *state.Store, logger *slog.Logger) (confirmed replicator.LSN, exported string, err error) {
+func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot string, store *state.Store, dryRun bool, logger *slog.Logger) (confirmed replicator.LSN, exported string, err error) {
 	confirmed, found, err := replication.SlotPosition(ctx, conn, slot)
 	if err != nil {
 		return 0, "", err
@@ -164,7 +206,7 @@ func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot s
 	if store.Slot() == slot && store.Checkpoint() != 0 {
 		logger.Warn("replication slot is gone (dropped, or invalidated); creating it again and copying every table anew", "slot", slot)
 	}
-	created, err := replication.CreateSlot(ctx, repl, slot)
+	created, err := replication.CreateSlot(ctx, repl, slot, dryRun)
 	if err != nil {
 		return 0, "", err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/pipeline"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/state"
@@ -22,6 +23,7 @@ import (
 type snapshotter struct {
 	p         *pipeline.Pipeline
 	store     *state.Store
+	monitor   *monitor.Monitor
 	chunkRows int
 	drain     time.Duration
 	logger    *slog.Logger
@@ -66,6 +68,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			marks = marks[n:]
 		}
 		prog.Done = done
+		s.monitor.SnapshotProgress(name, prog.Rows, max(info.EstimatedRows, prog.Rows), done)
 		return s.store.SaveTable(name, prog)
 	}
 
@@ -83,7 +86,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		if len(chunk) == 0 {
 			break
 		}
-		s.p.Begin(tr)
+		s.p.Begin(tr, time.Now())
 		for _, cells := range chunk {
 			rec, err := t.Upsert(cells, 0)
 			if err != nil {
@@ -163,7 +166,8 @@ func keyStrings(key [][]byte) []string {
 func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, tables []sourceTable, mapper *mapping.Mapper) error {
 	var todo []sourceTable
 	for _, t := range tables {
-		if s.store.Table(t.rule.Source).Done {
+		if prog := s.store.Table(t.rule.Source); prog.Done {
+			s.monitor.SnapshotProgress(t.rule.Source, prog.Rows, prog.Rows, true)
 			continue
 		}
 		if !t.rule.Snapshot {

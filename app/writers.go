@@ -19,6 +19,10 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 	}
 	writers := make(map[string]replicator.Writer, len(used))
 	for name := range used {
+		if deps.DryRun != nil {
+			writers[name] = &dryRunWriter{target: name, out: deps.DryRun}
+			continue
+		}
 		if w, ok := deps.Writers[name]; ok {
 			writers[name] = w
 			continue

@@ -77,6 +77,9 @@ type Monitor struct {
 	streaming   prometheus.Gauge
 	batchRows   prometheus.Histogram
 	inFlight    prometheus.Gauge
+	slotSafe    prometheus.Gauge
+	slotLeft    prometheus.Gauge
+	heartbeats  prometheus.Counter
 }
 
 // New registers the pipeline's series on reg.
@@ -112,7 +115,19 @@ func New(reg prometheus.Registerer) *Monitor {
 			Name: "replicator_in_flight_bytes", Help: "Bytes of records between the reader and the targets' confirmation.",
 		}),
 	}
-	reg.MustRegister(m.rows, m.deadLetters, m.snapRows, m.snapTotal, m.lagBytes, m.lagSeconds, m.streaming, m.batchRows, m.inFlight)
+	m.slotSafe = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "replicator_slot_safe_wal_bytes", Help: "WAL bytes that may still be written before the slot is at risk of being invalidated (-1: no limit).",
+	})
+	m.slotLeft = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "replicator_slot_retention_left_ratio", Help: "Share of max_slot_wal_keep_size still free for the slot (1 when unlimited); below 0.2 is a warning.",
+	})
+	m.heartbeats = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "replicator_heartbeats_total", Help: "Heartbeat messages emitted into the WAL.",
+	})
+	m.slotSafe.Set(-1)
+	m.slotLeft.Set(1)
+	reg.MustRegister(m.rows, m.deadLetters, m.snapRows, m.snapTotal, m.lagBytes, m.lagSeconds, m.streaming, m.batchRows, m.inFlight,
+		m.slotSafe, m.slotLeft, m.heartbeats)
 	return m
 }
 
@@ -198,6 +213,16 @@ func (m *Monitor) Position(acknowledged string, lagBytes int64, lagSeconds float
 	m.lagBytes.Set(float64(lagBytes))
 	m.lagSeconds.Set(lagSeconds)
 }
+
+// SlotRetention records how much WAL the slot may still hold back: safe
+// bytes (-1 when unlimited) and the share of the budget left.
+func (m *Monitor) SlotRetention(safeBytes int64, left float64) {
+	m.slotSafe.Set(float64(safeBytes))
+	m.slotLeft.Set(left)
+}
+
+// Heartbeat counts an emitted heartbeat.
+func (m *Monitor) Heartbeat() { m.heartbeats.Inc() }
 
 // InFlight records the bytes in flight.
 func (m *Monitor) InFlight(bytes int64) { m.inFlight.Set(float64(bytes)) }

@@ -71,3 +71,14 @@ func (b *batch) confirm() {
 		u.tracker.Done(u.id, u.n)
 	}
 }
+
+func (b *batch) counts() (upserts, deletes int) {
+	for i := range b.records {
+		if b.records[i].Op == replicator.OpDelete {
+			deletes++
+		} else {
+			upserts++
+		}
+	}
+	return upserts, deletes
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,7 +25,7 @@ func del(id string) replicator.Record {
 // Invariant 2: a batch keeps the latest state of each key.
 func TestBatchCoalescesByKey(t *testing.T) {
 	tr := NewTracker(0)
-	id := tr.Begin()
+	id := tr.Begin(time.Time{})
 	tests := []struct {
 		name string
 		in   []replicator.Record

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/binary"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
@@ -31,7 +33,7 @@ func BenchmarkStreamRow(b *testing.B) {
 	if err := w.Prepare(context.Background(), []replicator.TableSpec{rule.Spec()}); err != nil {
 		b.Fatal(err)
 	}
-	p := New([]Route{{Rule: rule, Target: "mem", Writer: w}}, nil,
+	p := New([]Route{{Rule: rule, Target: "mem", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
 		Options{MaxInFlightBytes: 64 << 20, FlushInterval: time.Second, BatchRows: 500, BatchBytes: 4 << 20, TickInterval: time.Second}, logger)
 	defer p.Close()
 	mapper := mapping.NewMapper([]*mapping.Rule{rule}, nil, logger)

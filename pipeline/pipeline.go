@@ -30,6 +30,14 @@ type DeadLetterWriter interface {
 	Write(target string, spec replicator.TableSpec, rejected []replicator.Rejection) error
 }
 
+// Observer is told what the workers confirm; the monitor implements it.
+type Observer interface {
+	Confirmed(source string, upserts, deletes int)
+	DeadLettered(source string, n int)
+	Error(source string, err error)
+	InFlight(bytes int64)
+}
+
 // Route says which writer a rule's records go to.
 type Route struct {
 	Rule   *mapping.Rule
@@ -46,6 +54,7 @@ type Pipeline struct {
 	budget      *budget
 	queues      map[*mapping.Rule]*tableQueue
 	deadLetters DeadLetterWriter
+	observer    Observer
 	logger      *slog.Logger
 
 	ctx    context.Context // canceled on a fatal error or Close
@@ -74,11 +83,11 @@ type tableQueue struct {
 const queueDepth = 64
 
 // New starts one worker per route.
-func New(routes []Route, deadLetters DeadLetterWriter, opts Options, logger *slog.Logger) *Pipeline {
+func New(routes []Route, deadLetters DeadLetterWriter, observer Observer, opts Options, logger *slog.Logger) *Pipeline {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pipeline{
 		opts: opts, budget: newBudget(opts.MaxInFlightBytes), queues: make(map[*mapping.Rule]*tableQueue, len(routes)),
-		deadLetters: deadLetters, logger: logger, ctx: ctx, cancel: cancel,
+		deadLetters: deadLetters, observer: observer, logger: logger, ctx: ctx, cancel: cancel,
 	}
 	for _, r := range routes {
 		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, queueDepth)}
@@ -105,9 +114,10 @@ func (p *Pipeline) fail(err error) {
 	p.cancel()
 }
 
-// Begin starts a unit (a transaction or snapshot chunk) in tracker tr.
-func (p *Pipeline) Begin(tr *Tracker) {
-	p.tracker, p.unit = tr, tr.Begin()
+// Begin starts a unit (a transaction or snapshot chunk) in tracker tr; at
+// is when its source committed.
+func (p *Pipeline) Begin(tr *Tracker, at time.Time) {
+	p.tracker, p.unit = tr, tr.Begin(at)
 }
 
 // Commit closes the current unit at end.
@@ -250,39 +260,57 @@ func (p *Pipeline) work(q *tableQueue) {
 		if p.ctx.Err() != nil {
 			continue
 		}
-		if err := p.apply(q, b); err != nil {
+		rejected, err := p.apply(q, b)
+		if err != nil {
+			p.observer.Error(q.spec.Source, err)
 			p.fail(err)
 			continue
 		}
 		b.confirm()
 		p.budget.release(b.bytes)
+		upserts, deletes := b.counts()
+		p.observer.Confirmed(q.spec.Source, upserts-rejected.upserts, deletes-rejected.deletes)
+		if n := rejected.upserts + rejected.deletes; n > 0 {
+			p.observer.DeadLettered(q.spec.Source, n)
+		}
+		p.observer.InFlight(p.budget.inUse())
 	}
 }
 
-func (p *Pipeline) apply(q *tableQueue, b *batch) error {
+type opCounts struct{ upserts, deletes int }
+
+func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
+	var counts opCounts
 	rejected, err := q.route.Writer.Write(p.ctx, replicator.Batch{Table: q.spec, Records: b.records})
 	if err != nil {
 		if errors.Is(err, context.Canceled) && p.ctx.Err() != nil {
-			return err
+			return counts, err
 		}
-		return fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)
+		return counts, fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)
 	}
 	if len(rejected) == 0 {
-		return nil
+		return counts, nil
+	}
+	for _, r := range rejected {
+		if r.Record.Op == replicator.OpDelete {
+			counts.deletes++
+		} else {
+			counts.upserts++
+		}
 	}
 	if q.route.Rule.OnReject == mapping.RejectHalt {
 		r := rejected[0]
-		return fmt.Errorf("target %s, table %s rejected %d record(s), e.g. key %s: %s; the mapping says on_reject: halt — fix the data or the target table, then restart",
+		return counts, fmt.Errorf("target %s, table %s rejected %d record(s), e.g. key %s: %s; the mapping says on_reject: halt — fix the data or the target table, then restart",
 			q.route.Target, q.spec.Table, len(rejected), describeKey(r.Record.Key), r.Reason)
 	}
 	if err := p.deadLetters.Write(q.route.Target, q.spec, rejected); err != nil {
-		return fmt.Errorf("pipeline: write dead letters: %w", err)
+		return counts, fmt.Errorf("pipeline: write dead letters: %w", err)
 	}
 	for _, r := range rejected {
 		p.logger.Warn("record rejected by target; written to the dead-letter file",
 			"target", q.route.Target, "table", q.spec.Table, "key", describeKey(r.Record.Key), "reason", r.Reason)
 	}
-	return nil
+	return counts, nil
 }
 
 func describeKey(key []replicator.Field) string {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
@@ -43,7 +45,7 @@ func TestBackpressureBoundsMemoryAndKeepsTicking(t *testing.T) {
 		}
 	}
 	const budgetBytes = 64 << 10
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: w}}, nil,
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
 		Options{MaxInFlightBytes: budgetBytes, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer p.Close()
@@ -66,7 +68,7 @@ func TestBackpressureBoundsMemoryAndKeepsTicking(t *testing.T) {
 	}
 	const rows = 2000
 	for i := 0; i < rows; i++ {
-		p.Begin(tr)
+		p.Begin(tr, time.Now())
 		rec, err := tbl.Upsert([]replication.Cell{{State: replication.CellText, Data: []byte(itoa(i))}, {State: replication.CellText, Data: body}}, replicator.LSN(i+1))
 		require.NoError(t, err)
 		require.NoError(t, p.Add(tbl, rec, tick))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
@@ -41,7 +42,7 @@ func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
 	switch m.Kind {
 	case replication.KindBegin:
 		s.inTxn, s.commitLSN = true, m.LSN
-		s.p.Begin(s.tracker)
+		s.p.Begin(s.tracker, replication.PGTime(m.Time))
 	case replication.KindCommit:
 		s.inTxn = false
 		s.lastCommit = m.EndLSN
@@ -91,6 +92,16 @@ func (s *StreamSink) Mark(lsn replicator.LSN) {
 
 // Idle implements replication.Sink.
 func (s *StreamSink) Idle(tick func() error) error { return s.p.FlushAged(tick) }
+
+// Lag is how long the oldest unconfirmed transaction has waited since its
+// commit; 0 when nothing is pending.
+func (s *StreamSink) Lag(now time.Time) time.Duration {
+	at, ok := s.tracker.Oldest()
+	if !ok || now.Before(at) {
+		return 0
+	}
+	return now.Sub(at)
+}
 
 // Acknowledged implements replication.Sink.
 func (s *StreamSink) Acknowledged() replicator.LSN { return s.tracker.Acknowledged() }

@@ -7,6 +7,7 @@ package pipeline
 
 import (
 	"sync"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -16,6 +17,7 @@ import (
 type txnID uint64
 
 type txnEntry struct {
+	at      time.Time // commit time, for the lag
 	end     replicator.LSN
 	pending int
 	closed  bool
@@ -36,11 +38,11 @@ func NewTracker(start replicator.LSN) *Tracker {
 	return &Tracker{acked: start}
 }
 
-// Begin opens a unit in stream order.
-func (t *Tracker) Begin() txnID {
+// Begin opens a unit in stream order; at is when its source committed.
+func (t *Tracker) Begin(at time.Time) txnID {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.entries = append(t.entries, txnEntry{})
+	t.entries = append(t.entries, txnEntry{at: at})
 	return t.head + txnID(len(t.entries)-1)
 }
 
@@ -93,6 +95,18 @@ func (t *Tracker) Acknowledged() replicator.LSN {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.acked
+}
+
+// Oldest returns the commit time of the oldest unit not yet acknowledged.
+func (t *Tracker) Oldest() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entries {
+		if !e.at.IsZero() {
+			return e.at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Idle reports whether every unit begun so far is acknowledged.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -12,10 +13,10 @@ import (
 // is acknowledged, at transaction ends.
 func TestTrackerAcknowledgesContiguousPrefixOnly(t *testing.T) {
 	tr := NewTracker(100)
-	a := tr.Begin()
+	a := tr.Begin(time.Time{})
 	tr.Add(a, 2)
 	tr.Commit(a, 200)
-	b := tr.Begin()
+	b := tr.Begin(time.Time{})
 	tr.Add(b, 1)
 	tr.Commit(b, 300)
 
@@ -30,7 +31,7 @@ func TestTrackerAcknowledgesContiguousPrefixOnly(t *testing.T) {
 
 func TestTrackerNeverAcknowledgesAnOpenTransaction(t *testing.T) {
 	tr := NewTracker(0)
-	a := tr.Begin()
+	a := tr.Begin(time.Time{})
 	tr.Add(a, 1)
 	tr.Done(a, 1)
 	require.Equal(t, replicator.LSN(0), tr.Acknowledged(), "records confirmed before the commit arrives do not acknowledge anything")
@@ -44,7 +45,7 @@ func TestTrackerMarksWaitForEarlierTransactions(t *testing.T) {
 	tr := NewTracker(10)
 	tr.Mark(20)
 	require.Equal(t, replicator.LSN(20), tr.Acknowledged(), "with nothing in flight a keepalive moves the position")
-	a := tr.Begin()
+	a := tr.Begin(time.Time{})
 	tr.Add(a, 1)
 	tr.Commit(a, 30)
 	tr.Mark(40)
@@ -58,7 +59,7 @@ func TestTrackerMarksWaitForEarlierTransactions(t *testing.T) {
 func TestTrackerEmptyTransactionsAdvance(t *testing.T) {
 	tr := NewTracker(0)
 	for i := 1; i <= 1000; i++ {
-		id := tr.Begin()
+		id := tr.Begin(time.Time{})
 		tr.Commit(id, replicator.LSN(i))
 	}
 	require.Equal(t, replicator.LSN(1000), tr.Acknowledged())

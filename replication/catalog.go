@@ -32,22 +32,38 @@ func (p Problems) Error() string {
 // CheckServer verifies wal_level and the role's REPLICATION attribute.
 func CheckServer(ctx context.Context, conn *pgx.Conn) Problems {
 	var problems Problems
+	if p := CheckWALLevel(ctx, conn); p != "" {
+		problems = append(problems, p)
+	}
+	if p := CheckReplicationRole(ctx, conn); p != "" {
+		problems = append(problems, p)
+	}
+	return problems
+}
+
+// CheckWALLevel returns a problem with its fix, or "".
+func CheckWALLevel(ctx context.Context, conn *pgx.Conn) string {
 	var walLevel string
 	if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&walLevel); err != nil {
-		return Problems{fmt.Sprintf("cannot read wal_level: %v", err)}
+		return fmt.Sprintf("cannot read wal_level: %v", err)
 	}
 	if walLevel != "logical" {
-		problems = append(problems, fmt.Sprintf("wal_level is %q: set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL", walLevel))
+		return fmt.Sprintf("wal_level is %q: set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL", walLevel)
 	}
+	return ""
+}
+
+// CheckReplicationRole returns a problem with its fix, or "".
+func CheckReplicationRole(ctx context.Context, conn *pgx.Conn) string {
 	var role string
 	var canReplicate bool
 	if err := conn.QueryRow(ctx, "SELECT rolname, rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&role, &canReplicate); err != nil {
-		return append(problems, fmt.Sprintf("cannot read the role's attributes: %v", err))
+		return fmt.Sprintf("cannot read the role's attributes: %v", err)
 	}
 	if !canReplicate {
-		problems = append(problems, fmt.Sprintf("role %q may not replicate: ALTER ROLE %s WITH REPLICATION", role, quoteIdent(role)))
+		return fmt.Sprintf("role %q may not replicate: ALTER ROLE %s WITH REPLICATION", role, quoteIdent(role))
 	}
-	return problems
+	return ""
 }
 
 // SplitName splits "schema.table" (a bare name means public).

@@ -88,9 +88,14 @@ type CreatedSlot struct {
 	SnapshotName string
 }
 
-// CreateSlot creates a persistent pgoutput slot and exports its snapshot.
-func CreateSlot(ctx context.Context, conn *pgconn.PgConn, slot string) (CreatedSlot, error) {
-	sql := fmt.Sprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", quoteIdent(slot))
+// CreateSlot creates a pgoutput slot and exports its snapshot. A temporary
+// slot (dry runs) disappears with the connection.
+func CreateSlot(ctx context.Context, conn *pgconn.PgConn, slot string, temporary bool) (CreatedSlot, error) {
+	kind := ""
+	if temporary {
+		kind = " TEMPORARY"
+	}
+	sql := fmt.Sprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput EXPORT_SNAPSHOT", quoteIdent(slot), kind)
 	row, err := singleRow(ctx, conn, sql, 4)
 	if err != nil {
 		return CreatedSlot{}, fmt.Errorf("replication: create slot %s: %w", slot, err)
@@ -165,6 +170,9 @@ func sendStandbyStatus(conn *pgconn.PgConn, write, flush replicator.LSN, replyRe
 var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func pgTime(t time.Time) int64 { return t.Sub(pgEpoch).Microseconds() }
+
+// PGTime converts a protocol timestamp (microseconds since 2000-01-01).
+func PGTime(us int64) time.Time { return pgEpoch.Add(time.Duration(us) * time.Microsecond) }
 
 func quoteIdent(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`

@@ -45,9 +45,19 @@ type Stream struct {
 	// Checkpoint durably records an acknowledged position before the server
 	// hears of it.
 	Checkpoint func(replicator.LSN) error
-	Logger     *slog.Logger
+	// OnStatus, when set, learns the positions after each status update.
+	OnStatus func(received, acknowledged replicator.LSN)
+	// Maintain, when set, runs about once a second on the stream's
+	// goroutine (heartbeats, slot checks); lastMessage is when the server
+	// last sent anything. Its error stops the stream.
+	Maintain func(lastMessage time.Time) error
+	// DryRun reports the start position forever: nothing is acknowledged.
+	DryRun bool
+	Logger *slog.Logger
 
-	received   replicator.LSN
+	start       replicator.LSN
+	lastMessage time.Time
+	received    replicator.LSN
 	reported   replicator.LSN
 	lastStatus time.Time
 	msg        Message
@@ -63,7 +73,9 @@ const ackStatusInterval = time.Second
 
 // Run streams until ctx ends (then drains and returns nil) or a fatal error.
 func (s *Stream) Run(ctx context.Context) error {
-	lastIdle := time.Now()
+	lastIdle, lastMaintain := time.Now(), time.Now()
+	s.lastMessage = time.Now()
+	s.start = s.Sink.Acknowledged()
 	var deadlineSet time.Time
 	for {
 		if ctx.Err() != nil {
@@ -75,6 +87,12 @@ func (s *Stream) Run(ctx context.Context) error {
 		if time.Since(lastIdle) >= pollInterval {
 			lastIdle = time.Now()
 			if err := s.Sink.Idle(s.tick); err != nil {
+				return err
+			}
+		}
+		if s.Maintain != nil && time.Since(lastMaintain) >= time.Second {
+			lastMaintain = time.Now()
+			if err := s.Maintain(s.lastMessage); err != nil {
 				return err
 			}
 		}
@@ -101,6 +119,7 @@ func (s *Stream) Run(ctx context.Context) error {
 }
 
 func (s *Stream) receive(raw pgproto3.BackendMessage) error {
+	s.lastMessage = time.Now()
 	switch m := raw.(type) {
 	case *pgproto3.CopyData:
 		return s.copyData(m.Data)
@@ -165,6 +184,9 @@ func (s *Stream) tick() error {
 
 func (s *Stream) sendStatus() error {
 	ack := s.Sink.Acknowledged()
+	if s.DryRun {
+		ack = s.start
+	}
 	if ack > s.reported {
 		if err := s.Checkpoint(ack); err != nil {
 			return err
@@ -179,6 +201,9 @@ func (s *Stream) sendStatus() error {
 	}
 	s.reported = ack
 	s.lastStatus = time.Now()
+	if s.OnStatus != nil {
+		s.OnStatus(write, ack)
+	}
 	return nil
 }
 

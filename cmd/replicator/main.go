@@ -22,6 +22,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "mirror the configured tables until stopped", runCommand},
+		{"check", "check the configuration, database, tables and targets", checkCommand},
+		{"status", "show the slot's lag, snapshot progress, dead letters and tokens", statusCommand},
+		{"teardown", "drop the replication slot and publication", teardownCommand},
 		{"feishu-login", "authorize a Feishu target in a browser and store its tokens", feishuLoginCommand},
 	}
 }
@@ -47,6 +50,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err := c.run(ctx, args[1:], stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		if errors.Is(err, errChecksFailed) {
+			return 1
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, err)

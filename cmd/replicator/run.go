@@ -14,12 +14,13 @@ import (
 	"github.com/replicator-cdc/replicator/config"
 )
 
-func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "replicator.yaml", "path of the YAML configuration `file`")
+	dryRun := fs.Bool("dry-run", false, "print the writes as JSON lines instead of sending them; acknowledge nothing, save no progress")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: replicator run --config FILE\n\nMirrors the configured tables until SIGINT or SIGTERM, then drains in-flight writes and exits.\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: replicator run --config FILE [--dry-run]\n\nMirrors the configured tables until SIGINT or SIGTERM, then drains in-flight writes and exits.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -30,7 +31,11 @@ func runCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, stderr)
-	return app.Run(ctx, cfg, app.Deps{Logger: logger, Registry: prometheus.NewRegistry()})
+	deps := app.Deps{Logger: logger, Registry: prometheus.NewRegistry()}
+	if *dryRun {
+		deps.DryRun = stdout
+	}
+	return app.Run(ctx, cfg, deps)
 }
 
 // newLogger writes text to a terminal and JSON elsewhere, unless the

@@ -161,3 +161,20 @@ func (o *oauthTokens) expired(tok string, _ error) error {
 	}
 	return nil
 }
+
+// SavedTokenExpiry reads when the saved tokens of a target expire, for the
+// status command; found is false when no token file exists.
+func SavedTokenExpiry(stateDir, name string) (access, refresh time.Time, found bool, err error) {
+	data, err := os.ReadFile(tokenPath(&Config{StateDir: stateDir, Name: name}))
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, time.Time{}, false, fmt.Errorf("feishu: read token file: %w", err)
+	}
+	var tf tokenFile
+	if err := json.Unmarshal(data, &tf); err != nil {
+		return time.Time{}, time.Time{}, false, fmt.Errorf("feishu: token file of %s is corrupt: %w", name, err)
+	}
+	return tf.AccessTokenExpiresAt, tf.RefreshTokenExpiresAt, true, nil
+}

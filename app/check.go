@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/replication"
+)
+
+// Check outcomes.
+const (
+	CheckOK   = "ok"
+	CheckWarn = "warn"
+	CheckFail = "FAIL"
+)
+
+// CheckItem is one line of the preflight checklist.
+type CheckItem struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Check runs the preflight checklist without changing anything: the
+// database, the slot and publication, every mapped table and every target.
+func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
+	items := []CheckItem{{Name: "configuration valid", Status: CheckOK}}
+	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+	if err != nil {
+		return append(items, CheckItem{Name: "database reachable", Status: CheckFail, Detail: err.Error()})
+	}
+	defer conn.Close(context.Background())
+	items = append(items, CheckItem{Name: "database reachable", Status: CheckOK, Detail: cfg.Source.RedactedDSN()})
+	items = append(items, problemItem("wal_level = logical", replication.CheckWALLevel(ctx, conn)))
+	items = append(items, problemItem("role may replicate", replication.CheckReplicationRole(ctx, conn)))
+	items = append(items, keepSizeItem(ctx, conn))
+	items = append(items, slotItem(ctx, conn, cfg.Source.Slot))
+	items = append(items, publicationItem(ctx, conn, cfg))
+
+	var tables []sourceTable
+	for _, m := range cfg.Mappings {
+		name := "table " + m.Source
+		info, err := replication.LoadTable(ctx, conn, m.Source)
+		if err != nil {
+			detail := err.Error()
+			if replication.IsNoTable(err) {
+				detail = "not found in the source database: create it or fix the mapping's source"
+			}
+			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: detail})
+			continue
+		}
+		rule, problems := buildRule(m, info)
+		if len(problems) > 0 {
+			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: strings.Join(problems, "; ")})
+			continue
+		}
+		items = append(items, CheckItem{Name: name, Status: CheckOK,
+			Detail: fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))})
+		tables = append(tables, sourceTable{rule: rule, info: info})
+	}
+	return append(items, targetItems(ctx, cfg, deps, tables)...)
+}
+
+func problemItem(name, problem string) CheckItem {
+	if problem != "" {
+		return CheckItem{Name: name, Status: CheckFail, Detail: problem}
+	}
+	return CheckItem{Name: name, Status: CheckOK}
+}
+
+func keepSizeItem(ctx context.Context, conn *pgx.Conn) CheckItem {
+	name := "max_slot_wal_keep_size set"
+	var keep string
+	if err := conn.QueryRow(ctx, "SHOW max_slot_wal_keep_size").Scan(&keep); err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	if keep == "-1" {
+		return CheckItem{Name: name, Status: CheckWarn, Detail: "unlimited: a slot left behind (daemon stopped, target down) can fill the disk with WAL; set max_slot_wal_keep_size (e.g. 50GB) in postgresql.conf"}
+	}
+	return CheckItem{Name: name, Status: CheckOK, Detail: keep}
+}
+
+func slotItem(ctx context.Context, conn *pgx.Conn, slot string) CheckItem {
+	name := "slot " + slot
+	var active bool
+	var confirmed, walStatus *string
+	err := conn.QueryRow(ctx, `SELECT active, confirmed_flush_lsn::text, wal_status FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active, &confirmed, &walStatus)
+	if err == pgx.ErrNoRows {
+		return CheckItem{Name: name, Status: CheckOK, Detail: "does not exist yet: run creates it and copies every table"}
+	}
+	if err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	if walStatus != nil && *walStatus == "lost" {
+		return CheckItem{Name: name, Status: CheckFail, Detail: "lost (invalidated): run 'replicator teardown --config FILE --yes' and start again for a full resync"}
+	}
+	detail := fmt.Sprintf("confirmed %s, wal_status %s", deref(confirmed), deref(walStatus))
+	if active {
+		detail += ", in use by a running daemon"
+	}
+	return CheckItem{Name: name, Status: CheckOK, Detail: detail}
+}
+
+func publicationItem(ctx context.Context, conn *pgx.Conn, cfg *config.Config) CheckItem {
+	name := "publication " + cfg.Source.Publication
+	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1`, cfg.Source.Publication)
+	if err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", cfg.Source.Publication).Scan(&exists); err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	if !exists {
+		return CheckItem{Name: name, Status: CheckOK, Detail: "does not exist yet: run creates it"}
+	}
+	want := make([]string, len(cfg.Mappings))
+	for i, m := range cfg.Mappings {
+		want[i] = m.Source
+	}
+	sort.Strings(have)
+	sort.Strings(want)
+	if strings.Join(have, ",") != strings.Join(want, ",") {
+		return CheckItem{Name: name, Status: CheckOK, Detail: fmt.Sprintf("covers %s; run sets it to the mapped tables %s", strings.Join(have, ", "), strings.Join(want, ", "))}
+	}
+	return CheckItem{Name: name, Status: CheckOK, Detail: "covers exactly the mapped tables"}
+}
+
+func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []sourceTable) []CheckItem {
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), cfg.State.Dir)
+	if err != nil {
+		return []CheckItem{{Name: "targets", Status: CheckFail, Detail: err.Error()}}
+	}
+	specs := map[string][]replicator.TableSpec{}
+	for _, t := range tables {
+		specs[t.rule.Target] = append(specs[t.rule.Target], t.rule.Spec())
+	}
+	names := make([]string, 0, len(writers))
+	for n := range writers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var items []CheckItem
+	for _, n := range names {
+		name := fmt.Sprintf("target %s (%s)", n, cfg.Targets[n].Type)
+		if len(specs[n]) == 0 {
+			items = append(items, CheckItem{Name: name, Status: CheckWarn, Detail: "not checked: none of its mapped source tables passed"})
+			continue
+		}
+		if err := writers[n].Prepare(ctx, specs[n]); err != nil {
+			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: err.Error()})
+			continue
+		}
+		tableNames := make([]string, len(specs[n]))
+		for i, s := range specs[n] {
+			tableNames[i] = s.Table
+		}
+		items = append(items, CheckItem{Name: name, Status: CheckOK, Detail: "reachable; tables " + strings.Join(tableNames, ", ") + " have the mapped columns and key"})
+	}
+	return items
+}
+
+func identityName(b byte) string {
+	switch b {
+	case 'd':
+		return "default (primary key)"
+	case 'f':
+		return "full"
+	case 'i':
+		return "index"
+	case 'n':
+		return "nothing"
+	}
+	return string(b)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}

@@ -1,0 +1,78 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/state"
+)
+
+// dryRunWriter prints each write as a JSON line and confirms it.
+type dryRunWriter struct {
+	target string
+	mu     sync.Mutex
+	out    io.Writer
+}
+
+func (w *dryRunWriter) Prepare(context.Context, []replicator.TableSpec) error { return nil }
+
+func (w *dryRunWriter) Write(_ context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
+	var buf []byte
+	for _, r := range b.Records {
+		line := struct {
+			Target string                     `json:"target"`
+			Table  string                     `json:"table"`
+			Op     string                     `json:"op"`
+			Key    map[string]json.RawMessage `json:"key"`
+			Fields map[string]json.RawMessage `json:"fields,omitempty"`
+			LSN    string                     `json:"lsn"`
+		}{w.target, b.Table.Table, r.Op.String(), jsonFields(r.Key), nil, r.LSN.String()}
+		if r.Op == replicator.OpUpsert {
+			line.Fields = jsonFields(r.Fields)
+		}
+		data, err := json.Marshal(&line)
+		if err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
+		buf = append(append(buf, data...), '\n')
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err := w.out.Write(buf)
+	return nil, err
+}
+
+func jsonFields(fields []replicator.Field) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(fields))
+	for _, f := range fields {
+		out[f.Name] = replicator.AppendJSON(nil, f.Value)
+	}
+	return out
+}
+
+// openState opens the state directory; a dry run works on a throwaway copy
+// so that it records no progress.
+func openState(dir string, dryRun bool) (*state.Store, error) {
+	if !dryRun {
+		return state.Open(dir)
+	}
+	tmp, err := os.MkdirTemp("", "replicator-dry-run-")
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, "state.json"), data, 0o600)
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("dry run: copy state: %w", err)
+	}
+	return state.Open(tmp)
+}
