@@ -161,7 +161,9 @@ func TestHeartbeatAdvancesIdleSlot(t *testing.T) {
 	r := &running{done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)}) }()
+	go func() {
+		r.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)})
+	}()
 	t.Cleanup(func() { r.stop() })
 	eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 
@@ -184,7 +186,9 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 	cfg := e.config(itemsMapping)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)}) }()
+	go func() {
+		r.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)})
+	}()
 	t.Cleanup(func() { r.stop() })
 	eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 

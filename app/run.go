@@ -32,6 +32,8 @@ type Deps struct {
 	Monitor *monitor.Monitor
 	// Writers replaces the writer of the named targets (tests).
 	Writers map[string]replicator.Writer
+	// Progress, when set (a terminal), shows a snapshot progress bar.
+	Progress io.Writer
 	// DryRun, when set, receives the writes as JSON lines instead of the
 	// targets; nothing is acknowledged and the state directory is not
 	// changed.
@@ -119,7 +121,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
 
 	mon.Phase("snapshot")
-	snap := &snapshotter{p: p, store: store, monitor: mon, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
+	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +26,7 @@ type snapshotter struct {
 	p         *pipeline.Pipeline
 	store     *state.Store
 	monitor   *monitor.Monitor
+	progress  io.Writer
 	chunkRows int
 	drain     time.Duration
 	logger    *slog.Logger
@@ -49,7 +52,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 	}
 	var marks []chunkMark
 	rows := prog.Rows
-	start, lastLog := time.Now(), time.Now()
+	start, lastLog, lastBar := time.Now(), time.Now(), time.Time{}
 	startRows := rows
 	logger := s.logger.With("table", name, "target", t.Rule.Target)
 	logger.Info("snapshot: copying table", "resume_after_rows", rows, "estimated_rows", info.EstimatedRows)
@@ -107,6 +110,10 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			lastLog = time.Now()
 			logProgress(logger, rows, startRows, info.EstimatedRows, start)
 		}
+		if s.progress != nil && time.Since(lastBar) >= 200*time.Millisecond {
+			lastBar = time.Now()
+			drawBar(s.progress, name, rows, info.EstimatedRows)
+		}
 		if len(chunk) < s.chunkRows {
 			break
 		}
@@ -119,6 +126,10 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 	}
 	if err := save(true); err != nil {
 		return err
+	}
+	if s.progress != nil {
+		drawBar(s.progress, name, rows, rows)
+		fmt.Fprintln(s.progress)
 	}
 	logger.Info("snapshot: table done", "rows", rows, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -150,6 +161,19 @@ func logProgress(logger *slog.Logger, rows, startRows, estimate int64, start tim
 		}
 	}
 	logger.Info("snapshot: progress", attrs...)
+}
+
+// drawBar redraws a one-line progress bar in place (a terminal only).
+func drawBar(w io.Writer, name string, rows, estimate int64) {
+	const width = 30
+	if estimate < rows {
+		estimate = rows
+	}
+	filled := width
+	if estimate > 0 {
+		filled = int(int64(width) * rows / estimate)
+	}
+	fmt.Fprintf(w, "\r%s [%s%s] %d/%d rows", name, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), rows, estimate)
 }
 
 func keyStrings(key [][]byte) []string {

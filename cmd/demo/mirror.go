@@ -61,8 +61,8 @@ type sourceRow []*string
 // targetRow is a row as the fake stores it; an absent column is NULL.
 type targetRow map[string]any
 
-// state is both sides of a mirror at one moment, by canonical key.
-type state struct {
+// sides is both sides of a mirror at one moment, by canonical key.
+type sides struct {
 	source map[string]sourceRow
 	target map[string]targetRow
 }
@@ -70,7 +70,7 @@ type state struct {
 // read takes the source rows first: a change landing in between then shows
 // in the target too early, never too late, so a match is never reported for
 // rows the target has not received.
-func (m *mirror) read(ctx context.Context, db *pgx.Conn, dumpURL string) (*state, error) {
+func (m *mirror) read(ctx context.Context, db *pgx.Conn, dumpURL string) (*sides, error) {
 	cols := make([]string, len(m.columns))
 	for i, c := range m.columns {
 		cols[i] = pgx.Identifier{c.source}.Sanitize() + "::text"
@@ -79,7 +79,7 @@ func (m *mirror) read(ctx context.Context, db *pgx.Conn, dumpURL string) (*state
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", m.source, err)
 	}
-	st := &state{source: map[string]sourceRow{}, target: map[string]targetRow{}}
+	st := &sides{source: map[string]sourceRow{}, target: map[string]targetRow{}}
 	for rows.Next() {
 		row := make(sourceRow, len(m.columns))
 		dest := make([]any, len(row))
@@ -144,7 +144,7 @@ func fetchRows(ctx context.Context, url string) ([]targetRow, error) {
 }
 
 // verdict says whether one key's target row is what its source row says.
-func (m *mirror) verdict(st *state, key string) (ok bool, why string) {
+func (m *mirror) verdict(st *sides, key string) (ok bool, why string) {
 	src, inSource := st.source[key]
 	dst, inTarget := st.target[key]
 	switch {
@@ -182,7 +182,7 @@ func (m *mirror) verdict(st *state, key string) (ok bool, why string) {
 
 // problems lists what does not match yet, empty once the target mirrors the
 // source.
-func (m *mirror) problems(st *state) []string {
+func (m *mirror) problems(st *sides) []string {
 	var out []string
 	for _, key := range m.keys() {
 		if ok, why := m.verdict(st, key); !ok {
@@ -204,7 +204,7 @@ func (m *mirror) keys() []string {
 
 // print writes the two sides one above the other, row by row, with the
 // target's values as stored.
-func (m *mirror) print(w io.Writer, st *state) {
+func (m *mirror) print(w io.Writer, st *sides) {
 	fmt.Fprintf(w, "public.%s → %s table %s\n", m.source, m.target, m.targetTable)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := []string{"", ""}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -114,6 +113,3 @@ func (c *child) logTail() string {
 	}
 	return "    " + strings.Join(all, "\n    ")
 }
-
-// errExited marks a wait cut short because a child ended.
-var errExited = errors.New("a process the demo started has exited")

@@ -28,7 +28,7 @@ import (
 //	      - {name: subject, type: TEXT}
 type tablesFile struct {
 	Feishu struct {
-		WorkspaceID string                     `yaml:"workspace_id"`
+		WorkspaceID string                    `yaml:"workspace_id"`
 		Tables      map[string][]feishuColumn `yaml:"tables"`
 	} `yaml:"feishu"`
 	GPTBots struct {

@@ -5,13 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/logging"
 )
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,34 +31,13 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Log, stderr)
+	logger := logging.New(stderr, cfg.Log.Level, cfg.Log.Format, time.Minute)
 	deps := app.Deps{Logger: logger, Registry: prometheus.NewRegistry()}
+	if logging.IsTerminal(stderr) {
+		deps.Progress = stderr
+	}
 	if *dryRun {
 		deps.DryRun = stdout
 	}
 	return app.Run(ctx, cfg, deps)
-}
-
-// newLogger writes text to a terminal and JSON elsewhere, unless the
-// configuration picks one.
-func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	format := cfg.Format
-	if format == "auto" || format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && isTerminal(f) {
-			format = "text"
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

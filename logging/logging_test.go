@@ -1,0 +1,42 @@
+package logging
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDedupHoldsRepeatsWithinTheWindow(t *testing.T) {
+	var buf bytes.Buffer
+	d := NewDedup(slog.NewTextHandler(&buf, nil), time.Minute)
+	now := time.Unix(1000, 0)
+	d.state.now = func() time.Time { return now }
+	log := slog.New(d).With("target", "lark")
+	for i := 0; i < 5; i++ {
+		log.Warn("request failed; retrying", "error", errors.New("HTTP 503"))
+	}
+	log.Warn("request failed; retrying", "error", errors.New("HTTP 429"))
+	log.Info("progress")
+	log.Info("progress")
+	require.Equal(t, 4, strings.Count(buf.String(), "\n"), "one line per distinct warning, every info line:\n%s", buf.String())
+
+	now = now.Add(2 * time.Minute)
+	log.Warn("request failed; retrying", "error", errors.New("HTTP 503"))
+	require.Contains(t, buf.String(), "repeated=4", "the next line says how many were held")
+	slog.New(d).With("target", "bots").Warn("request failed; retrying", "error", errors.New("HTTP 503"))
+	require.Contains(t, buf.String(), "target=bots", "another target's identical warning is its own line")
+}
+
+func TestNewPicksJSONOffTerminal(t *testing.T) {
+	var buf bytes.Buffer
+	New(&buf, "info", "auto", time.Minute).Info("hello", "k", 1)
+	require.True(t, strings.HasPrefix(buf.String(), "{"), buf.String())
+	buf.Reset()
+	New(&buf, "warn", "text", time.Minute).Info("hidden")
+	require.Empty(t, buf.String())
+}
