@@ -97,7 +97,12 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	defer repl.Close(context.Background())
+	streaming := false
+	defer func() {
+		if !streaming {
+			repl.Close(context.Background())
+		}
+	}()
 	confirmed, exported, err := ensureSlot(ctx, conn, repl, cfg.Source.Slot, store, deps.DryRun != nil, logger)
 	if err != nil {
 		return err
@@ -133,16 +138,19 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if cp := store.Checkpoint(); cp > start {
 		start = cp
 	}
-	if err := replication.StartReplication(ctx, repl, cfg.Source.Slot, cfg.Source.Publication, start); err != nil {
+	wire, err := replication.StartStream(ctx, repl, cfg.Source.Slot, cfg.Source.Publication, start)
+	streaming = true
+	if err != nil {
 		return err
 	}
+	defer wire.Close()
 	logger.Info("streaming changes", "slot", cfg.Source.Slot, "from", start)
 	mon.Phase("streaming")
 	defer mon.Phase("stopped")
 	sink := pipeline.NewStreamSink(ctx, p, mapper, start, logger)
 	maint := &maintenance{conn: fetchConn, slot: cfg.Source.Slot, heartbeat: cfg.Source.Heartbeat, monitor: mon, logger: logger}
 	stream := &replication.Stream{
-		Conn: repl, Sink: sink,
+		Conn: wire, Sink: sink,
 		StatusInterval: cfg.Source.StatusInterval, ShutdownTimeout: cfg.Pipeline.ShutdownTimeout,
 		Checkpoint: store.SaveCheckpoint, Logger: logger, DryRun: deps.DryRun != nil,
 		Maintain: maint.run,

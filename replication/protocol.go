@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -122,35 +121,9 @@ func singleRow(ctx context.Context, conn *pgconn.PgConn, sql string, minCols int
 	return row, nil
 }
 
-// StartReplication switches conn into streaming from the slot at lsn (the
-// server starts at the slot's confirmed position if that is later).
-func StartReplication(ctx context.Context, conn *pgconn.PgConn, slot, publication string, lsn replicator.LSN) error {
-	sql := fmt.Sprintf("START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s, messages 'true')",
-		quoteIdent(slot), lsn, quoteLiteral(publication))
-	conn.Frontend().SendQuery(&pgproto3.Query{String: sql})
-	if err := conn.Frontend().Flush(); err != nil {
-		return fmt.Errorf("replication: start: %w", err)
-	}
-	for {
-		msg, err := conn.ReceiveMessage(ctx)
-		if err != nil {
-			return fmt.Errorf("replication: start: %w", err)
-		}
-		switch m := msg.(type) {
-		case *pgproto3.CopyBothResponse:
-			return nil
-		case *pgproto3.ErrorResponse:
-			return fmt.Errorf("replication: start: %w", pgconn.ErrorResponseToPgError(m))
-		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
-		default:
-			return fmt.Errorf("replication: start: unexpected message %T", msg)
-		}
-	}
-}
-
 // sendStandbyStatus reports positions to the server. flush is always set
 // explicitly: it is what the server may discard WAL up to.
-func sendStandbyStatus(conn *pgconn.PgConn, write, flush replicator.LSN, replyRequested bool) error {
+func sendStandbyStatus(w *Wire, write, flush replicator.LSN, replyRequested bool) error {
 	buf := make([]byte, 34)
 	buf[0] = 'r'
 	binary.BigEndian.PutUint64(buf[1:], uint64(write))
@@ -160,8 +133,7 @@ func sendStandbyStatus(conn *pgconn.PgConn, write, flush replicator.LSN, replyRe
 	if replyRequested {
 		buf[33] = 1
 	}
-	conn.Frontend().Send(&pgproto3.CopyData{Data: buf})
-	if err := conn.Frontend().Flush(); err != nil {
+	if err := w.sendCopyData(buf); err != nil {
 		return fmt.Errorf("replication: send standby status: %w", err)
 	}
 	return nil

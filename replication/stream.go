@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -36,7 +35,7 @@ type Sink interface {
 
 // Stream reads a slot's changes. One goroutine (Run's) owns the connection.
 type Stream struct {
-	Conn *pgconn.PgConn
+	Conn *Wire
 	Sink Sink
 	// StatusInterval bounds the time between standby status updates.
 	StatusInterval time.Duration
@@ -96,41 +95,41 @@ func (s *Stream) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		// A deadline on the socket rather than a per-read context: pgconn
-		// watches a cancellable context with a goroutine per read, which
-		// costs more than decoding the message.
+		// Setting the deadline per read would cost a timer update per
+		// change; a poll interval's precision is all that is needed.
 		if now := time.Now(); now.Sub(deadlineSet) >= pollInterval/4 {
-			if err := s.Conn.Conn().SetReadDeadline(now.Add(pollInterval)); err != nil {
+			if err := s.Conn.conn.SetReadDeadline(now.Add(pollInterval)); err != nil {
 				return fmt.Errorf("replication: set read deadline: %w", err)
 			}
 			deadlineSet = now
 		}
-		raw, err := s.Conn.ReceiveMessage(context.Background())
+		typ, body, err := s.Conn.fr.next()
 		if err != nil {
-			if pgconn.Timeout(err) {
+			var netErr net.Error
+			if errors.As(err, &netErr) && netErr.Timeout() {
 				continue
 			}
 			return fmt.Errorf("replication: receive: %w", err)
 		}
-		if err := s.receive(raw); err != nil {
+		if err := s.receive(typ, body); err != nil {
 			return err
 		}
 	}
 }
 
-func (s *Stream) receive(raw pgproto3.BackendMessage) error {
+func (s *Stream) receive(typ byte, body []byte) error {
 	s.lastMessage = time.Now()
-	switch m := raw.(type) {
-	case *pgproto3.CopyData:
-		return s.copyData(m.Data)
-	case *pgproto3.ErrorResponse:
-		return fmt.Errorf("replication: server error: %w", pgconn.ErrorResponseToPgError(m))
-	case *pgproto3.CopyDone:
+	switch typ {
+	case 'd':
+		return s.copyData(body)
+	case 'E':
+		return fmt.Errorf("replication: server error: %w", decodeError(body))
+	case 'c':
 		return errors.New("replication: the server ended the stream")
-	case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
+	case 'N', 'S':
 		return nil
 	default:
-		return fmt.Errorf("replication: unexpected message %T", raw)
+		return fmt.Errorf("replication: unexpected message %q", typ)
 	}
 }
 
@@ -144,10 +143,8 @@ func (s *Stream) copyData(d []byte) error {
 			return errors.New("replication: short XLogData")
 		}
 		walStart := replicator.LSN(binary.BigEndian.Uint64(d[1:]))
-		// The receive buffer is reused by the next read; records keep
-		// slices of the message, so it gets its own copy.
-		payload := append([]byte(nil), d[25:]...)
-		if err := Decode(payload, &s.msg); err != nil {
+		// The frame is ours: records keep slices of it.
+		if err := Decode(d[25:], &s.msg); err != nil {
 			return fmt.Errorf("replication: at %s: %w", walStart, err)
 		}
 		if walStart > s.received {
@@ -208,9 +205,6 @@ func (s *Stream) sendStatus() error {
 }
 
 func (s *Stream) shutdown() error {
-	// The final status update is a write; a read deadline must not linger
-	// into the next user of the connection.
-	_ = s.Conn.Conn().SetReadDeadline(time.Time{})
 	s.Logger.Info("stopping: draining in-flight writes", "timeout", s.ShutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
