@@ -30,10 +30,11 @@ func BenchmarkStreamVersusRecvlogical(b *testing.B) {
 	rows := benchRows()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e := newNamedEnv(b, fmt.Sprintf("bench_%d_%d", os.Getpid(), i), itemsSchema)
+		e := newNamedEnv(b, fmt.Sprintf("bench_%d", time.Now().UnixNano()), itemsSchema)
 		e.mem.Discard = true
 		e.exec(`CREATE PUBLICATION pub_` + e.name + ` FOR TABLE items`)
 		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, "recv_"+e.name)
+		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, "recv2_"+e.name)
 		e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, "slot_"+e.name)
 		e.exec(fmt.Sprintf(`INSERT INTO items (id, name, qty, price, doc, at, flag)
 		  SELECT g, 'name ' || g, g %% 1000, g * 1.5, jsonb_build_object('g', g), now(), g %% 2 = 0
@@ -42,12 +43,7 @@ func BenchmarkStreamVersusRecvlogical(b *testing.B) {
 		e.exec(`CHECKPOINT`)
 
 		b.StartTimer()
-		recvStart := time.Now()
-		cmd := exec.Command(filepath.Join(cluster.BinDir(), "pg_recvlogical"), "-d", e.dsn, "--slot", "recv_"+e.name, "--start",
-			"-o", "proto_version=1", "-o", "publication_names=pub_"+e.name, "--endpos", end, "--no-loop", "-f", os.DevNull)
-		out, err := cmd.CombinedOutput()
-		require.NoError(b, err, "pg_recvlogical: %s", out)
-		recv := time.Since(recvStart)
+		recvBefore := recvlogical(b, e, "recv_"+e.name, end)
 
 		var peak atomic.Uint64
 		stopSampling := sampleHeap(&peak)
@@ -62,6 +58,9 @@ func BenchmarkStreamVersusRecvlogical(b *testing.B) {
 		}
 		pipe := time.Since(pipeStart)
 		stopSampling()
+		// Reading the WAL a second time finds it in the page cache, as the
+		// daemon did; the faster of the two runs is the ceiling.
+		recv := min(recvBefore, recvlogical(b, e, "recv2_"+e.name, end))
 		b.StopTimer()
 		_, writes := e.mem.Stats()
 		require.Equal(b, rows, writes)
@@ -77,6 +76,16 @@ func BenchmarkStreamVersusRecvlogical(b *testing.B) {
 			rows, recvRate, pipeRate, pipeRate/recvRate, float64(peak.Load())/(1<<20))
 		b.StartTimer()
 	}
+}
+
+// recvlogical drains a slot up to end with pg_recvlogical into /dev/null.
+func recvlogical(b *testing.B, e *env, slot, end string) time.Duration {
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(cluster.BinDir(), "pg_recvlogical"), "-d", e.dsn, "--slot", slot, "--start",
+		"-o", "proto_version=1", "-o", "publication_names=pub_"+e.name, "--endpos", end, "--no-loop", "-f", os.DevNull)
+	out, err := cmd.CombinedOutput()
+	require.NoError(b, err, "pg_recvlogical: %s", out)
+	return time.Since(start)
 }
 
 func sampleHeap(peak *atomic.Uint64) func() {

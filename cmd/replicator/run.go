@@ -5,14 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/httpapi"
 	"github.com/replicator-cdc/replicator/logging"
+	"github.com/replicator-cdc/replicator/monitor"
 )
 
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -32,12 +36,31 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	logger := logging.New(stderr, cfg.Log.Level, cfg.Log.Format, time.Minute)
-	deps := app.Deps{Logger: logger, Registry: prometheus.NewRegistry()}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deps := app.Deps{Logger: logger, Registry: reg, Monitor: monitor.New(reg)}
 	if logging.IsTerminal(stderr) {
 		deps.Progress = stderr
 	}
 	if *dryRun {
 		deps.DryRun = stdout
 	}
-	return app.Run(ctx, cfg, deps)
+	// Bind before starting, so that a busy port stops the daemon at once
+	// rather than after a snapshot.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http.listen %s: %w (pick another address in the configuration)", cfg.HTTP.Listen, err)
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	served := make(chan error, 1)
+	go func() {
+		served <- httpapi.New(httpapi.Options{Monitor: deps.Monitor, Gatherer: reg, Logger: logger}).Serve(httpCtx, ln)
+	}()
+	runErr := app.Run(ctx, cfg, deps)
+	stopHTTP()
+	if err := <-served; err != nil {
+		logger.Warn("http api stopped with an error", "error", err)
+	}
+	return runErr
 }
