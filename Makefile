@@ -5,14 +5,18 @@ GO ?= go
 # by module version only: 2025.1.1 is v0.6.1.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: test bench lint build ensure-postgres
+.PHONY: test bench lint build ensure-postgres ensure-chromium
 
 # The tests start their own PostgreSQL clusters (internal/pgtest), so the
 # server programs must be installed first.
 ensure-postgres:
 	bash scripts/ensure-postgres.sh
 
-test: ensure-postgres
+# The httpapi browser tests drive the status page in headless Chromium.
+ensure-chromium:
+	bash scripts/ensure-chromium.sh
+
+test: ensure-postgres ensure-chromium
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
@@ -27,3 +31,11 @@ lint:
 
 build:
 	$(GO) build -o bin/replicator ./cmd/replicator
+
+# The README's first command: a throwaway PostgreSQL, the fake Feishu and
+# GPTBots APIs (cmd/fakes) and the replicator as processes, a snapshot and a
+# few changes mirrored and shown beside the source; everything it starts is
+# stopped and removed. No credentials or network needed.
+.PHONY: demo
+demo: ensure-postgres
+	$(GO) run ./cmd/demo -go $(GO)

@@ -64,11 +64,11 @@ func main() {
 	// their own process groups, so a Ctrl-C reaches them through the demo.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o, os.Stdout)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("interrupted: %w", err)
+	}
 	stop()
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("interrupted: %w", err)
-		}
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
@@ -115,7 +115,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer db.Close(context.Background())
-	fmt.Fprintf(out, "PostgreSQL listens on 127.0.0.1:%s; database demo has tables customers and tickets, owned by role replicator (REPLICATION)\n", port)
+	var dataDir string
+	if err := db.QueryRow(ctx, "SHOW data_directory").Scan(&dataDir); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "PostgreSQL (data in %s) listens on 127.0.0.1:%s.\nDatabase demo has tables customers and tickets, owned by role replicator (REPLICATION).\n", dataDir, port)
 
 	step(out, "Starting the fake Feishu and GPTBots APIs (cmd/fakes)")
 	fakeTables := filepath.Join(tmp, "fake-tables.yaml")
@@ -224,7 +228,7 @@ func stopOnExit(c *child, grace time.Duration) {
 		return
 	}
 	if err := c.stop(grace); err != nil {
-		fmt.Fprintf(os.Stderr, "demo: stop %v\n", err)
+		fmt.Fprintf(os.Stderr, "demo: cleaning up: %v\n", err)
 	}
 }
 
@@ -346,8 +350,10 @@ func waitForMirrors(ctx context.Context, db *pgx.Conn, dumpURL string, repl *chi
 
 func printMirrors(out io.Writer, states []*sides) {
 	for i, m := range mirrors {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
 		m.print(out, states[i])
-		fmt.Fprintln(out)
 	}
 }
 

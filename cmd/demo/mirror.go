@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -203,11 +204,11 @@ func (m *mirror) keys() []string {
 }
 
 // print writes the two sides one above the other, row by row, with the
-// target's values as stored.
+// target's values as stored, and the verdict at the end of the target's
+// line.
 func (m *mirror) print(w io.Writer, st *sides) {
 	fmt.Fprintf(w, "public.%s → %s table %s\n", m.source, m.target, m.targetTable)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := []string{"", ""}
+	header := []string{"key", ""}
 	for _, c := range m.columns {
 		h := c.source
 		if c.target != c.source {
@@ -218,15 +219,12 @@ func (m *mirror) print(w io.Writer, st *sides) {
 	if m.softDelete != "" {
 		header = append(header, m.softDelete)
 	}
-	fmt.Fprintln(tw, strings.Join(append(header, ""), "\t"))
+	lines := [][]string{append(header, "")}
 	for _, key := range m.keys() {
-		srcCells := []string{"", "PostgreSQL"}
+		srcCells := []string{key, "PostgreSQL"}
 		if src, ok := st.source[key]; ok {
 			for _, v := range src {
 				srcCells = append(srcCells, display(v))
-			}
-			if m.softDelete != "" {
-				srcCells = append(srcCells, "")
 			}
 		} else {
 			srcCells = append(srcCells, "(no row)")
@@ -243,14 +241,28 @@ func (m *mirror) print(w io.Writer, st *sides) {
 			dstCells = append(dstCells, "(no row)")
 		}
 		_, why := m.verdict(st, key)
-		fmt.Fprintln(tw, strings.Join(srcCells, "\t")+"\t")
-		// The verdict goes in the last column, aligned across rows.
-		for len(dstCells) < len(header) {
-			dstCells = append(dstCells, "")
-		}
-		fmt.Fprintln(tw, strings.Join(append(dstCells, why), "\t"))
+		// The last cell ends the last column: empty, or the verdict.
+		lines = append(lines, append(pad(srcCells, len(header)), ""), append(pad(dstCells, len(header)), why))
+	}
+	// Every line has a cell in every column, since tabwriter aligns a
+	// column only over consecutive lines that have it.
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, cells := range lines {
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
+	for line := range strings.Lines(buf.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
+}
+
+// pad fills cells up to n with empty ones.
+func pad(cells []string, n int) []string {
+	for len(cells) < n {
+		cells = append(cells, "")
+	}
+	return cells
 }
 
 // targetCanonical is a stored target value in canonical form, "NULL" for
