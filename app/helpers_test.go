@@ -49,7 +49,6 @@ type env struct {
 	db       *pgx.Conn
 	mem      *memory.Writer
 	stateDir string
-	yaml     string
 }
 
 func newEnv(t testing.TB, schema string) *env {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"time"
 
-
 	"github.com/replicator-cdc/replicator"
 )
 
@@ -57,9 +56,9 @@ type Stream struct {
 	start       replicator.LSN
 	lastMessage time.Time
 	received    replicator.LSN
-	reported   replicator.LSN
-	lastStatus time.Time
-	msg        Message
+	reported    replicator.LSN
+	lastStatus  time.Time
+	msg         Message
 }
 
 // pollInterval bounds how long a read waits, so that shutdown, aged batches

@@ -247,15 +247,3 @@ func (m model) apply(recs []replicator.Record) {
 		}
 	}
 }
-
-func (m model) clone() model {
-	out := make(model, len(m))
-	for id, r := range m {
-		c := make(Row, len(r))
-		for k, v := range r {
-			c[k] = v
-		}
-		out[id] = c
-	}
-	return out
-}
