@@ -272,6 +272,9 @@ func (w *Writer) waitTurn(ctx context.Context) error {
 		return err
 	}
 	if err := w.limiter.Wait(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		// The limiter refuses early a wait that would outlast ctx.
 		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 	}
