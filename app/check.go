@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/replication"
 )
@@ -62,11 +64,37 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: strings.Join(problems, "; ")})
 			continue
 		}
-		items = append(items, CheckItem{Name: name, Status: CheckOK,
-			Detail: fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))})
+		item := CheckItem{Name: name, Status: CheckOK,
+			Detail: fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))}
+		warnings := ruleWarnings(m, rule, info)
+		if w := nullableKey(ctx, conn, info, rule.Key); w != "" {
+			warnings = append(warnings, w)
+		}
+		if len(warnings) > 0 {
+			item.Status, item.Detail = CheckWarn, item.Detail+"; "+strings.Join(warnings, "; ")
+		}
+		items = append(items, item)
 		tables = append(tables, sourceTable{rule: rule, info: info})
 	}
 	return append(items, targetItems(ctx, cfg, deps, tables)...)
+}
+
+// nullableKey warns about key columns that may hold NULL: such rows
+// address no target row and go to the dead-letter file instead.
+func nullableKey(ctx context.Context, conn *pgx.Conn, info *replication.TableInfo, key []string) string {
+	rows, err := conn.Query(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = $1 AND attname = ANY($2) AND NOT attnotnull ORDER BY attnum`, info.ID, key)
+	if err != nil {
+		return fmt.Sprintf("cannot read whether the key columns allow NULL: %v", err)
+	}
+	nullable, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Sprintf("cannot read whether the key columns allow NULL: %v", err)
+	}
+	if len(nullable) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("key columns %s allow NULL: a row with a NULL key cannot be addressed on the target and goes to the dead-letter file instead; make them NOT NULL, or choose a key without NULLs",
+		strings.Join(nullable, ", "))
 }
 
 func problemItem(name, problem string) CheckItem {
@@ -146,16 +174,24 @@ func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []so
 	if err != nil {
 		return []CheckItem{{Name: "targets", Status: CheckFail, Detail: err.Error()}}
 	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	leftOut := fitTargets(ctx, tables, writers, logger)
 	specs := map[string][]replicator.TableSpec{}
+	var items []CheckItem
 	for _, t := range tables {
 		specs[t.rule.Target] = append(specs[t.rule.Target], t.rule.Spec())
+		if cols := leftOut[t.rule.Source]; len(cols) > 0 {
+			items = append(items, CheckItem{Name: "columns of " + t.rule.Source, Status: CheckWarn, Detail: mapping.LeftOutError(t.rule, cols).Error()})
+		}
 	}
 	names := make([]string, 0, len(writers))
 	for n := range writers {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var items []CheckItem
 	for _, n := range names {
 		name := fmt.Sprintf("target %s (%s)", n, cfg.Targets[n].Type)
 		if len(specs[n]) == 0 {

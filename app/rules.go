@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,9 @@ import (
 type sourceTable struct {
 	rule *mapping.Rule
 	info *replication.TableInfo
+	// warnings are conditions that do not stop the daemon but lose
+	// something a person should know about.
+	warnings []string
 }
 
 // resolve checks the server and every mapped table, reporting all problems
@@ -43,7 +47,7 @@ func resolve(ctx context.Context, conn *pgx.Conn, cfg *config.Config) ([]sourceT
 		rule, ruleProblems := buildRule(m, info)
 		problems = append(problems, ruleProblems...)
 		if rule != nil {
-			tables = append(tables, sourceTable{rule: rule, info: info})
+			tables = append(tables, sourceTable{rule: rule, info: info, warnings: ruleWarnings(m, rule, info)})
 		}
 	}
 	if len(problems) > 0 {
@@ -58,7 +62,7 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 		Source: m.Source, Target: m.Target, Table: m.Table, Key: m.Key,
 		OnDelete: mapping.DeleteMode(m.OnDelete.Mode), SoftColumn: m.OnDelete.SoftColumn,
 		OnTruncate: mapping.TruncatePolicy(m.OnTruncate), OnReject: mapping.RejectPolicy(m.OnReject),
-		Snapshot: m.Snapshot, AllColumns: !m.ColumnsGiven,
+		Snapshot: m.Snapshot, AllColumns: !m.ColumnsGiven, OnMissingColumn: mapping.MissingPolicy(m.OnMissingColumn),
 	}
 	has := make(map[string]bool, len(info.Columns))
 	for _, c := range info.Columns {
@@ -78,7 +82,11 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 	if m.ColumnsGiven {
 		for _, c := range m.Columns {
 			if !has[c.Source] {
-				problems = append(problems, fmt.Sprintf("mapping %s: column %s is not in the table (columns: %s)", m.Source, c.Source, columnNames(info)))
+				// Left out under skip: the mapping says to go on without it,
+				// after a restart as before it (ruleWarnings tells).
+				if m.OnMissingColumn != config.MissingColumnSkip {
+					problems = append(problems, fmt.Sprintf("%v (columns: %s)", mapping.MissingColumnError(m.Source, c.Source, c.Name), columnNames(info)))
+				}
 				continue
 			}
 			rule.Columns = append(rule.Columns, mapping.ColumnRule{Source: c.Source, Target: c.Name, Format: c.Format})
@@ -96,6 +104,29 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 		return nil, problems
 	}
 	return rule, nil
+}
+
+// ruleWarnings lists what a rule that passed loses: listed columns left out
+// under on_missing_column: skip, and key changes the stream cannot see.
+func ruleWarnings(m *config.Mapping, rule *mapping.Rule, info *replication.TableInfo) []string {
+	var warnings []string
+	if m.ColumnsGiven {
+		var missing []string
+		for _, c := range m.Columns {
+			if !slices.ContainsFunc(info.Columns, func(col replication.Column) bool { return col.Name == c.Source }) {
+				missing = append(missing, c.Source)
+			}
+		}
+		if len(missing) > 0 {
+			warnings = append(warnings, fmt.Sprintf("mapped columns %s are not in the table (renamed or dropped): on_missing_column: skip leaves them out, so their target columns are no longer updated; fix the mapping's columns",
+				strings.Join(missing, ", ")))
+		}
+	}
+	if !info.IdentityCovers(rule.Key) {
+		warnings = append(warnings, fmt.Sprintf("the key (%s) is not in the replica identity (%s), so an update that changes only the key does not send the old key: the old row stays on the target next to the new one. ALTER TABLE %s REPLICA IDENTITY FULL",
+			strings.Join(rule.Key, ", "), identityName(info.ReplicaIdentity), m.Source))
+	}
+	return warnings
 }
 
 func columnNames(info *replication.TableInfo) string {

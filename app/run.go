@@ -75,15 +75,24 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	for _, t := range tables {
+		for _, w := range t.warnings {
+			logger.Warn("mapping "+t.rule.Source+": "+w, "table", t.rule.Source)
+		}
+	}
 	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
 	if err != nil {
 		return err
 	}
+	leftOut := fitTargets(ctx, tables, writers, logger)
 	if err := prepareTargets(ctx, tables, writers); err != nil {
 		return err
 	}
 	for _, t := range tables {
 		mon.AddTable(t.rule.Source, t.rule.Target, t.rule.Table)
+		if cols := leftOut[t.rule.Source]; len(cols) > 0 {
+			mon.Error(t.rule.Source, mapping.LeftOutError(t.rule, cols))
+		}
 	}
 	sources := make([]string, len(tables))
 	for i, t := range tables {
@@ -114,7 +123,8 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
 		rules[i] = t.rule
 	}
-	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir()), mon, pipelineOptions(cfg), logger)
+	deadLetters := state.OpenDeadLetters(store.Dir())
+	p := pipeline.New(routes, deadLetters, mon, pipelineOptions(cfg), logger)
 	defer p.Close()
 
 	fetchConn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
@@ -124,9 +134,12 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	defer fetchConn.Close(context.Background())
 	fetcher := &replication.Fetcher{Conn: fetchConn}
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
+	reject := deadLetterNow(deadLetters, mon, deps.DryRun != nil, logger)
+	mapper.RejectWith(reject)
+	mapper.NoticeWith(mon.Error)
 
 	mon.Phase("snapshot")
-	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
+	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, reject: reject, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")

@@ -29,7 +29,9 @@ type snapshotter struct {
 	progress  io.Writer
 	chunkRows int
 	drain     time.Duration
-	logger    *slog.Logger
+	// reject dead-letters rows the target cannot address (a NULL key).
+	reject mapping.Rejecter
+	logger *slog.Logger
 }
 
 type chunkMark struct {
@@ -118,11 +120,21 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			break
 		}
 	}
+	rejected, err := s.rejectNullKeys(ctx, tx, t, info)
+	if err != nil {
+		if ctx.Err() != nil {
+			return s.interrupted(tr, save)
+		}
+		return err
+	}
 	if err := s.p.WaitFor(ctx, tr.Idle, tick); err != nil {
 		if ctx.Err() != nil {
 			return s.interrupted(tr, save)
 		}
 		return err
+	}
+	if rejected > 0 {
+		logger.Warn("snapshot: rows with a NULL key column were written to the dead-letter file, not to the target", "rows", rejected)
 	}
 	if err := save(true); err != nil {
 		return err
@@ -133,6 +145,35 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 	}
 	logger.Info("snapshot: table done", "rows", rows, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// rejectNullKeys dead-letters the rows the key-ordered chunks cannot
+// reach: a NULL in a key column addresses no target row, and such a row
+// must not vanish silently.
+func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.Table, info *replication.TableInfo) (int64, error) {
+	var n int64
+	after := ""
+	for {
+		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows)
+		if err != nil {
+			return n, err
+		}
+		for _, cells := range chunk {
+			rec, err := t.Upsert(cells, 0)
+			var null *mapping.NullKeyError
+			if !errors.As(err, &null) {
+				return n, fmt.Errorf("snapshot %s: a row read for its NULL key has none: %v", t.Rule.Source, err)
+			}
+			if err := s.reject(t, replicator.Rejection{Record: rec, Reason: null.Error()}); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(chunk) < s.chunkRows {
+			return n, nil
+		}
+		after = last
+	}
 }
 
 // interrupted lets confirmed chunks land in the progress file within the

@@ -42,6 +42,12 @@ const (
 	RejectHalt       = "halt"
 )
 
+// Policies of Mapping.OnMissingColumn.
+const (
+	MissingColumnHalt = "halt"
+	MissingColumnSkip = "skip"
+)
+
 // Column formats that override the default encoding of a value.
 const (
 	FormatUnixMS = "unix_ms"
@@ -178,6 +184,9 @@ type Mapping struct {
 	OnTruncate string
 	// OnReject is RejectDeadLetter or RejectHalt.
 	OnReject string
+	// OnMissingColumn (MissingColumnHalt or MissingColumnSkip) is what a
+	// listed column the source table no longer has does.
+	OnMissingColumn string
 	// Snapshot copies the existing rows before streaming.
 	Snapshot bool
 	// Line is where the mapping starts.
@@ -307,6 +316,8 @@ func newMapping(line int) *Mapping {
 		OnReject:   RejectDeadLetter,
 		Snapshot:   true,
 		Line:       line,
+
+		OnMissingColumn: MissingColumnHalt,
 	}
 }
 

@@ -148,6 +148,8 @@ func TestDefaults(t *testing.T) {
 			OnReject:   RejectDeadLetter,
 			Snapshot:   true,
 			Line:       12,
+
+			OnMissingColumn: MissingColumnHalt,
 		}},
 	}
 	assert.Equal(t, want, cfg)
@@ -207,6 +209,7 @@ mappings:
     on_delete: ignore
     on_truncate: ignore
     on_reject: halt
+    on_missing_column: skip
     snapshot: false
 `, nil)
 	assert.Equal(t, Source{DSN: "host=db user=u dbname=app", Slot: "my_slot_2", Publication: "pub",
@@ -237,6 +240,7 @@ mappings:
 	assert.Equal(t, OnDelete{Mode: DeleteIgnore}, m.OnDelete)
 	assert.Equal(t, TruncateIgnore, m.OnTruncate)
 	assert.Equal(t, RejectHalt, m.OnReject)
+	assert.Equal(t, MissingColumnSkip, m.OnMissingColumn)
 	assert.False(t, m.Snapshot)
 }
 
@@ -795,6 +799,11 @@ func TestValidation(t *testing.T) {
 			name: "on_reject value",
 			text: sourceOK + targetsOK + mappingsOK + "    on_reject: skip\n",
 			want: `test.yaml:15: mappings[0].on_reject: unknown value "skip": use one of dead_letter, halt`,
+		},
+		{
+			name: "on_missing_column value",
+			text: sourceOK + targetsOK + mappingsOK + "    on_missing_column: ignore\n",
+			want: `test.yaml:15: mappings[0].on_missing_column: unknown value "ignore": use one of halt, skip`,
 		},
 	}
 	for _, tt := range tests {

@@ -569,6 +569,8 @@ func (d *decoder) mapping(v *yaml.Node, path string) *Mapping {
 		"on_truncate": d.enum(&m.OnTruncate, TruncateHalt, TruncateIgnore),
 		"on_reject":   d.enum(&m.OnReject, RejectDeadLetter, RejectHalt),
 		"snapshot":    d.boolean(&m.Snapshot),
+
+		"on_missing_column": d.enum(&m.OnMissingColumn, MissingColumnHalt, MissingColumnSkip),
 	})
 	return m
 }

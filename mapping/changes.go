@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -17,8 +18,14 @@ type Mapper struct {
 	tables map[uint32]*Table // nil value: a relation we saw but do not map
 	types  *pgtype.Map
 	fetch  Fetcher
+	reject Rejecter
+	notice func(source string, err error)
 	logger *slog.Logger
 }
+
+// Rejecter durably records a record the mapping rejects (a NULL key)
+// before its transaction can be acknowledged; an error stops the stream.
+type Rejecter func(t *Table, rej replicator.Rejection) error
 
 // NewMapper maps the given rules; fetch reads whole rows when a key change
 // arrives with unchanged (TOASTed) values.
@@ -29,6 +36,14 @@ func NewMapper(rules []*Rule, fetch Fetcher, logger *slog.Logger) *Mapper {
 	}
 	return m
 }
+
+// RejectWith sets where records the mapping rejects go; without it such a
+// record stops the stream.
+func (m *Mapper) RejectWith(reject Rejecter) { m.reject = reject }
+
+// NoticeWith sets where conditions a person should see go (columns left
+// out of a copy-every-column mapping), beyond the log.
+func (m *Mapper) NoticeWith(notice func(source string, err error)) { m.notice = notice }
 
 // Types is the type map used for decoding, shared with snapshot reads.
 func (m *Mapper) Types() *pgtype.Map { return m.types }
@@ -44,6 +59,9 @@ func (m *Mapper) Relation(rel *replication.Relation) error {
 	t, err := Compile(rule, rel, m.types, m.logger)
 	if err != nil {
 		return err
+	}
+	if len(t.LeftOut) > 0 && m.notice != nil {
+		m.notice(rule.Source, LeftOutError(rule, t.LeftOut))
 	}
 	m.tables[rel.ID] = t
 	return nil
@@ -68,39 +86,50 @@ func (m *Mapper) Change(ctx context.Context, msg *replication.Message, lsn repli
 	switch msg.Kind {
 	case replication.KindInsert:
 		rec, err := t.Upsert(msg.New, lsn)
-		if err != nil {
-			return err
-		}
-		return emit(t, rec)
+		return m.emit(t, rec, err, emit)
 	case replication.KindDelete:
 		rec, ok, err := t.Delete(msg.Old, lsn)
-		if err != nil || !ok {
+		if !ok {
 			return err
 		}
-		return emit(t, rec)
+		return m.emit(t, rec, err, emit)
 	case replication.KindUpdate:
 		return m.update(ctx, t, msg, lsn, emit)
 	}
 	return fmt.Errorf("mapping: %c is not a row change", msg.Kind)
 }
 
+// emit passes rec on, or rejects it when err is a NULL key.
+func (m *Mapper) emit(t *Table, rec replicator.Record, err error, emit func(*Table, replicator.Record) error) error {
+	var null *NullKeyError
+	if errors.As(err, &null) && m.reject != nil {
+		return m.reject(t, replicator.Rejection{Record: rec, Reason: null.Error()})
+	}
+	if err != nil {
+		return err
+	}
+	return emit(t, rec)
+}
+
 // update: a changed key is a delete of the old row and an upsert of the new
 // one, which must be whole — values pgoutput left out as unchanged are read
-// from the source. A row gone by then is skipped: the change that removed
-// it follows in the stream.
+// from the source. So are unchanged values of columns every insert must
+// carry, since the target checks the proposed row of an upsert before it
+// finds the existing one. A row gone by then is skipped: the change that
+// removed it follows in the stream.
 func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
 	newCells := msg.New
-	if msg.Old != nil && t.KeyChanged(msg.Old, msg.New) {
+	switch {
+	case msg.Old != nil && t.KeyChanged(msg.Old, msg.New):
 		rec, ok, err := t.Delete(msg.Old, lsn)
-		if err != nil {
-			return err
-		}
 		if ok {
-			if err := emit(t, rec); err != nil {
+			if err := m.emit(t, rec, err, emit); err != nil {
 				return err
 			}
+		} else if err != nil {
+			return err
 		}
-		if t.HasUnchanged(newCells) {
+		if t.HasUnchanged(newCells) && !t.KeyNull(newCells) {
 			cells, found, err := m.fetch(ctx, t.rel, t.KeyColumns(), t.KeyText(newCells))
 			if err != nil {
 				return fmt.Errorf("mapping %s: read row after key change: %w", t.Rule.Source, err)
@@ -110,10 +139,28 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 			}
 			newCells = cells
 		}
+	case t.MissesRequired(newCells) && !t.KeyNull(newCells):
+		cells, found, err := m.fetch(ctx, t.rel, t.KeyColumns(), t.KeyText(newCells))
+		if err != nil {
+			return fmt.Errorf("mapping %s: read unchanged values of NOT NULL target columns: %w", t.Rule.Source, err)
+		}
+		if !found {
+			return nil
+		}
+		// The change's own values stay; only what it left out is filled in.
+		newCells = fillUnchanged(newCells, cells)
 	}
 	rec, err := t.Upsert(newCells, lsn)
-	if err != nil {
-		return err
+	return m.emit(t, rec, err, emit)
+}
+
+func fillUnchanged(cells, current []replication.Cell) []replication.Cell {
+	out := make([]replication.Cell, len(cells))
+	for i, c := range cells {
+		if c.State == replication.CellUnchanged && i < len(current) {
+			c = current[i]
+		}
+		out[i] = c
 	}
-	return emit(t, rec)
+	return out
 }

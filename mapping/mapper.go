@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -22,19 +23,26 @@ type Table struct {
 	Rule *Rule
 	Spec replicator.TableSpec
 
+	// LeftOut are source columns a copy-every-column rule leaves out
+	// because the target table lacks them.
+	LeftOut []string
+
 	rel    *replication.Relation
 	fields []fieldPlan // one per relation column
 	keyIdx []int       // relation column index of each key column, in key order
 }
 
 type fieldPlan struct {
-	target string // "" when the column is not mapped
-	enc    encoder
+	target   string // "" when the column is not mapped
+	required bool   // the target column must be in every insert
+	enc      encoder
 }
 
-// Compile builds the plan for rel's columns. Columns the rule names but the
-// relation lacks are left out (a dropped column must not stop the stream);
-// a missing key column is an error.
+// Compile builds the plan for rel's columns. A listed column the relation
+// lacks (renamed or dropped) is an error unless the rule's missing-column
+// policy is skip; under a copy-every-column rule, columns come and go with
+// the relation, and one the target table lacks is left out. A missing key
+// column is an error.
 func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger) (*Table, error) {
 	t := &Table{Rule: rule, Spec: rule.Spec(), rel: rel, fields: make([]fieldPlan, len(rel.Columns))}
 	present := make(map[string]bool, len(rel.Columns))
@@ -42,16 +50,30 @@ func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 		present[col.Name] = true
 		c, ok := rule.column(col.Name)
 		if !ok {
+			if rule.AllColumns {
+				t.LeftOut = append(t.LeftOut, col.Name)
+			}
 			continue
 		}
 		if err := checkFormat(c.Format, col.TypeOID); err != nil {
 			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
 		}
-		t.fields[i] = fieldPlan{target: c.Target, enc: encoder{oid: col.TypeOID, format: c.Format, types: types}}
+		t.fields[i] = fieldPlan{target: c.Target, required: rule.Required[c.Target], enc: encoder{oid: col.TypeOID, format: c.Format, types: types}}
+	}
+	if len(t.LeftOut) > 0 {
+		logger.Warn("source columns are not in the target table; leaving them out (add them to the target table and restart to copy them)",
+			"table", rule.Source, "target_table", rule.Table, "columns", strings.Join(t.LeftOut, ", "))
 	}
 	for _, c := range rule.Columns {
-		if !present[c.Source] {
-			logger.Warn("mapped column is not in the source table; leaving it out", "table", rule.Source, "column", c.Source)
+		switch {
+		case present[c.Source]:
+		case rule.AllColumns:
+			logger.Info("column is no longer in the source table", "table", rule.Source, "column", c.Source)
+		case rule.OnMissingColumn == MissingSkip:
+			logger.Warn("mapped column is not in the source table (renamed or dropped); on_missing_column: skip leaves it out, so its target column is no longer updated",
+				"table", rule.Source, "column", c.Source, "target_column", c.Target)
+		default:
+			return nil, MissingColumnError(rule.Source, c.Source, c.Target)
 		}
 	}
 	for _, k := range rule.Key {
@@ -70,6 +92,14 @@ func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 		t.keyIdx = append(t.keyIdx, idx)
 	}
 	return t, nil
+}
+
+// MissingColumnError says that a column the mapping lists is not in the
+// source table, and how to go on.
+func MissingColumnError(source, column, target string) error {
+	return fmt.Errorf("mapping %s: column %s (written to target column %s) is not in the source table: it was renamed or dropped. "+
+		"Rename it back, or change the mapping's columns to its new name (or remove it), or set on_missing_column: skip in the mapping to go on without it; then restart",
+		source, column, target)
 }
 
 // Relation is the relation the table was compiled for.
@@ -98,10 +128,13 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
 	key := buf[:len(t.keyIdx):len(t.keyIdx)]
-	if err := t.fillKey(key, cells); err != nil {
+	err := t.fillKey(key, cells)
+	var null *NullKeyError
+	if err != nil && !errors.As(err, &null) {
 		return replicator.Record{}, err
 	}
-	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, nil
+	// A NULL key comes back with its record, for the dead-letter file.
+	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, err
 }
 
 // Delete maps the removal of the row whose key cells are in cells,
@@ -110,7 +143,18 @@ func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replic
 	if t.Rule.OnDelete == DeleteIgnore {
 		return replicator.Record{}, false, nil
 	}
+	// An old tuple sends NULL for a column outside the replica identity:
+	// the key was not sent, which is not a NULL key.
+	for _, idx := range t.keyIdx {
+		if idx < len(cells) && cells[idx].State == replication.CellNull && !t.rel.Columns[idx].Key {
+			return replicator.Record{}, false, fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
+		}
+	}
 	key, err := t.key(cells)
+	var null *NullKeyError
+	if errors.As(err, &null) {
+		return replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}, true, err
+	}
 	if err != nil {
 		return replicator.Record{}, false, err
 	}
@@ -124,24 +168,42 @@ func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replic
 
 var errKeyUnavailable = errors.New("key column value not sent: the table's replica identity must include the key (ALTER TABLE … REPLICA IDENTITY FULL, or make the key the primary key)")
 
-func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
-	key := make([]replicator.Field, len(t.keyIdx))
-	if err := t.fillKey(key, cells); err != nil {
-		return nil, err
-	}
-	return key, nil
+// NullKeyError is a row whose key has a NULL: no target row can be
+// addressed by it, so the record is rejected (dead-lettered), while the
+// stream goes on.
+type NullKeyError struct{ Column string }
+
+func (e *NullKeyError) Error() string {
+	return fmt.Sprintf("key column %s is NULL; the target cannot address this row", e.Column)
 }
 
+func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
+	key := make([]replicator.Field, len(t.keyIdx))
+	err := t.fillKey(key, cells)
+	var null *NullKeyError
+	if err != nil && !errors.As(err, &null) {
+		return nil, err
+	}
+	return key, err
+}
+
+// fillKey fills key from cells; a NULL key column fills in null and returns
+// a *NullKeyError once the rest is filled.
 func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error {
+	var null error
 	for i, idx := range t.keyIdx {
 		if idx >= len(cells) {
 			return fmt.Errorf("mapping %s: %w", t.Rule.Source, errKeyUnavailable)
 		}
 		c := cells[idx]
-		if c.State != replication.CellText {
-			if c.State == replication.CellNull {
-				return fmt.Errorf("mapping %s: key column %s is NULL; %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
+		if c.State == replication.CellNull {
+			key[i] = replicator.Field{Name: t.fields[idx].target, Value: replicator.Null}
+			if null == nil {
+				null = &NullKeyError{Column: t.rel.Columns[idx].Name}
 			}
+			continue
+		}
+		if c.State != replication.CellText {
 			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
 		v, err := cellValue(&t.fields[idx], c)
@@ -150,7 +212,17 @@ func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error 
 		}
 		key[i] = replicator.Field{Name: t.fields[idx].target, Value: v}
 	}
-	return nil
+	return null
+}
+
+// KeyNull reports whether a key column of the row is NULL.
+func (t *Table) KeyNull(cells []replication.Cell) bool {
+	for _, idx := range t.keyIdx {
+		if idx < len(cells) && cells[idx].State == replication.CellNull {
+			return true
+		}
+	}
+	return false
 }
 
 // KeyText returns the source text of the key cells, for fetching a row.
@@ -192,6 +264,17 @@ func (t *Table) HasUnchanged(cells []replication.Cell) bool {
 	return false
 }
 
+// MissesRequired reports whether the row leaves out, as unchanged, a column
+// whose target column every insert must carry.
+func (t *Table) MissesRequired(cells []replication.Cell) bool {
+	for i, c := range cells {
+		if c.State == replication.CellUnchanged && i < len(t.fields) && t.fields[i].required {
+			return true
+		}
+	}
+	return false
+}
+
 func cellValue(p *fieldPlan, c replication.Cell) (replicator.Value, error) {
 	switch c.State {
 	case replication.CellNull:
@@ -200,4 +283,10 @@ func cellValue(p *fieldPlan, c replication.Cell) (replicator.Value, error) {
 		return p.enc.encode(c.Data)
 	}
 	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)
+}
+
+// LeftOutError describes columns a copy-every-column rule leaves out.
+func LeftOutError(rule *Rule, columns []string) error {
+	return fmt.Errorf("source columns %s are not in target table %s and are not copied: add them there and restart to copy them",
+		strings.Join(columns, ", "), rule.Table)
 }

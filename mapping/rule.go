@@ -35,6 +35,16 @@ const (
 	RejectHalt       RejectPolicy = "halt"
 )
 
+// MissingPolicy says what a mapped column the source table no longer has
+// (renamed or dropped) does.
+type MissingPolicy string
+
+// Missing-column policies.
+const (
+	MissingHalt MissingPolicy = "halt"
+	MissingSkip MissingPolicy = "skip"
+)
+
 // ColumnRule maps one source column.
 type ColumnRule struct {
 	Source string
@@ -63,6 +73,16 @@ type Rule struct {
 	OnTruncate TruncatePolicy
 	OnReject   RejectPolicy
 	Snapshot   bool
+	// OnMissingColumn applies to listed columns the source table lacks.
+	OnMissingColumn MissingPolicy
+	// TargetColumns, when not nil, are the target table's columns: a
+	// column AllColumns would copy is left out when the target lacks it.
+	TargetColumns map[string]bool
+	// Required are the target columns an insert must carry (NOT NULL
+	// without a default): an update that leaves one out as unchanged is
+	// completed from the source, since the target checks the proposed row
+	// before it finds the existing one.
+	Required map[string]bool
 }
 
 // Spec is what the rule's writer needs to know.
@@ -95,7 +115,7 @@ func (r *Rule) column(source string) (ColumnRule, bool) {
 			return c, true
 		}
 	}
-	if r.AllColumns {
+	if r.AllColumns && (r.TargetColumns == nil || r.TargetColumns[source]) {
 		return ColumnRule{Source: source, Target: source}, true
 	}
 	return ColumnRule{}, false

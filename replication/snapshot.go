@@ -50,17 +50,15 @@ type querier interface {
 
 // ReadChunk reads up to limit rows whose key is after `after` (nil: from
 // the start), in key order, as text cells in the relation's column order.
+// Rows with a NULL in the key have no place in that order: ReadNullKeys
+// reads them.
 func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, after [][]byte, limit int) ([][]Cell, error) {
-	cols := make([]string, len(info.Columns))
-	for i, c := range info.Columns {
-		cols[i] = quoteIdent(c.Name)
-	}
 	keyCols := make([]string, len(key))
+	conds := make([]string, len(key))
 	for i, k := range key {
 		keyCols[i] = quoteIdent(k)
+		conds[i] = keyCols[i] + " IS NOT NULL"
 	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "SELECT %s FROM %s.%s", strings.Join(cols, ", "), quoteIdent(info.Namespace), quoteIdent(info.Name))
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
 	if after != nil {
 		casts, err := info.keyCasts(key)
@@ -72,22 +70,65 @@ func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, af
 			params[i] = fmt.Sprintf("$%d::text::%s", i+1, casts[i])
 			args = append(args, string(after[i]))
 		}
-		fmt.Fprintf(&sb, " WHERE (%s) > (%s)", strings.Join(keyCols, ", "), strings.Join(params, ", "))
+		conds = append(conds, fmt.Sprintf("(%s) > (%s)", strings.Join(keyCols, ", "), strings.Join(params, ", ")))
 	}
-	fmt.Fprintf(&sb, " ORDER BY %s LIMIT %d", strings.Join(keyCols, ", "), limit)
-	rows, err := q.Query(ctx, sb.String(), args...)
+	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
+		selectList(info), info.quotedName(), strings.Join(conds, " AND "), strings.Join(keyCols, ", "), limit)
+	rows, _, err := readRows(ctx, q, info, sql, args, false)
+	return rows, err
+}
+
+// ReadNullKeys reads up to limit rows with a NULL in a key column, in
+// physical order after the row at ctid `after` ("": from the start), and
+// returns the ctid of the last one. Within the snapshot's transaction the
+// physical order is stable.
+func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string, after string, limit int) ([][]Cell, string, error) {
+	conds := make([]string, len(key))
+	for i, k := range key {
+		conds[i] = quoteIdent(k) + " IS NULL"
+	}
+	where := "(" + strings.Join(conds, " OR ") + ")"
+	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
+	if after != "" {
+		where += " AND ctid > $1::tid"
+		args = append(args, after)
+	}
+	sql := fmt.Sprintf("SELECT %s, ctid FROM %s WHERE %s ORDER BY ctid LIMIT %d", selectList(info), info.quotedName(), where, limit)
+	return readRows(ctx, q, info, sql, args, true)
+}
+
+func selectList(info *TableInfo) string {
+	cols := make([]string, len(info.Columns))
+	for i, c := range info.Columns {
+		cols[i] = quoteIdent(c.Name)
+	}
+	return strings.Join(cols, ", ")
+}
+
+func (t *TableInfo) quotedName() string { return quoteIdent(t.Namespace) + "." + quoteIdent(t.Name) }
+
+// readRows runs a snapshot read; withCTID: the last column is the row's
+// ctid, returned for the last row rather than as a cell.
+func readRows(ctx context.Context, q querier, info *TableInfo, sql string, args []any, withCTID bool) ([][]Cell, string, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
+		return nil, "", fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
 	}
 	defer rows.Close()
 	var out [][]Cell
+	var last string
 	for rows.Next() {
-		out = append(out, copyRow(rows.RawValues()))
+		raw := rows.RawValues()
+		if withCTID {
+			last = string(raw[len(raw)-1])
+			raw = raw[:len(raw)-1]
+		}
+		out = append(out, copyRow(raw))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
+		return nil, "", fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
 	}
-	return out, nil
+	return out, last, nil
 }
 
 // copyRow copies a row's values (valid only until the next row) into one

@@ -88,3 +88,26 @@ func keyUsable(key []string, byName map[string]*column, pk []string) bool {
 	}
 	return slices.Equal(slices.Sorted(slices.Values(key)), slices.Sorted(slices.Values(pk)))
 }
+
+// TargetColumns reads a table's columns: every name, and those an insert
+// must carry (NOT NULL without a default). The system column _id is filled
+// by the platform, although the schema gives it no default.
+func (w *Writer) TargetColumns(ctx context.Context, table string) (columns, required []string, err error) {
+	data, err := w.do(ctx, call{op: "schema", table: table, method: http.MethodGet, path: "/tables/" + url.PathEscape(table)})
+	if err != nil {
+		return nil, nil, err
+	}
+	var schema struct {
+		Columns []column `json:"columns"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		return nil, nil, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, table, err)
+	}
+	for _, c := range schema.Columns {
+		columns = append(columns, c.Name)
+		if !c.IsAllowNull && c.DefaultValue == "" && c.Name != "_id" {
+			required = append(required, c.Name)
+		}
+	}
+	return columns, required, nil
+}

@@ -107,3 +107,30 @@ func mapped(spec replicator.TableSpec) []string {
 	}
 	return out
 }
+
+// TargetColumns reads a table's field names. GPTBots has no NOT NULL
+// constraint an update could trip over, so no field is required.
+func (w *Writer) TargetColumns(ctx context.Context, table string) (columns, required []string, err error) {
+	body, err := json.Marshal(map[string]any{"table_id": table, "page": 1, "page_size": 1})
+	if err != nil {
+		return nil, nil, err
+	}
+	ans, err := w.send(ctx, call{op: "schema", table: table, path: pagePath, body: body})
+	if err != nil {
+		return nil, nil, err
+	}
+	var page pageAnswer
+	if err := json.Unmarshal(ans, &page); err != nil {
+		return nil, nil, fmt.Errorf("gptbots target %q: table %s: reading the table's fields: %w", w.cfg.Name, table, err)
+	}
+	if page.TableInfo == nil && page.Data != nil {
+		page = *page.Data
+	}
+	if page.TableInfo == nil {
+		return nil, nil, fmt.Errorf("gptbots target %q: table %s: the page answer has no table_info; check base_url", w.cfg.Name, table)
+	}
+	for _, f := range page.TableInfo.Fields {
+		columns = append(columns, f.Name)
+	}
+	return columns, nil, nil
+}
