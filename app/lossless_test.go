@@ -1,0 +1,289 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
+)
+
+// larkTarget starts a Feishu fake with one table and returns it with the
+// YAML of a target "lark" pointing at it.
+func larkTarget(t *testing.T, table string, cols []feishufake.Column) (*feishufake.Server, string) {
+	t.Helper()
+	fake := feishufake.New(feishufake.Options{RequestsPerSecond: -1})
+	t.Cleanup(fake.Close)
+	require.NoError(t, fake.AddTable(table, cols))
+	return fake, fmt.Sprintf(`
+  lark:
+    type: feishu
+    base_url: %s
+    workspace_id: %s
+    user_access_token: %s
+`, fake.URL(), fake.Options().WorkspaceID, fake.AccessToken())
+}
+
+// fakeRowsByID reads the fake's table as column → JSON text, by id.
+func fakeRowsByID(t *testing.T, fake *feishufake.Server, table string) map[string]map[string]string {
+	t.Helper()
+	out := map[string]map[string]string{}
+	for _, row := range fake.Rows(table) {
+		m := map[string]string{}
+		for k, v := range row {
+			b, err := json.Marshal(v)
+			require.NoError(t, err)
+			m[k] = string(b)
+		}
+		out[m["id"]] = m
+	}
+	return out
+}
+
+func readDeadLetters(t *testing.T, dir string) []state.DeadLetter {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, state.DeadLetterFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	var out []state.DeadLetter
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 64<<20)
+	for sc.Scan() {
+		var dl state.DeadLetter
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &dl))
+		out = append(out, dl)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// An update that leaves a TOASTed value unchanged must still land when that
+// value's target column is NOT NULL: the target checks the proposed row of
+// an upsert before it finds the existing one, so a partial upsert would be
+// rejected (and, dead-lettered, lost).
+func TestUnchangedToastIntoNotNullColumn(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE docs (id bigint PRIMARY KEY, n integer, body text NOT NULL);
+ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;`)
+	fake, targets := larkTarget(t, "docs", []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+		{Name: "n", DataType: "integer", AllowNull: true},
+		{Name: "body", DataType: "text"},
+	})
+	cfg := e.configWithTargets(targets, `
+  - source: docs
+    target: lark
+    table: docs
+`)
+	body := strings.Repeat("large value ", 1000)
+	e.exec(`INSERT INTO docs VALUES (1, 0, $1)`, body)
+	daemon := e.startStreaming(cfg)
+	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "docs")["1"] != nil })
+	for i := 1; i <= 5; i++ {
+		e.exec(`UPDATE docs SET n = $1 WHERE id = 1`, i)
+	}
+	eventually(t, 30*time.Second, "all five updates", func() bool { return fakeRowsByID(t, fake, "docs")["1"]["n"] == "5" })
+	require.NoError(t, daemon.stop())
+	row := fakeRowsByID(t, fake, "docs")["1"]
+	require.Equal(t, fmt.Sprintf("%q", body), row["body"])
+	require.Empty(t, readDeadLetters(t, e.stateDir), "no update may be dead-lettered")
+}
+
+// A row whose key is NULL cannot be addressed on the target: in the
+// snapshot and in the stream it goes to the dead-letter file with a clear
+// reason, while the daemon keeps running and the other rows land.
+func TestNullKeysAreDeadLettered(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE u (id int PRIMARY KEY, code text UNIQUE, v text);
+ALTER TABLE u REPLICA IDENTITY FULL;
+INSERT INTO u VALUES (1, 'a', 'x'), (2, NULL, 'snap-null-1'), (3, 'b', 'y'), (4, NULL, 'snap-null-2');`)
+	cfg := e.config(`
+  - source: u
+    target: mem
+    table: u
+    key: [code]
+`)
+	daemon := e.startStreaming(cfg)
+	e.exec(`INSERT INTO u VALUES (5, NULL, 'stream-null'), (6, 'c', 'z')`)
+	e.exec(`UPDATE u SET v = 'x2' WHERE id = 1`)
+	eventually(t, 30*time.Second, "the rows with a key", func() bool {
+		rows := e.mem.Rows("u")
+		return len(rows) == 3 && rows[`"c"`]["v"] == `"z"` && rows[`"a"`]["v"] == `"x2"`
+	})
+	var reasons []string
+	eventually(t, 30*time.Second, "three dead letters", func() bool { return len(readDeadLetters(t, e.stateDir)) == 3 })
+	for _, dl := range readDeadLetters(t, e.stateDir) {
+		reasons = append(reasons, dl.Error)
+		require.Equal(t, "null", string(dl.Key["code"]))
+		require.Contains(t, []string{`"snap-null-1"`, `"snap-null-2"`, `"stream-null"`}, string(dl.Row["v"]))
+	}
+	require.Contains(t, reasons[0], "key column code is NULL; the target cannot address this row")
+	select {
+	case err := <-daemon.done:
+		t.Fatalf("the daemon stopped: %v", err)
+	default:
+	}
+	require.NoError(t, daemon.stop())
+
+	// The same on a restart: the stream's NULL key is not a fatal error.
+	e.exec(`INSERT INTO u VALUES (7, NULL, 'after-restart'), (8, 'd', 'w')`)
+	daemon = e.start(cfg)
+	eventually(t, 30*time.Second, "the row after the restart", func() bool { return len(e.mem.Rows("u")) == 4 })
+	eventually(t, 30*time.Second, "the fourth dead letter", func() bool { return len(readDeadLetters(t, e.stateDir)) == 4 })
+	require.NoError(t, daemon.stop())
+}
+
+func TestCheckWarnsAboutNullableAndUnsentKeys(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE u (id int PRIMARY KEY, code text UNIQUE, v text);
+CREATE TABLE ok (id int PRIMARY KEY, v text);`)
+	cfg := e.config(`
+  - source: u
+    target: mem
+    table: u
+    key: [code]
+    on_delete: ignore
+  - source: ok
+    target: mem
+    table: ok
+`)
+	items := app.Check(context.Background(), cfg, app.Deps{Logger: quietLogger(), Writers: writers(e)})
+	u := checkItem(t, items, "table public.u")
+	require.Equal(t, app.CheckWarn, u.Status, "%+v", u)
+	require.Contains(t, u.Detail, "key columns code allow NULL")
+	require.Contains(t, u.Detail, "does not send the old key")
+	require.Contains(t, u.Detail, "REPLICA IDENTITY FULL")
+	require.Equal(t, app.CheckOK, checkItem(t, items, "table public.ok").Status)
+}
+
+// Under a copy-every-column mapping, a source column the target lacks is
+// left out: the rest of each row keeps flowing, nothing is dead-lettered,
+// a restart starts, and check shows it.
+func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
+	fake, targets := larkTarget(t, "items", []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+		{Name: "name", DataType: "text", AllowNull: true},
+		{Name: "qty", DataType: "integer", AllowNull: true},
+	})
+	cfg := e.configWithTargets(targets, `
+  - source: items
+    target: lark
+    table: items
+`)
+	e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
+	daemon := e.startStreaming(cfg)
+	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+	e.exec(`ALTER TABLE items ADD COLUMN extra text`)
+	e.exec(`INSERT INTO items VALUES (2, 'b', 2, 'x')`)
+	e.exec(`UPDATE items SET name = 'a2', extra = 'y' WHERE id = 1`)
+	eventually(t, 30*time.Second, "the changes after ADD COLUMN", func() bool {
+		rows := fakeRowsByID(t, fake, "items")
+		return rows["2"]["name"] == `"b"` && rows["1"]["name"] == `"a2"`
+	})
+	require.NoError(t, daemon.stop())
+
+	e.exec(`UPDATE items SET qty = 10 WHERE id = 2`)
+	daemon = e.start(cfg)
+	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["qty"] == "10" })
+	require.NoError(t, daemon.stop())
+	require.Empty(t, readDeadLetters(t, e.stateDir))
+
+	items := app.Check(context.Background(), cfg, app.Deps{Logger: quietLogger(), Writers: writers(e)})
+	left := checkItem(t, items, "columns of public.items")
+	require.Equal(t, app.CheckWarn, left.Status)
+	require.Contains(t, left.Detail, "extra")
+	require.Equal(t, app.CheckOK, checkItem(t, items, "target lark").Status)
+}
+
+// A mapped column renamed or dropped in the source halts the daemon by
+// default, naming the table, the column and the fix, and a restart with
+// the same configuration says the same; with on_missing_column: skip the
+// daemon goes on without it, also after a restart.
+func TestMissingMappedColumn(t *testing.T) {
+	cols := []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+		{Name: "name", DataType: "text", AllowNull: true},
+		{Name: "qty", DataType: "integer", AllowNull: true},
+	}
+	mapping := func(policy string) string {
+		return `
+  - source: items
+    target: lark
+    table: items
+    columns: {id: id, name: name, qty: qty}
+` + policy
+	}
+	for _, change := range []string{"RENAME COLUMN qty TO quantity", "DROP COLUMN qty"} {
+		t.Run(strings.Fields(change)[0]+"/halt", func(t *testing.T) {
+			e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
+			fake, targets := larkTarget(t, "items", cols)
+			cfg := e.configWithTargets(targets, mapping(""))
+			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
+			daemon := e.startStreaming(cfg)
+			eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+			e.exec(`ALTER TABLE items ` + change)
+			e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
+			requireHalt(t, daemon)
+			err := runUntilExit(t, e, cfg)
+			require.ErrorContains(t, err, "column qty (written to target column qty) is not in the source table")
+			require.ErrorContains(t, err, "on_missing_column: skip")
+		})
+		t.Run(strings.Fields(change)[0]+"/skip", func(t *testing.T) {
+			e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
+			fake, targets := larkTarget(t, "items", cols)
+			cfg := e.configWithTargets(targets, mapping("    on_missing_column: skip\n"))
+			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
+			daemon := e.startStreaming(cfg)
+			eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+			e.exec(`ALTER TABLE items ` + change)
+			e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
+			eventually(t, 30*time.Second, "the row after the change", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b"` })
+			require.NoError(t, daemon.stop())
+			e.exec(`UPDATE items SET name = 'a2' WHERE id = 1`)
+			daemon = e.start(cfg)
+			eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["1"]["name"] == `"a2"` })
+			require.NoError(t, daemon.stop())
+			require.Equal(t, "1", fakeRowsByID(t, fake, "items")["1"]["qty"], "the target column keeps its last value")
+			require.Empty(t, readDeadLetters(t, e.stateDir))
+		})
+	}
+}
+
+// requireHalt waits for the daemon to stop on its own with the message
+// about the missing column.
+func requireHalt(t *testing.T, daemon *running) {
+	t.Helper()
+	select {
+	case err := <-daemon.done:
+		daemon.once.Do(func() {})
+		require.ErrorContains(t, err, "mapping public.items: column qty (written to target column qty) is not in the source table")
+		require.ErrorContains(t, err, "on_missing_column: skip")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not halt on a missing mapped column")
+	}
+}
+
+func runUntilExit(t *testing.T, e *env, cfg *config.Config) error {
+	t.Helper()
+	d := e.start(cfg)
+	select {
+	case err := <-d.done:
+		d.once.Do(func() {})
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop")
+		return nil
+	}
+}
