@@ -287,3 +287,40 @@ func runUntilExit(t *testing.T, e *env, cfg *config.Config) error {
 		return nil
 	}
 }
+
+// After a rename, the fixed mapping names the new column; a restart replays
+// changes from before the rename, described by the old columns. Those are
+// older rows, not a missing column: the daemon must not halt on them.
+func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
+	fake, targets := larkTarget(t, "items", []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+		{Name: "name", DataType: "text", AllowNull: true},
+		{Name: "qty", DataType: "integer", AllowNull: true},
+	})
+	e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
+	daemon := e.startStreaming(e.configWithTargets(targets, `
+  - source: items
+    target: lark
+    table: items
+    columns: {id: id, name: name, qty: qty}
+`))
+	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+	require.NoError(t, daemon.stop())
+
+	e.exec(`INSERT INTO items VALUES (2, 'b', 2)`)
+	e.exec(`ALTER TABLE items RENAME COLUMN qty TO quantity`)
+	e.exec(`INSERT INTO items VALUES (3, 'c', 3)`)
+	daemon = e.start(e.configWithTargets(targets, `
+  - source: items
+    target: lark
+    table: items
+    columns: {id: id, name: name, quantity: qty}
+`))
+	eventually(t, 30*time.Second, "the rows from before and after the rename", func() bool {
+		rows := fakeRowsByID(t, fake, "items")
+		return rows["2"]["name"] == `"b"` && rows["3"]["qty"] == "3"
+	})
+	require.NoError(t, daemon.stop())
+	require.Empty(t, readDeadLetters(t, e.stateDir))
+}

@@ -85,7 +85,7 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 				// Left out under skip: the mapping says to go on without it,
 				// after a restart as before it (ruleWarnings tells).
 				if m.OnMissingColumn != config.MissingColumnSkip {
-					problems = append(problems, fmt.Sprintf("%v (columns: %s)", mapping.MissingColumnError(m.Source, c.Source, c.Name), columnNames(info)))
+					problems = append(problems, fmt.Sprintf("%v (columns: %s)", &mapping.MissingColumn{Source: m.Source, Column: c.Source, Target: c.Name}, columnNames(info)))
 				}
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -137,6 +138,13 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	reject := deadLetterNow(deadLetters, mon, deps.DryRun != nil, logger)
 	mapper.RejectWith(reject)
 	mapper.NoticeWith(mon.Error)
+	mapper.CatalogWith(func(table, column string) (bool, error) {
+		info, err := replication.LoadTable(ctx, fetchConn, table)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(info.Columns, func(c replication.Column) bool { return c.Name == column }), nil
+	})
 
 	mon.Phase("snapshot")
 	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, reject: reject, logger: logger}

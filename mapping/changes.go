@@ -20,7 +20,9 @@ type Mapper struct {
 	fetch  Fetcher
 	reject Rejecter
 	notice func(source string, err error)
-	logger *slog.Logger
+	// inSource, when set, tells whether the source table has a column now.
+	inSource func(table, column string) (bool, error)
+	logger   *slog.Logger
 }
 
 // Rejecter durably records a record the mapping rejects (a NULL key)
@@ -45,6 +47,12 @@ func (m *Mapper) RejectWith(reject Rejecter) { m.reject = reject }
 // out of a copy-every-column mapping), beyond the log.
 func (m *Mapper) NoticeWith(notice func(source string, err error)) { m.notice = notice }
 
+// CatalogWith sets how the mapper asks whether the source table has a
+// column now. A replay after a restart can bring changes older than a
+// column's rename, described by a Relation without the column that the
+// (already fixed) mapping names: those are older rows, not a missing column.
+func (m *Mapper) CatalogWith(inSource func(table, column string) (bool, error)) { m.inSource = inSource }
+
 // Types is the type map used for decoding, shared with snapshot reads.
 func (m *Mapper) Types() *pgtype.Map { return m.types }
 
@@ -56,7 +64,22 @@ func (m *Mapper) Relation(rel *replication.Relation) error {
 		m.tables[rel.ID] = nil
 		return nil
 	}
-	t, err := Compile(rule, rel, m.types, m.logger)
+	var olderThan map[string]bool
+	t, err := compile(rule, rel, m.types, m.logger, nil)
+	for missing := (*MissingColumn)(nil); errors.As(err, &missing) && m.inSource != nil && !olderThan[missing.Column]; {
+		now, lookErr := m.inSource(rule.Source, missing.Column)
+		if lookErr != nil {
+			return fmt.Errorf("%w (and reading the source catalog failed: %v)", err, lookErr)
+		}
+		if !now {
+			break
+		}
+		if olderThan == nil {
+			olderThan = map[string]bool{}
+		}
+		olderThan[missing.Column] = true
+		t, err = compile(rule, rel, m.types, m.logger, olderThan)
+	}
 	if err != nil {
 		return err
 	}

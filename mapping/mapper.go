@@ -44,6 +44,12 @@ type fieldPlan struct {
 // the relation, and one the target table lacks is left out. A missing key
 // column is an error.
 func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger) (*Table, error) {
+	return compile(rule, rel, types, logger, nil)
+}
+
+// compile is Compile; the listed columns in olderThan are known to exist
+// in the source table now, so a relation without them describes older rows.
+func compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger, olderThan map[string]bool) (*Table, error) {
 	t := &Table{Rule: rule, Spec: rule.Spec(), rel: rel, fields: make([]fieldPlan, len(rel.Columns))}
 	present := make(map[string]bool, len(rel.Columns))
 	for i, col := range rel.Columns {
@@ -69,11 +75,13 @@ func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 		case present[c.Source]:
 		case rule.AllColumns:
 			logger.Info("column is no longer in the source table", "table", rule.Source, "column", c.Source)
+		case olderThan[c.Source]:
+			logger.Info("changes from before mapped column was added or renamed; leaving it out of them", "table", rule.Source, "column", c.Source)
 		case rule.OnMissingColumn == MissingSkip:
 			logger.Warn("mapped column is not in the source table (renamed or dropped); on_missing_column: skip leaves it out, so its target column is no longer updated",
 				"table", rule.Source, "column", c.Source, "target_column", c.Target)
 		default:
-			return nil, MissingColumnError(rule.Source, c.Source, c.Target)
+			return nil, &MissingColumn{Source: rule.Source, Column: c.Source, Target: c.Target}
 		}
 	}
 	for _, k := range rule.Key {
@@ -94,12 +102,14 @@ func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 	return t, nil
 }
 
-// MissingColumnError says that a column the mapping lists is not in the
-// source table, and how to go on.
-func MissingColumnError(source, column, target string) error {
-	return fmt.Errorf("mapping %s: column %s (written to target column %s) is not in the source table: it was renamed or dropped. "+
+// MissingColumn is a column the mapping lists that is not in the source
+// table; its message says how to go on.
+type MissingColumn struct{ Source, Column, Target string }
+
+func (e *MissingColumn) Error() string {
+	return fmt.Sprintf("mapping %s: column %s (written to target column %s) is not in the source table: it was renamed or dropped. "+
 		"Rename it back, or change the mapping's columns to its new name (or remove it), or set on_missing_column: skip in the mapping to go on without it; then restart",
-		source, column, target)
+		e.Source, e.Column, e.Target)
 }
 
 // Relation is the relation the table was compiled for.
