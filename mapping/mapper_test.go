@@ -1,0 +1,132 @@
+package mapping
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/replication"
+)
+
+func testRelation(identity byte, cols ...string) *replication.Relation {
+	rel := &replication.Relation{ID: 1, Namespace: "public", Name: "t", ReplicaIdentity: identity}
+	for i, c := range cols {
+		rel.Columns = append(rel.Columns, replication.Column{Name: c, TypeOID: pgtype.TextOID, Key: i == 0 || identity == 'f'})
+	}
+	return rel
+}
+
+func text(s string) replication.Cell { return replication.Cell{State: replication.CellText, Data: []byte(s)} }
+
+var null = replication.Cell{State: replication.CellNull}
+
+func TestCompileColumnPolicies(t *testing.T) {
+	listed := []ColumnRule{{Source: "id", Target: "id"}, {Source: "a", Target: "a"}, {Source: "b", Target: "b"}}
+	tests := []struct {
+		name     string
+		rule     Rule
+		rel      *replication.Relation
+		wantErr  string
+		wantCols map[string]string // source column → target, for the mapped ones
+		leftOut  []string
+	}{
+		{
+			name:    "listed column gone halts by default",
+			rule:    Rule{Columns: listed},
+			rel:     testRelation('d', "id", "a"),
+			wantErr: "mapping public.t: column b (written to target column b) is not in the source table",
+		},
+		{
+			name:     "listed column gone is left out under skip",
+			rule:     Rule{Columns: listed, OnMissingColumn: MissingSkip},
+			rel:      testRelation('d', "id", "a"),
+			wantCols: map[string]string{"id": "id", "a": "a"},
+		},
+		{
+			name:     "copy-every-column rule follows the relation",
+			rule:     Rule{Columns: listed, AllColumns: true},
+			rel:      testRelation('d', "id", "a", "c"),
+			wantCols: map[string]string{"id": "id", "a": "a", "c": "c"},
+		},
+		{
+			name:     "copy-every-column rule leaves out what the target lacks",
+			rule:     Rule{Columns: listed, AllColumns: true, TargetColumns: map[string]bool{"id": true, "a": true, "b": true}},
+			rel:      testRelation('d', "id", "a", "b", "c"),
+			wantCols: map[string]string{"id": "id", "a": "a", "b": "b"},
+			leftOut:  []string{"c"},
+		},
+		{
+			name:    "key column gone is an error whatever the policy",
+			rule:    Rule{Columns: listed, OnMissingColumn: MissingSkip},
+			rel:     testRelation('d', "a", "b"),
+			wantErr: "key column id is not in the source table",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule := tt.rule
+			rule.Source, rule.Table, rule.Key, rule.OnDelete = "public.t", "t", []string{"id"}, DeleteRow
+			tbl, err := Compile(&rule, tt.rel, pgtype.NewMap(), slog.New(slog.DiscardHandler))
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			got := map[string]string{}
+			for i, f := range tbl.fields {
+				if f.target != "" {
+					got[tt.rel.Columns[i].Name] = f.target
+				}
+			}
+			require.Equal(t, tt.wantCols, got)
+			require.Equal(t, tt.leftOut, tbl.LeftOut)
+		})
+	}
+}
+
+// A NULL key is a rejection of that record, reported with the record; a
+// key the old tuple did not send (outside the replica identity) is not a
+// NULL key but a configuration error.
+func TestNullKeyIsARecordRejection(t *testing.T) {
+	rule := &Rule{Source: "public.t", Table: "t", Key: []string{"code"}, Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "code", Target: "code"}}, OnDelete: DeleteRow}
+	rel := testRelation('d', "id", "code")
+	var rejected []replicator.Rejection
+	var emitted []replicator.Record
+	m := NewMapper([]*Rule{rule}, nil, slog.New(slog.DiscardHandler))
+	m.RejectWith(func(_ *Table, rej replicator.Rejection) error { rejected = append(rejected, rej); return nil })
+	require.NoError(t, m.Relation(rel))
+	emit := func(_ *Table, rec replicator.Record) error { emitted = append(emitted, rec); return nil }
+
+	insert := &replication.Message{Kind: replication.KindInsert, RelationID: 1, New: []replication.Cell{text("1"), null}}
+	require.NoError(t, m.Change(context.Background(), insert, 7, emit))
+	require.Empty(t, emitted)
+	require.Len(t, rejected, 1)
+	require.Equal(t, "key column code is NULL; the target cannot address this row", rejected[0].Reason)
+	require.Equal(t, replicator.OpUpsert, rejected[0].Record.Op)
+	require.True(t, rejected[0].Record.Key[0].Value.IsNull())
+	require.Equal(t, replicator.LSN(7), rejected[0].Record.LSN)
+
+	insert.New = []replication.Cell{text("2"), text("x")}
+	require.NoError(t, m.Change(context.Background(), insert, 8, emit))
+	require.Len(t, emitted, 1)
+
+	// code is not in the default replica identity: a delete's old tuple
+	// sends it as NULL because it was not sent at all.
+	del := &replication.Message{Kind: replication.KindDelete, RelationID: 1, Old: []replication.Cell{text("2"), null}}
+	err := m.Change(context.Background(), del, 9, emit)
+	require.ErrorIs(t, err, errKeyUnavailable)
+	require.Len(t, rejected, 1)
+}
+
+func TestMissingColumnIsTyped(t *testing.T) {
+	rule := &Rule{Source: "public.t", Table: "t", Key: []string{"id"}, Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "gone", Target: "g"}}}
+	_, err := Compile(rule, testRelation('d', "id"), pgtype.NewMap(), slog.New(slog.DiscardHandler))
+	var missing *MissingColumn
+	require.True(t, errors.As(err, &missing))
+	require.Equal(t, MissingColumn{Source: "public.t", Column: "gone", Target: "g"}, *missing)
+}
