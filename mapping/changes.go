@@ -51,7 +51,9 @@ func (m *Mapper) NoticeWith(notice func(source string, err error)) { m.notice = 
 // column now. A replay after a restart can bring changes older than a
 // column's rename, described by a Relation without the column that the
 // (already fixed) mapping names: those are older rows, not a missing column.
-func (m *Mapper) CatalogWith(inSource func(table, column string) (bool, error)) { m.inSource = inSource }
+func (m *Mapper) CatalogWith(inSource func(table, column string) (bool, error)) {
+	m.inSource = inSource
+}
 
 // Types is the type map used for decoding, shared with snapshot reads.
 func (m *Mapper) Types() *pgtype.Map { return m.types }

@@ -21,7 +21,9 @@ func testRelation(identity byte, cols ...string) *replication.Relation {
 	return rel
 }
 
-func text(s string) replication.Cell { return replication.Cell{State: replication.CellText, Data: []byte(s)} }
+func text(s string) replication.Cell {
+	return replication.Cell{State: replication.CellText, Data: []byte(s)}
+}
 
 var null = replication.Cell{State: replication.CellNull}
 
