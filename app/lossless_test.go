@@ -76,29 +76,44 @@ func readDeadLetters(t *testing.T, dir string) []state.DeadLetter {
 // an upsert before it finds the existing one, so a partial upsert would be
 // rejected (and, dead-lettered, lost).
 func TestUnchangedToastIntoNotNullColumn(t *testing.T) {
+	// docs_full: with REPLICA IDENTITY FULL the old row holds the value.
 	e := newEnv(t, `CREATE TABLE docs (id bigint PRIMARY KEY, n integer, body text NOT NULL);
-ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;`)
-	fake, targets := larkTarget(t, "docs", []feishufake.Column{
+ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL;
+CREATE TABLE docs_full (LIKE docs INCLUDING ALL);
+ALTER TABLE docs_full REPLICA IDENTITY FULL;`)
+	cols := []feishufake.Column{
 		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
 		{Name: "n", DataType: "integer", AllowNull: true},
 		{Name: "body", DataType: "text"},
-	})
+	}
+	fake, targets := larkTarget(t, "docs", cols)
+	require.NoError(t, fake.AddTable("docs_full", cols))
 	cfg := e.configWithTargets(targets, `
   - source: docs
     target: lark
     table: docs
+  - source: docs_full
+    target: lark
+    table: docs_full
 `)
 	body := strings.Repeat("large value ", 1000)
 	e.exec(`INSERT INTO docs VALUES (1, 0, $1)`, body)
+	e.exec(`INSERT INTO docs_full VALUES (1, 0, $1)`, body)
 	daemon := e.startStreaming(cfg)
-	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "docs")["1"] != nil })
+	eventually(t, 30*time.Second, "the snapshot", func() bool {
+		return fakeRowsByID(t, fake, "docs")["1"] != nil && fakeRowsByID(t, fake, "docs_full")["1"] != nil
+	})
 	for i := 1; i <= 5; i++ {
 		e.exec(`UPDATE docs SET n = $1 WHERE id = 1`, i)
+		e.exec(`UPDATE docs_full SET n = $1 WHERE id = 1`, i)
 	}
-	eventually(t, 30*time.Second, "all five updates", func() bool { return fakeRowsByID(t, fake, "docs")["1"]["n"] == "5" })
+	for _, table := range []string{"docs", "docs_full"} {
+		eventually(t, 30*time.Second, "all five updates of "+table, func() bool { return fakeRowsByID(t, fake, table)["1"]["n"] == "5" })
+	}
 	require.NoError(t, daemon.stop())
-	row := fakeRowsByID(t, fake, "docs")["1"]
-	require.Equal(t, fmt.Sprintf("%q", body), row["body"])
+	for _, table := range []string{"docs", "docs_full"} {
+		require.Equal(t, fmt.Sprintf("%q", body), fakeRowsByID(t, fake, table)["1"]["body"], table)
+	}
 	require.Empty(t, readDeadLetters(t, e.stateDir), "no update may be dead-lettered")
 }
 

@@ -165,6 +165,13 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 			newCells = cells
 		}
 	case t.MissesRequired(newCells) && !t.KeyNull(newCells):
+		// A whole old row (REPLICA IDENTITY FULL) holds the unchanged values.
+		if msg.Old != nil && !msg.OldIsKey {
+			newCells = fillUnchanged(newCells, msg.Old)
+			if !t.MissesRequired(newCells) {
+				break
+			}
+		}
 		cells, found, err := m.fetch(ctx, t.rel, t.KeyColumns(), t.KeyText(newCells))
 		if err != nil {
 			return fmt.Errorf("mapping %s: read unchanged values of NOT NULL target columns: %w", t.Rule.Source, err)
