@@ -207,18 +207,22 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 		rows := fakeRowsByID(t, fake, "items")
 		return rows["2"]["name"] == `"b"` && rows["1"]["name"] == `"a2"`
 	})
+	e.exec(`ALTER TABLE items RENAME COLUMN qty TO quantity`)
+	e.exec(`INSERT INTO items VALUES (3, 'c', 3, 'z')`)
+	eventually(t, 30*time.Second, "the row after RENAME COLUMN", func() bool { return fakeRowsByID(t, fake, "items")["3"]["name"] == `"c"` })
+	require.Equal(t, "null", fakeRowsByID(t, fake, "items")["3"]["qty"], "the renamed column is left out, not written to another column")
 	require.NoError(t, daemon.stop())
 
-	e.exec(`UPDATE items SET qty = 10 WHERE id = 2`)
+	e.exec(`UPDATE items SET name = 'b2' WHERE id = 2`)
 	daemon = e.start(cfg)
-	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["qty"] == "10" })
+	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b2"` })
 	require.NoError(t, daemon.stop())
 	require.Empty(t, readDeadLetters(t, e.stateDir))
 
 	items := app.Check(context.Background(), cfg, app.Deps{Logger: quietLogger(), Writers: writers(e)})
 	left := checkItem(t, items, "columns of public.items")
 	require.Equal(t, app.CheckWarn, left.Status)
-	require.Contains(t, left.Detail, "extra")
+	require.Contains(t, left.Detail, "quantity, extra")
 	require.Equal(t, app.CheckOK, checkItem(t, items, "target lark").Status)
 }
 
@@ -248,8 +252,10 @@ func TestMissingMappedColumn(t *testing.T) {
 			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 			daemon := e.startStreaming(cfg)
 			eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+			// An added column the mapping does not list changes nothing.
+			e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 			e.exec(`ALTER TABLE items ` + change)
-			e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
+			e.exec(`INSERT INTO items (id, name, extra) VALUES (2, 'b', 'x')`)
 			requireHalt(t, daemon)
 			err := runUntilExit(t, e, cfg)
 			require.ErrorContains(t, err, "column qty (written to target column qty) is not in the source table")
@@ -262,8 +268,10 @@ func TestMissingMappedColumn(t *testing.T) {
 			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 			daemon := e.startStreaming(cfg)
 			eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+			// An added column the mapping does not list changes nothing.
+			e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 			e.exec(`ALTER TABLE items ` + change)
-			e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
+			e.exec(`INSERT INTO items (id, name, extra) VALUES (2, 'b', 'x')`)
 			eventually(t, 30*time.Second, "the row after the change", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b"` })
 			require.NoError(t, daemon.stop())
 			e.exec(`UPDATE items SET name = 'a2' WHERE id = 1`)

@@ -74,7 +74,7 @@ func compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 		switch {
 		case present[c.Source]:
 		case rule.AllColumns:
-			logger.Info("column is no longer in the source table", "table", rule.Source, "column", c.Source)
+			logger.Warn("column is no longer in the source table (renamed or dropped); its target column is no longer updated", "table", rule.Source, "column", c.Source)
 		case olderThan[c.Source]:
 			logger.Info("changes from before mapped column was added or renamed; leaving it out of them", "table", rule.Source, "column", c.Source)
 		case rule.OnMissingColumn == MissingSkip:
