@@ -5,16 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -198,7 +201,8 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
     table: items
 `)
 	e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
-	daemon := e.startStreaming(cfg)
+	mon := monitor.New(prometheus.NewRegistry())
+	daemon := e.startStreamingWith(cfg, mon)
 	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
 	e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 	e.exec(`INSERT INTO items VALUES (2, 'b', 2, 'x')`)
@@ -211,10 +215,13 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 	e.exec(`INSERT INTO items VALUES (3, 'c', 3, 'z')`)
 	eventually(t, 30*time.Second, "the row after RENAME COLUMN", func() bool { return fakeRowsByID(t, fake, "items")["3"]["name"] == `"c"` })
 	require.Equal(t, "null", fakeRowsByID(t, fake, "items")["3"]["qty"], "the renamed column is left out, not written to another column")
+	require.Contains(t, tableError(t, mon, "public.items"), "quantity, extra are not in target table items", "the status page shows it")
 	require.NoError(t, daemon.stop())
 
 	e.exec(`UPDATE items SET name = 'b2' WHERE id = 2`)
-	daemon = e.start(cfg)
+	mon = monitor.New(prometheus.NewRegistry())
+	daemon = e.startStreamingWith(cfg, mon)
+	require.Contains(t, tableError(t, mon, "public.items"), "quantity, extra are not in target table items", "the status page shows it after a restart")
 	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b2"` })
 	require.NoError(t, daemon.stop())
 	require.Empty(t, readDeadLetters(t, e.stateDir))
@@ -346,4 +353,39 @@ func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
 	})
 	require.NoError(t, daemon.stop())
 	require.Empty(t, readDeadLetters(t, e.stateDir))
+}
+
+// startStreamingWith is startStreaming with the daemon's monitor given.
+func (e *env) startStreamingWith(cfg *config.Config, mon *monitor.Monitor) *running {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	logger := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	go func() {
+		r.done <- app.Run(ctx, cfg, app.Deps{Logger: logger, Monitor: mon, Writers: writers(e)})
+	}()
+	e.t.Cleanup(func() { r.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for mon.Snapshot().Phase != "streaming" {
+		select {
+		case err := <-r.done:
+			e.t.Fatalf("daemon stopped before streaming: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("daemon did not start streaming within 60s")
+		}
+	}
+	return r
+}
+
+func tableError(t *testing.T, mon *monitor.Monitor, source string) string {
+	t.Helper()
+	for _, tb := range mon.Snapshot().Tables {
+		if tb.Source == source {
+			return tb.LastError
+		}
+	}
+	t.Fatalf("no table %s in the monitor", source)
+	return ""
 }
