@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -181,4 +182,26 @@ func TestDeleteKeysThatDecodeToOtherKeys(t *testing.T) {
 	assert.ElementsMatch(t, want, left("pairs"))
 	assert.Equal(t, float64(len(gone)), counter(e.m.Rows, "lark", "tags", "delete"))
 	assert.Len(t, e.requests(http.MethodDelete, "/records"), 2)
+}
+
+// TestDeleteFilterLengthCountsEncoding: keys that grow fivefold on the way
+// (each '&' is %26 in the expression, %2526 in the URL) still keep every
+// filter within the limit as sent.
+func TestDeleteFilterLengthCountsEncoding(t *testing.T) {
+	const limit = 1000
+	spec := replicator.TableSpec{Table: "tags", Key: []string{"code"}}
+	b := replicator.Batch{Table: spec}
+	for i := range 40 {
+		b.Records = append(b.Records, deleteRec(textKey("code", strings.Repeat("&", 30)+strconv.Itoa(i))))
+	}
+	jobs, rej := plan(&b, 500, limit)
+	require.Empty(t, rej)
+	total := 0
+	for _, j := range jobs {
+		sent := strings.TrimPrefix(url.Values{"filter": {deleteFilter(spec.Key, j.recs)}}.Encode(), "filter=")
+		assert.LessOrEqual(t, len(sent), limit)
+		total += len(j.recs)
+	}
+	assert.Equal(t, 40, total)
+	assert.Greater(t, len(jobs), 5, "about six such keys fit in 1000 bytes, not 28")
 }

@@ -22,7 +22,7 @@ import (
 // col.in.(...), and(...), or(...). As in PostgREST, a value inside a list or
 // a logic tree may be double-quoted, with a backslash escaping the next
 // character; it must be when it contains , ( ) or ". A top-level eq or neq
-// value is the rest of the filter, taken literally.
+// value is the rest of its decoded part, taken literally.
 type node struct {
 	op   string
 	col  string
