@@ -15,13 +15,13 @@ import (
 
 func TestMissingConstraint(t *testing.T) {
 	for msg, want := range map[string]bool{
-		"there is no unique or exclusion constraint matching the ON CONFLICT specification":                    true,
+		"there is no unique or exclusion constraint matching the ON CONFLICT specification":                   true,
 		"param is invalid: there is no unique or exclusion constraint matching the ON CONFLICT specification": true,
-		"THERE IS NO UNIQUE OR EXCLUSION CONSTRAINT MATCHING THE ON CONFLICT SPECIFICATION":                    true,
-		`{"code":"42P10","message":"there is no unique or exclusion constraint matching"}`:                      true,
+		"THERE IS NO UNIQUE OR EXCLUSION CONSTRAINT MATCHING THE ON CONFLICT SPECIFICATION":                   true,
+		`{"code":"42P10","message":"there is no unique or exclusion constraint matching"}`:                    true,
 		"param is invalid": false,
 		"param is invalid: record 3: duplicate key value violates unique constraint on (user_id, product_id)": false,
-		`param is invalid: record 0: column "n": invalid input syntax for type bigint: "x"`:                    false,
+		`param is invalid: record 0: column "n": invalid input syntax for type bigint: "x"`:                   false,
 		"": false,
 	} {
 		assert.Equal(t, want, missingConstraint(msg), msg)
