@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -221,7 +222,24 @@ func TestGeneratedColumns(t *testing.T) {
 	err := app.Run(context.Background(), explicit, app.Deps{Logger: quietLogger(), Writers: writers(e)})
 	require.ErrorContains(t, err, "column g is a generated column")
 
-	daemon := e.startStreaming(cfg)
+	keyed := e.config(`
+  - source: public.gen
+    target: mem
+    table: gen
+    key: [g]
+    on_delete: ignore
+`)
+	table = checkItem(t, app.Check(context.Background(), keyed, app.Deps{Logger: quietLogger(), Writers: writers(e)}), "table public.gen")
+	require.Equal(t, app.CheckFail, table.Status)
+	require.Contains(t, table.Detail, "key column g is a generated column, which PostgreSQL does not publish")
+
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(ctx, cfg, app.Deps{Logger: slog.New(slog.NewTextHandler(logs, nil)), Writers: writers(e)})
+	}()
+	eventually(t, 30*time.Second, "the snapshot", func() bool { return e.mem.Len("gen") == 2 })
 	e.exec(`INSERT INTO gen (id, a) VALUES (3, 7)`)
 	e.exec(`UPDATE gen SET a = 11 WHERE id = 1`)
 	eventually(t, 30*time.Second, "the stream", func() bool {
@@ -232,5 +250,12 @@ func TestGeneratedColumns(t *testing.T) {
 		require.NotContains(t, row, "g", "row %s", k)
 		require.Contains(t, row, "a", "row %s", k)
 	}
-	require.NoError(t, daemon.stop())
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the daemon did not stop within 60s")
+	}
+	require.Equal(t, 1, strings.Count(logs.String(), "generated column(s) g are left out"), logs.String())
 }
