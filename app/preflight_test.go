@@ -165,10 +165,12 @@ func TestFeishuMissingConstraintStops(t *testing.T) {
 	var err error
 	select {
 	case err = <-daemon.done:
+		daemon.done <- err // for the cleanup's stop
 	case <-time.After(60 * time.Second):
 		t.Fatal("the daemon did not stop within 60s")
 	}
 	require.Error(t, err)
+	t.Log(err)
 	for _, want := range []string{`table "likes"`, "(user_id, product_id)", "create a unique constraint on (user_id, product_id) in the Feishu workspace", "change the mapping's key"} {
 		require.Contains(t, err.Error(), want)
 	}
