@@ -41,7 +41,8 @@ func (w *Writer) Prepare(ctx context.Context, tables []replicator.TableSpec) err
 // column settings, identity columns or triggers. A doubtful key is settled
 // by the first upsert: without a matching unique constraint it stops the
 // daemon, naming the fix.
-func (w *Writer) Preflight(ctx context.Context, tables []replicator.TableSpec) (warnings []string, err error) {
+func (w *Writer) Preflight(ctx context.Context, tables []replicator.TableSpec) ([]string, error) {
+	var warnings []string
 	var errs []error
 	for i := range tables {
 		t := &tables[i]
