@@ -22,9 +22,9 @@ import (
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
 
-// larkTarget starts a Feishu fake with one table and returns it with the
+// larkFake starts a Feishu fake with one table and returns it with the
 // YAML of a target "lark" pointing at it.
-func larkTarget(t *testing.T, table string, cols []feishufake.Column) (*feishufake.Server, string) {
+func larkFake(t *testing.T, table string, cols []feishufake.Column) (*feishufake.Server, string) {
 	t.Helper()
 	fake := feishufake.New(feishufake.Options{RequestsPerSecond: -1})
 	t.Cleanup(fake.Close)
@@ -89,7 +89,7 @@ ALTER TABLE docs_full REPLICA IDENTITY FULL;`)
 		{Name: "n", DataType: "integer", AllowNull: true},
 		{Name: "body", DataType: "text"},
 	}
-	fake, targets := larkTarget(t, "docs", cols)
+	fake, targets := larkFake(t, "docs", cols)
 	require.NoError(t, fake.AddTable("docs_full", cols))
 	cfg := e.configWithTargets(targets, `
   - source: docs
@@ -190,7 +190,7 @@ CREATE TABLE ok (id int PRIMARY KEY, v text);`)
 // a restart starts, and check shows it.
 func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 	e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
-	fake, targets := larkTarget(t, "items", []feishufake.Column{
+	fake, targets := larkFake(t, "items", []feishufake.Column{
 		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
 		{Name: "name", DataType: "text", AllowNull: true},
 		{Name: "qty", DataType: "integer", AllowNull: true},
@@ -254,7 +254,7 @@ func TestMissingMappedColumn(t *testing.T) {
 	for _, change := range []string{"RENAME COLUMN qty TO quantity", "DROP COLUMN qty"} {
 		t.Run(strings.Fields(change)[0]+"/halt", func(t *testing.T) {
 			e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
-			fake, targets := larkTarget(t, "items", cols)
+			fake, targets := larkFake(t, "items", cols)
 			cfg := e.configWithTargets(targets, mapping(""))
 			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 			daemon := e.startStreaming(cfg)
@@ -270,7 +270,7 @@ func TestMissingMappedColumn(t *testing.T) {
 		})
 		t.Run(strings.Fields(change)[0]+"/skip", func(t *testing.T) {
 			e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
-			fake, targets := larkTarget(t, "items", cols)
+			fake, targets := larkFake(t, "items", cols)
 			cfg := e.configWithTargets(targets, mapping("    on_missing_column: skip\n"))
 			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 			daemon := e.startStreaming(cfg)
@@ -323,7 +323,7 @@ func runUntilExit(t *testing.T, e *env, cfg *config.Config) error {
 // older rows, not a missing column: the daemon must not halt on them.
 func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
 	e := newEnv(t, `CREATE TABLE items (id bigint PRIMARY KEY, name text, qty integer);`)
-	fake, targets := larkTarget(t, "items", []feishufake.Column{
+	fake, targets := larkFake(t, "items", []feishufake.Column{
 		{Name: "id", DataType: "bigint", IsPrimaryKey: true},
 		{Name: "name", DataType: "text", AllowNull: true},
 		{Name: "qty", DataType: "integer", AllowNull: true},

@@ -47,7 +47,7 @@ func resolve(ctx context.Context, conn *pgx.Conn, cfg *config.Config) ([]sourceT
 		rule, ruleProblems := buildRule(m, info)
 		problems = append(problems, ruleProblems...)
 		if rule != nil {
-			tables = append(tables, sourceTable{rule: rule, info: info, warnings: ruleWarnings(m, rule, info)})
+			tables = append(tables, sourceTable{rule: rule, info: info, warnings: append(ruleWarnings(rule, info), driftWarnings(m, rule, info)...)})
 		}
 	}
 	if len(problems) > 0 {
@@ -75,12 +75,19 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 		rule.Key = info.PrimaryKey
 	}
 	for _, k := range rule.Key {
-		if !has[k] {
+		switch {
+		case slices.Contains(info.Generated, k):
+			problems = append(problems, fmt.Sprintf("mapping %s: key column %s is a generated column, %s, so changes would not carry the key: name key columns that are not generated with key: [...]", m.Source, k, unpublished))
+		case !has[k]:
 			problems = append(problems, fmt.Sprintf("mapping %s: key column %s is not in the table", m.Source, k))
 		}
 	}
 	if m.ColumnsGiven {
 		for _, c := range m.Columns {
+			if slices.Contains(info.Generated, c.Source) {
+				problems = append(problems, fmt.Sprintf("mapping %s: column %s is a generated column, %s, so the replicator never sees its value: leave it out of columns and compute it on the target, or map a plain column", m.Source, c.Source, unpublished))
+				continue
+			}
 			if !has[c.Source] {
 				// Left out under skip: the mapping says to go on without it,
 				// after a restart as before it (ruleWarnings tells).
@@ -106,9 +113,23 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 	return rule, nil
 }
 
-// ruleWarnings lists what a rule that passed loses: listed columns left out
-// under on_missing_column: skip, and key changes the stream cannot see.
-func ruleWarnings(m *config.Mapping, rule *mapping.Rule, info *replication.TableInfo) []string {
+// unpublished says why generated columns cannot be mirrored.
+const unpublished = "which PostgreSQL does not publish to logical replication (before version 18 never, from 18 only with the publication option publish_generated_columns)"
+
+// ruleWarnings are what a rule leaves out without the user having asked:
+// the generated columns of a default (every column) mapping.
+func ruleWarnings(rule *mapping.Rule, info *replication.TableInfo) []string {
+	if !rule.AllColumns || len(info.Generated) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("mapping %s: generated column(s) %s are left out, %s: the target's column(s) of that name stay as they are (NULL or their default); compute them on the target, or map a plain column that holds the value",
+		rule.Source, strings.Join(info.Generated, ", "), unpublished)}
+}
+
+// driftWarnings lists what a rule that passed loses by the source's shape:
+// listed columns left out under on_missing_column: skip, and key changes
+// the stream cannot see.
+func driftWarnings(m *config.Mapping, rule *mapping.Rule, info *replication.TableInfo) []string {
 	var warnings []string
 	if m.ColumnsGiven {
 		var missing []string
@@ -118,13 +139,13 @@ func ruleWarnings(m *config.Mapping, rule *mapping.Rule, info *replication.Table
 			}
 		}
 		if len(missing) > 0 {
-			warnings = append(warnings, fmt.Sprintf("mapped columns %s are not in the table (renamed or dropped): on_missing_column: skip leaves them out, so their target columns are no longer updated; fix the mapping's columns",
-				strings.Join(missing, ", ")))
+			warnings = append(warnings, fmt.Sprintf("mapping %s: mapped columns %s are not in the table (renamed or dropped): on_missing_column: skip leaves them out, so their target columns are no longer updated; fix the mapping's columns",
+				m.Source, strings.Join(missing, ", ")))
 		}
 	}
 	if !info.IdentityCovers(rule.Key) {
-		warnings = append(warnings, fmt.Sprintf("the key (%s) is not in the replica identity (%s), so an update that changes only the key does not send the old key: the old row stays on the target next to the new one. ALTER TABLE %s REPLICA IDENTITY FULL",
-			strings.Join(rule.Key, ", "), identityName(info.ReplicaIdentity), m.Source))
+		warnings = append(warnings, fmt.Sprintf("mapping %s: the key (%s) is not in the replica identity (%s), so an update that changes only the key does not send the old key: the old row stays on the target next to the new one. ALTER TABLE %s REPLICA IDENTITY FULL",
+			m.Source, strings.Join(rule.Key, ", "), identityName(info.ReplicaIdentity), m.Source))
 	}
 	return warnings
 }

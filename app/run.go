@@ -77,8 +77,8 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		return err
 	}
 	for _, t := range tables {
-		for _, w := range t.warnings {
-			logger.Warn("mapping "+t.rule.Source+": "+w, "table", t.rule.Source)
+		for _, msg := range t.warnings {
+			logger.Warn(msg)
 		}
 	}
 	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
