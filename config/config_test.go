@@ -206,6 +206,7 @@ mappings:
     target: bots
     table: "123"
     key: order_no
+    columns: {order_no: order_no}
     on_delete: ignore
     on_truncate: ignore
     on_reject: halt
@@ -804,6 +805,11 @@ func TestValidation(t *testing.T) {
 			name: "on_missing_column value",
 			text: sourceOK + targetsOK + mappingsOK + "    on_missing_column: ignore\n",
 			want: `test.yaml:15: mappings[0].on_missing_column: unknown value "ignore": use one of halt, skip`,
+		},
+		{
+			name: "on_missing_column without columns",
+			text: sourceOK + targetsOK + mappingsOK + "    on_missing_column: skip\n",
+			want: `test.yaml:15: mappings[0].on_missing_column: applies to listed columns, and this mapping lists none (it copies every column, leaving out those the target lacks): remove it, or list the columns`,
 		},
 	}
 	for _, tt := range tests {

@@ -226,6 +226,9 @@ func (d *decoder) validateMappings(c *Config) {
 }
 
 func (d *decoder) validateColumns(m *Mapping, p string) {
+	if _, set := d.lines[p+".on_missing_column"]; set && !m.ColumnsGiven {
+		d.invalid(p+".on_missing_column", "applies to listed columns, and this mapping lists none (it copies every column, leaving out those the target lacks): remove it, or list the columns")
+	}
 	if m.ColumnsGiven && len(m.Columns) == 0 {
 		d.invalid(p+".columns", "is empty: list the columns to copy, or leave columns out to copy every column")
 	}
