@@ -108,7 +108,10 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		var err error
 		switch rec.Op {
 		case replicator.OpUpsert:
-			it, err = s.upsertItem(rec, w.loc)
+			var refused []replicator.Rejection
+			it, refused, err = s.upsertItem(rec, w.loc)
+			rejected = append(rejected, refused...)
+			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Add(float64(len(refused)))
 		case replicator.OpDelete:
 			it, err = s.deleteItem(rec, w.loc)
 		default:
