@@ -35,8 +35,9 @@ func (t *Table) rejectValue(i int, c replication.Cell, err error) replicator.Val
 	}
 }
 
-// rowError rejects the row whose key column idx cannot be encoded. The key
-// is quoted in its source text, the only form there is.
+// rowError rejects the row whose key column idx cannot be encoded, as a
+// whole: the reason names the column. The key is quoted in its source
+// text, the only form there is.
 func (t *Table) rowError(idx int, cells []replication.Cell, err error) *RowError {
 	key := make([]replicator.Field, len(t.keyIdx))
 	for i, k := range t.keyIdx {
@@ -47,8 +48,6 @@ func (t *Table) rowError(idx int, cells []replication.Cell, err error) *RowError
 	}
 	return &RowError{Table: t, Rejection: replicator.Rejection{
 		Record: replicator.Record{Key: key},
-		Column: t.fields[idx].target,
-		Value:  cells[idx].Data,
 		Reason: replicator.Abbreviate(fmt.Sprintf("key column %s: %v", t.rel.Columns[idx].Name, err), maxReasonBytes),
 	}}
 }
