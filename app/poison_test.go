@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,9 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/gptbots"
+	"github.com/replicator-cdc/replicator/targets/gptbots/gptbotsfake"
 )
 
 // unix_ms has no value for ±infinity: today's encoder returns an error for
@@ -69,6 +74,43 @@ func (e *env) deadLetters() []state.DeadLetter {
 	return readDeadLetters(e.t, path)
 }
 
+// streamWith starts the daemon with the given writers and waits until the
+// snapshot is done and it streams.
+func (e *env) streamWith(cfg *config.Config, ws map[string]replicator.Writer) (*running, *prometheus.Registry) {
+	e.t.Helper()
+	reg := prometheus.NewRegistry()
+	mon := monitor.New(reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	daemon := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		daemon.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: ws})
+	}()
+	e.t.Cleanup(func() { daemon.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for mon.Snapshot().Phase != "streaming" {
+		select {
+		case err := <-daemon.done:
+			e.t.Fatalf("the daemon stopped before streaming: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the daemon did not stream within 60s")
+		}
+	}
+	return daemon, reg
+}
+
+// stillRunning fails the test when the daemon has stopped.
+func stillRunning(t *testing.T, daemon *running) {
+	t.Helper()
+	select {
+	case err := <-daemon.done:
+		daemon.once.Do(func() {})
+		t.Fatalf("the daemon stopped: %v", err)
+	default:
+	}
+}
+
 type letterID struct{ table, key, column string }
 
 func letterIDs(letters []state.DeadLetter) map[letterID]state.DeadLetter {
@@ -92,15 +134,7 @@ func TestPoisonValuesDoNotStopTheDaemon(t *testing.T) {
 	e := newEnv(t, poisonSchema)
 	e.exec(`INSERT INTO events VALUES (1, 'one', '2024-01-01 00:00:00+00'), (2, 'two', 'infinity'), (3, 'three', '-infinity')`)
 	e.exec(`INSERT INTO stamps VALUES ('2024-01-01 00:00:00+00', 'a'), ('infinity', 'bad')`)
-	reg := prometheus.NewRegistry()
-	mon := monitor.New(reg)
-	ctx, cancel := context.WithCancel(context.Background())
-	daemon := &running{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		daemon.done <- app.Run(ctx, e.config(poisonMapping), app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)})
-	}()
-	t.Cleanup(func() { daemon.stop() })
-	eventually(t, 60*time.Second, "streaming after the snapshot", func() bool { return mon.Snapshot().Phase == "streaming" })
+	daemon, reg := e.streamWith(e.config(poisonMapping), writers(e))
 
 	events := e.mem.Rows("events")
 	require.Len(t, events, 3, "every snapshot row lands")
@@ -121,11 +155,7 @@ func TestPoisonValuesDoNotStopTheDaemon(t *testing.T) {
 	eventually(t, 30*time.Second, "the transactions with poison values to be acknowledged", func() bool {
 		return e.lsnAtLeast(e.slotFlushed(), committed)
 	})
-	select {
-	case err := <-daemon.done:
-		t.Fatalf("the daemon stopped: %v", err)
-	default:
-	}
+	stillRunning(t, daemon)
 	events = e.mem.Rows("events")
 	require.Equal(t, `1704067200000`, events["1"]["at"], "the target keeps its previous value of a refused column")
 	require.Equal(t, `"four"`, events["4"]["name"])
@@ -184,5 +214,58 @@ func TestPoisonValueHalts(t *testing.T) {
 			}
 			require.Empty(t, e.deadLetters(), "halting must not also dead-letter")
 		})
+	}
+}
+
+// A value the GPTBots field cannot hold (text in an INT field) is a column
+// rejection: the rest of the row lands, the column is dead-lettered, and
+// later updates of the row, which resend the bad value with every column,
+// still land instead of freezing the row.
+func TestGPTBotsFieldRefusesValue(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE gb (id int PRIMARY KEY, name text, n text);`)
+	fake := gptbotsfake.New(gptbotsfake.Options{APIKey: "gb-key", RequestsPerSecond: -1})
+	t.Cleanup(fake.Close)
+	require.NoError(t, fake.AddTable("tbl_gb", []gptbotsfake.Field{
+		{Name: "id", Type: gptbotsfake.TypeInt, Unique: true},
+		{Name: "name", Type: gptbotsfake.TypeText},
+		{Name: "n", Type: gptbotsfake.TypeInt},
+	}))
+	w, err := gptbots.New(gptbots.Config{Name: "mem", BaseURL: fake.URL(), APIKey: "gb-key", RequestsPerSecond: 1000,
+		RequestTimeout: 5 * time.Second, BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond}, gptbots.Deps{Logger: quietLogger()})
+	require.NoError(t, err)
+	rows := func() map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for _, r := range fake.Rows("tbl_gb") {
+			out[fmt.Sprint(r["id"])] = r
+		}
+		return out
+	}
+
+	e.exec(`INSERT INTO gb VALUES (1, 'one', NULL), (2, 'two', 'twelve')`)
+	daemon, _ := e.streamWith(e.config("  - source: gb\n    target: mem\n    table: tbl_gb\n"), map[string]replicator.Writer{"mem": w})
+	snap := rows()
+	require.Len(t, snap, 2)
+	require.Equal(t, "two", snap["2"]["name"])
+	require.NotContains(t, snap["2"], "n")
+
+	e.exec(`UPDATE gb SET name = 'two b' WHERE id = 2`)
+	e.exec(`INSERT INTO gb VALUES (3, 'three', NULL)`)
+	committed := e.currentLSN()
+	eventually(t, 30*time.Second, "the later update and insert", func() bool {
+		r := rows()
+		return len(r) == 3 && r["2"]["name"] == "two b"
+	})
+	eventually(t, 30*time.Second, "the acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	stillRunning(t, daemon)
+	require.NoError(t, daemon.stop())
+
+	letters := e.deadLetters()
+	require.Len(t, letters, 2, "the snapshot row and the update each dead-letter the column: %v", letters)
+	for _, l := range letters {
+		require.Equal(t, "tbl_gb", l.Table)
+		require.JSONEq(t, "2", string(l.Key["id"]))
+		require.Equal(t, "n", l.Column)
+		require.JSONEq(t, `"twelve"`, string(l.Value))
+		require.Contains(t, l.Error, "INT")
 	}
 }
