@@ -217,3 +217,20 @@ func TestKeyLength(t *testing.T) {
 		t.Errorf("%d delete calls for nothing", n)
 	}
 }
+
+// A rejection quotes a short prefix of a value, never a whole large one.
+func TestRejectionReasonsShort(t *testing.T) {
+	h := newHarness(t, nil)
+	h.prepare(t)
+	huge := strings.Repeat("x", 1<<20)
+	rej := h.write(t, upsert("h", field("n", val(replicator.KindInt, huge))))
+	if len(rej) != 1 || rej[0].Column != "n" {
+		t.Fatalf("rejections %v", len(rej))
+	}
+	if n := len(rej[0].Reason); n > 1024 {
+		t.Errorf("reason of %d bytes", n)
+	}
+	if n := len(h.logs.String()); n > 64<<10 {
+		t.Errorf("logs of %d bytes for one rejection", n)
+	}
+}

@@ -119,7 +119,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		}
 		switch {
 		case err != nil:
-			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + err.Error()})
+			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + replicator.Abbreviate(err.Error(), maxReasonBytes)})
 			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Inc()
 		case rec.Op == replicator.OpDelete:
 			deletes = append(deletes, it)
@@ -141,7 +141,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		rejected = append(rejected, rej...)
 	}
 	if len(rejected) > 0 {
-		w.log.Warn("gptbots rejected records", "table", s.spec.Table, "rejected", len(rejected), "records", len(b.Records), "first_reason", rejected[0].Reason)
+		w.log.Warn("gptbots rejected records", "table", s.spec.Table, "rejected", len(rejected), "records", len(b.Records), "first_reason", replicator.Abbreviate(rejected[0].Reason, maxReasonBytes))
 	}
 	return rejected, nil
 }
