@@ -77,3 +77,29 @@ func TestUnencodableKeyIsRowError(t *testing.T) {
 	require.Equal(t, replicator.OpDelete, row.Rejection.Record.Op)
 	require.Equal(t, replicator.LSN(43), row.Rejection.Record.LSN)
 }
+
+// An update moving a row away from a key that cannot be encoded still
+// writes the new row; the delete of the old key comes back as a RowError
+// after it, to be dead-lettered.
+func TestKeyChangeFromUnencodableKey(t *testing.T) {
+	tbl := stampTable(t, "at")
+	rel := *tbl.Relation()
+	rel.ID = 5
+	m := NewMapper([]*Rule{tbl.Rule}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, m.Relation(&rel))
+	var emitted []replicator.Record
+	err := m.Change(t.Context(), &replication.Message{
+		Kind: replication.KindUpdate, RelationID: 5,
+		Old: cells("7", "infinity", "seven"), New: cells("7", "2024-01-01 00:00:00+00", "seven"),
+	}, 99, func(_ *Table, rec replicator.Record) error {
+		emitted = append(emitted, rec)
+		return nil
+	})
+	require.Len(t, emitted, 1)
+	require.Equal(t, replicator.OpUpsert, emitted[0].Op)
+	require.Equal(t, "1704067200000", string(emitted[0].Key[0].Value.Raw))
+	var row *RowError
+	require.True(t, errors.As(err, &row), "got %v", err)
+	require.Equal(t, replicator.OpDelete, row.Rejection.Record.Op)
+	require.Equal(t, "infinity", string(row.Rejection.Record.Key[0].Value.Raw))
+}
