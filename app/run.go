@@ -75,6 +75,11 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	for _, t := range tables {
+		for _, msg := range ruleWarnings(t.rule, t.info) {
+			logger.Warn(msg)
+		}
+	}
 	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
 	if err != nil {
 		return err

@@ -74,6 +74,9 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 			return nil, ctx.Err()
 		}
 		cls := classify(ans.status, ans.code, terr)
+		if cls == classReject && missingConstraint(ans.msg) {
+			cls = classFatal
+		}
 		if cls == classOK {
 			w.m.Requests.WithLabelValues(w.cfg.Name, c.table, c.op, "ok").Inc()
 			w.m.BatchRows.WithLabelValues(w.cfg.Name, c.op).Observe(float64(c.rows))
@@ -132,6 +135,9 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 
 // fatal explains a failure that needs a person.
 func (w *Writer) fatal(c call, ans answer, failure error) error {
+	if missingConstraint(ans.msg) {
+		return w.missingConstraintError(c, failure)
+	}
 	var hint string
 	switch ans.code {
 	case codeScopeMissing, codeGrantMissing, codeNoPermission:
