@@ -152,9 +152,8 @@ type Writer interface {
 	// Write applies the batch. It returns nil once every record is either
 	// confirmed by the target or listed in the returned rejections; a value
 	// the target cannot hold is a column rejection, and the record is
-	// written without it. Transient
-	// failures (throttling, timeouts, 5xx, expired tokens) are retried inside
-	// Write until ctx ends; any error it returns is fatal for the pipeline and
-	// says what the user must do.
+	// written without it. Transient failures (throttling, timeouts, 5xx,
+	// expired tokens) are retried inside Write until ctx ends; any error it
+	// returns is fatal for the pipeline and says what the user must do.
 	Write(ctx context.Context, batch Batch) ([]Rejection, error)
 }
