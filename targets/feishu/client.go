@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/replicator-cdc/replicator"
 )
 
 // call is one API request, sent again as often as it takes.
@@ -203,8 +205,12 @@ func decodeAnswer(status int, header http.Header, body []byte) answer {
 	if err := json.Unmarshal(body, &env); err != nil || env.Code == nil {
 		return answer{status: status, code: noCode, msg: snippet(body), header: header}
 	}
-	return answer{status: status, code: *env.Code, msg: env.Msg, data: env.Data, header: header}
+	// The message may quote a refused value, which can be megabytes.
+	return answer{status: status, code: *env.Code, msg: replicator.Abbreviate(env.Msg, maxMsgBytes), data: env.Data, header: header}
 }
+
+// maxMsgBytes bounds an API message kept for errors, logs and dead letters.
+const maxMsgBytes = 512
 
 func snippet(b []byte) string {
 	const n = 200

@@ -169,3 +169,16 @@ func TestRejectedRowLaterChangeLands(t *testing.T) {
 	assert.Equal(t, "b2", row["name"])
 	assert.Equal(t, "2", toString(row["big"]))
 }
+
+// An API message quoting a refused value is kept as a short prefix in the
+// rejection and the logs, never the whole value.
+func TestRejectionQuotesShortPrefix(t *testing.T) {
+	e := newEnv(t, feishufake.Options{})
+	e.addCustomers()
+	huge := strings.Repeat("x", 1<<20)
+	rej := e.write(e.writer(), customers, upsertRec(idField(1), field("big", val(replicator.KindText, huge))))
+	require.Len(t, rej, 1)
+	assert.Contains(t, rej[0].Reason, "invalid input syntax for type bigint")
+	assert.Less(t, len(rej[0].Reason), 1024)
+	assert.Less(t, len(e.logs.String()), 16<<10)
+}
