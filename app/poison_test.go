@@ -269,3 +269,14 @@ func TestGPTBotsFieldRefusesValue(t *testing.T) {
 		require.Contains(t, l.Error, "INT")
 	}
 }
+
+// status counts the dead letters of the current and the rotated file.
+func TestStatusCountsRotatedDeadLetters(t *testing.T) {
+	e := newEnv(t, itemsSchema)
+	cfg := e.config(itemsMapping)
+	require.NoError(t, os.WriteFile(filepath.Join(e.stateDir, state.RotatedDeadLetterFile), []byte("{}\n{}\n{}\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(e.stateDir, state.DeadLetterFile), []byte("{}\n{}\n"), 0o600))
+	r, err := app.Status(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, 5, r.DeadLetters)
+}
