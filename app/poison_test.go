@@ -280,3 +280,88 @@ func TestStatusCountsRotatedDeadLetters(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, r.DeadLetters)
 }
+
+// poisonCases are the values issue 8 saw stop the daemon, one per row. An
+// encoder may carry some of them exactly; whichever it cannot encode must
+// be a dead letter naming the column, never a stop.
+var poisonCases = []struct{ column, literal string }{
+	{"f4", `'{NaN}'`},
+	{"f8", `'{Infinity,-Infinity,NaN}'`},
+	{"tz", `'{"0044-03-15 00:00:00+00 BC"}'`},
+	{"tz", `'{"10000-01-01 00:00:00+00"}'`},
+	{"d", `'{0044-03-15 BC}'`},
+	{"d", `'{10000-01-01}'`},
+	{"jb", `ARRAY['{"a":1e400}'::jsonb]`},
+	{"ms", `'infinity'`},
+	{"ms", `'-infinity'`},
+	{"ms", `'0044-03-15 00:00:00+00 BC'`},
+	{"ms", `'10000-01-01 00:00:00+00'`},
+	{"s", `'infinity'`},
+	{"s", `'-infinity'`},
+	{"dt", `'infinity'`},
+	{"dt", `'0044-03-15 BC'`},
+}
+
+const zooSchema = `CREATE TABLE zoo (id int PRIMARY KEY, f4 float4[], f8 float8[], tz timestamptz[], d date[], jb jsonb[],
+  ms timestamptz, s timestamptz, dt date, note text);`
+
+const zooMapping = `
+  - source: zoo
+    target: mem
+    table: zoo
+    columns:
+      id: id
+      f4: f4
+      f8: f8
+      tz: tz
+      d: d
+      jb: jb
+      ms: {name: ms, format: unix_ms}
+      s: {name: s, format: unix_s}
+      dt: {name: dt, format: unix_ms}
+      note: note
+`
+
+// Each poison value, in the snapshot and in the stream: the daemon keeps
+// running, every row lands with its other columns, later rows are
+// acknowledged, and each value either lands or is a dead letter naming its
+// column.
+func TestEveryPoisonValueKeepsTheDaemonRunning(t *testing.T) {
+	e := newEnv(t, zooSchema)
+	insert := func(base int) {
+		for i, c := range poisonCases {
+			e.exec(fmt.Sprintf(`INSERT INTO zoo (id, %s, note) VALUES (%d, %s, 'row %d')`, c.column, base+i, c.literal, base+i))
+		}
+	}
+	insert(1)
+	daemon, _ := e.streamWith(e.config(zooMapping), writers(e))
+	insert(101)
+	e.exec(`INSERT INTO zoo (id, note) VALUES (1000, 'after')`)
+	committed := e.currentLSN()
+	eventually(t, 60*time.Second, "every row", func() bool { return e.mem.Len("zoo") == 2*len(poisonCases)+1 })
+	eventually(t, 30*time.Second, "the acknowledgement of the later row", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	stillRunning(t, daemon)
+	require.NoError(t, daemon.stop())
+
+	rows := e.mem.Rows("zoo")
+	letters := letterIDs(e.deadLetters())
+	for _, base := range []int{1, 101} {
+		for i, c := range poisonCases {
+			id := fmt.Sprint(base + i)
+			row := rows[id]
+			require.Equal(t, fmt.Sprintf(`"row %s"`, id), row["note"], "the rest of row %s lands", id)
+			_, landed := row[c.column]
+			l, lettered := letters[letterID{"zoo", id, c.column}]
+			require.True(t, landed != lettered, "%s = %s (row %s): landed %v, dead letter %v; want exactly one", c.column, c.literal, id, landed, lettered)
+			if lettered {
+				require.Contains(t, l.Error, "column "+c.column)
+			}
+			if base == 1 {
+				t.Logf("%s = %s: landed %v, dead letter %q", c.column, c.literal, landed, l.Error)
+			}
+		}
+	}
+	for _, c := range []letterID{{"zoo", "8", "ms"}, {"zoo", "108", "ms"}, {"zoo", "12", "s"}} {
+		require.Contains(t, letters, c, "±infinity has no Unix time")
+	}
+}
