@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
@@ -128,7 +129,9 @@ func TestSplitsAtMaxItems(t *testing.T) {
 }
 
 func TestSplitsAtMaxBodyBytes(t *testing.T) {
-	h := newHarness(t, nil)
+	// Bodies near 5 MB take seconds to encode and parse under -race on a
+	// busy machine; the default 2 s timeout would retry them forever.
+	h := newHarness(t, func(_ *gptbotsfake.Options, c *gptbots.Config) { c.RequestTimeout = 20 * time.Second })
 	h.prepare(t)
 	big := strings.Repeat("é", 600_000) // 1.2 MB of UTF-8 each
 	var recs []replicator.Record
