@@ -169,6 +169,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if msg, failing := s.tableFailure(table); ok && failing {
+		s.answer(w, r, table, 0, http.StatusBadRequest, codeInvalid, msg, nil)
+		return
+	}
 	switch {
 	case !ok:
 		s.notFound(w, r)

@@ -1,0 +1,319 @@
+// Package isolate decides, from a target's answers, which records of a
+// refused request are bad for good, and tells them apart from failures of
+// the table or of the request as a whole, which are waited out and never
+// rejected. Both writers use it; each only reads its API's answers into an
+// Answer.
+//
+// A record is rejected only on evidence that isolates it:
+//   - the answer names it, or pins it by a value only some records carry
+//     (Answer.Bad);
+//   - it was sent alone right after a sibling part of the same request
+//     landed, so the table is healthy, and it was still refused;
+//   - a probe of the table succeeded, and then it was sent alone and still
+//     refused.
+//
+// Anything else that fails as a whole is the table's failure: the same
+// request is sent again after a capped, jittered backoff, for as long as it
+// takes, and the table is reported failing meanwhile. When splitting
+// cannot tell, waiting wins over losing.
+//
+// Unnamed refusals are isolated by generalized binary splitting: a group
+// refused as a whole is halved until one refused record stands alone, the
+// halves that land stay landed, and the untested rest goes back to the pool,
+// which is sent again in groups sized by the share of bad records seen so
+// far (in full while none was found by splitting). The cost per bad record
+// is about log2 of the good records per bad one, not log2 of the batch.
+package isolate
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Kind is what an answer says about a request.
+type Kind int
+
+const (
+	// Landed: the request was applied; Bad lists items the answer names as
+	// refused while the others landed.
+	Landed Kind = iota
+	// Refused: nothing is known to be applied. Bad lists the items the
+	// answer pins down; the others are undecided.
+	Refused
+	// TableFailing: the answer is about the table or the request, not
+	// about any item.
+	TableFailing
+)
+
+// Answer is a target's verdict on one request.
+type Answer struct {
+	Kind Kind
+	Bad  []Bad
+	// Reason is the answer in words: the rejection reason of an item
+	// isolated by splitting, and the table's failure in logs.
+	Reason string
+}
+
+// Bad is an item an answer names as refused.
+type Bad struct {
+	Index  int // into the request's items
+	Reason string
+}
+
+// Target writes items to one table.
+type Target[T any] interface {
+	// Send writes items in one request. An error ends the run: the
+	// context ended, or a person must act.
+	Send(ctx context.Context, items []T) (Answer, error)
+	// Probe asks the table something that involves no item: Landed when
+	// the table answers normally, TableFailing when it does not.
+	Probe(ctx context.Context) (Answer, error)
+}
+
+// Rejection is an item the evidence isolates as refused for good.
+type Rejection[T any] struct {
+	Item   T
+	Reason string
+}
+
+// Options bound the waits for a failing table.
+type Options struct {
+	Table  string
+	Health *Health
+	// RetryMin and RetryMax bound the exponential backoff with full
+	// jitter between attempts on a failing table.
+	RetryMin, RetryMax time.Duration
+	// MaxRetries ends the run with an error after that many waits for a
+	// failing table; 0 waits until the context ends.
+	MaxRetries int
+}
+
+// Run writes items through t and returns the items isolated as refused.
+// Every other item has landed when it returns without an error.
+func Run[T any](ctx context.Context, t Target[T], items []T, opts Options) ([]Rejection[T], error) {
+	r := &run[T]{t: t, opts: opts}
+	err := r.drain(ctx, items)
+	return r.rejected, err
+}
+
+type run[T any] struct {
+	t        Target[T]
+	opts     Options
+	rejected []Rejection[T]
+	landed   int
+	// split counts the items isolated by splitting, which sizes the groups.
+	split int
+	// lastOK: the previous request of this run landed.
+	lastOK bool
+	waits  int
+}
+
+// drain sends the pool until every item has landed or is rejected.
+func (r *run[T]) drain(ctx context.Context, pool []T) error {
+	for len(pool) > 0 {
+		n := r.groupSize(len(pool))
+		group, rest := pool[:n], pool[n:]
+		prevOK := r.lastOK
+		a, err := r.send(ctx, group)
+		if err != nil {
+			return err
+		}
+		undecided := r.settle(group, a)
+		var untested []T
+		switch {
+		case a.Kind == Landed:
+		case len(a.Bad) > 0:
+			untested = undecided
+		case len(group) == 1:
+			err = r.single(ctx, group[0], &a, prevOK)
+		default:
+			untested, err = r.findOne(ctx, group, a)
+		}
+		if err != nil {
+			return err
+		}
+		pool = append(untested, rest...)
+	}
+	return nil
+}
+
+// groupSize is the next group to send from a pool of n: all of it until
+// splitting has found a bad item, then Hwang's 2^⌊log2((n-d+1)/d)⌋ for the
+// d bad items the share seen so far predicts.
+func (r *run[T]) groupSize(n int) int {
+	if r.split == 0 {
+		return n
+	}
+	d := max(1, (r.split*n+r.split+r.landed-1)/(r.split+r.landed))
+	if n <= 2*d-2 {
+		return 1
+	}
+	size := 1
+	for size*2 <= (n-d+1)/d {
+		size *= 2
+	}
+	return min(size, n)
+}
+
+// findOne halves group, which was refused without naming an item, until
+// one refused item stands alone, and decides it. It returns the items it
+// did not test.
+func (r *run[T]) findOne(ctx context.Context, group []T, failure Answer) ([]T, error) {
+	var untested []T
+	for len(group) > 1 {
+		left, right := group[:len(group)/2], group[len(group)/2:]
+		prevOK := r.lastOK
+		a, err := r.send(ctx, left)
+		if err != nil {
+			return nil, err
+		}
+		undecided := r.settle(left, a)
+		switch {
+		case a.Kind == Landed:
+			// The refusal of the whole lies in the right half.
+			group = right
+			continue
+		case len(a.Bad) > 0:
+			return append(append(untested, undecided...), right...), nil
+		}
+		untested = append(untested, right...)
+		group, failure = left, a
+		if len(group) == 1 {
+			return untested, r.single(ctx, group[0], &failure, prevOK)
+		}
+	}
+	return untested, r.single(ctx, group[0], nil, false)
+}
+
+// single decides one item. failed is its own refusal when it was already
+// sent alone; prevOK says whether the request before that one landed.
+func (r *run[T]) single(ctx context.Context, item T, failed *Answer, prevOK bool) error {
+	items := []T{item}
+	if failed == nil {
+		prevOK = r.lastOK
+		a, err := r.send(ctx, items)
+		if err != nil {
+			return err
+		}
+		if a.Kind == Landed || len(a.Bad) > 0 {
+			r.settle(items, a)
+			return nil
+		}
+		failed = &a
+	}
+	if prevOK {
+		// A sibling part landed just before: the table is healthy and
+		// refuses this item.
+		r.reject(item, failed.Reason)
+		return nil
+	}
+	for {
+		p, err := r.t.Probe(ctx)
+		if err != nil {
+			return err
+		}
+		if p.Kind != Landed {
+			if err := r.wait(ctx, p.Reason); err != nil {
+				return err
+			}
+			continue
+		}
+		a, err := r.send(ctx, items)
+		if err != nil {
+			return err
+		}
+		if a.Kind == Landed || len(a.Bad) > 0 {
+			r.settle(items, a)
+			return nil
+		}
+		// The table answers, and this item alone is still refused.
+		r.reject(item, a.Reason)
+		return nil
+	}
+}
+
+// send makes one request, waiting out answers about the table and sending
+// the same request again.
+func (r *run[T]) send(ctx context.Context, items []T) (Answer, error) {
+	for {
+		a, err := r.t.Send(ctx, items)
+		if err != nil {
+			return a, err
+		}
+		if a.Kind != TableFailing {
+			r.lastOK = a.Kind == Landed
+			if r.lastOK {
+				r.opts.Health.OK(r.opts.Table)
+			}
+			return a, nil
+		}
+		if err := r.wait(ctx, a.Reason); err != nil {
+			return a, err
+		}
+	}
+}
+
+// settle records the items a named as bad and returns the others.
+func (r *run[T]) settle(items []T, a Answer) []T {
+	bad := make(map[int]string, len(a.Bad))
+	for _, b := range a.Bad {
+		if b.Index >= 0 && b.Index < len(items) {
+			bad[b.Index] = b.Reason
+		}
+	}
+	var rest []T
+	for i, it := range items {
+		if reason, ok := bad[i]; ok {
+			r.rejected = append(r.rejected, Rejection[T]{Item: it, Reason: reason})
+			continue
+		}
+		rest = append(rest, it)
+	}
+	if a.Kind == Landed {
+		r.landed += len(rest)
+	}
+	return rest
+}
+
+func (r *run[T]) reject(item T, reason string) {
+	r.split++
+	r.rejected = append(r.rejected, Rejection[T]{Item: item, Reason: reason})
+}
+
+// wait reports the table failing and sleeps before the next attempt.
+func (r *run[T]) wait(ctx context.Context, reason string) error {
+	r.lastOK = false
+	r.waits++
+	r.opts.Health.Failing(r.opts.Table, reason)
+	if r.opts.MaxRetries > 0 && r.waits > r.opts.MaxRetries {
+		return fmt.Errorf("table %s is failing as a whole, %d attempts: %s", r.opts.Table, r.waits, reason)
+	}
+	return sleep(ctx, backoff(r.opts.RetryMin, r.opts.RetryMax, r.waits))
+}
+
+// backoff is exponential with jitter: uniform in [d/2, d] for
+// d = min(hi, lo·2^(n-1)), so that writers waiting on one table do not
+// return in step, and a wait never collapses to nothing.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := hi
+	if n < 32 {
+		d = min(hi, lo<<(n-1))
+	}
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
