@@ -117,8 +117,12 @@ func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job) ([]rep
 	rej, err := isolate.Run(ctx, &jobTarget{w: w, t: t, op: j.op}, j.recs, isolate.Options{
 		Table: t.Table, Health: w.health, RetryMin: w.cfg.RetryMin, RetryMax: w.cfg.RetryMax, MaxRetries: w.cfg.MaxRetries,
 	})
+	var failing *isolate.FailingError
+	if errors.As(err, &failing) {
+		return nil, fmt.Errorf("feishu target %q: %s %s: %w: check workspace_id, that the table exists under this name and that the app may write it, or raise max_retries", w.cfg.Name, j.op, t.Table, err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("feishu target %q: %s %s: %w", w.cfg.Name, j.op, t.Table, err)
+		return nil, err
 	}
 	out := make([]replicator.Rejection, len(rej))
 	for i, r := range rej {

@@ -78,6 +78,18 @@ type Rejection[T any] struct {
 	Reason string
 }
 
+// FailingError ends a run whose table kept failing as a whole past
+// Options.MaxRetries.
+type FailingError struct {
+	Table    string
+	Attempts int
+	Reason   string
+}
+
+func (e *FailingError) Error() string {
+	return fmt.Sprintf("table %s failed as a whole %d times, last: %s", e.Table, e.Attempts, e.Reason)
+}
+
 // Options bound the waits for a failing table.
 type Options struct {
 	Table  string
@@ -288,7 +300,7 @@ func (r *run[T]) wait(ctx context.Context, reason string) error {
 	r.waits++
 	r.opts.Health.Failing(r.opts.Table, reason)
 	if r.opts.MaxRetries > 0 && r.waits > r.opts.MaxRetries {
-		return fmt.Errorf("table %s is failing as a whole, %d attempts: %s", r.opts.Table, r.waits, reason)
+		return &FailingError{Table: r.opts.Table, Attempts: r.waits, Reason: reason}
 	}
 	return sleep(ctx, backoff(r.opts.RetryMin, r.opts.RetryMax, r.waits))
 }
