@@ -7,10 +7,12 @@
 // A record is rejected only on evidence that isolates it:
 //   - the answer names it, or pins it by a value only some records carry
 //     (Answer.Bad);
-//   - it was sent alone right after a sibling part of the same request
-//     landed, so the table is healthy, and it was still refused;
-//   - a probe of the table succeeded, and then it was sent alone and still
-//     refused.
+//   - it was refused alone twice, with a healthy answer of the table in
+//     between: a sibling part of the same request that landed, or else a
+//     probe of the table. No single stretch of time in which the table
+//     refuses everything can cover both refusals, so an outage that the
+//     answers do not name (a bare "param is invalid") never turns a good
+//     record into a rejection.
 //
 // Anything else that fails as a whole is the table's failure: the same
 // request is sent again after a capped, jittered backoff, for as long as it
@@ -117,9 +119,17 @@ type run[T any] struct {
 	landed   int
 	// split counts the items isolated by splitting, which sizes the groups.
 	split int
-	// lastOK: the previous request of this run landed.
-	lastOK bool
-	waits  int
+	// seq numbers the answers; healthyAt is the last that showed the
+	// table healthy (a landed request, a probe that succeeded).
+	seq, healthyAt int
+	// suspects were refused alone, once, without naming.
+	suspects []suspect[T]
+	waits    int
+}
+
+type suspect[T any] struct {
+	item T
+	at   int // seq of the refusal
 }
 
 // drain sends the pool until every item has landed or is rejected.
@@ -127,7 +137,6 @@ func (r *run[T]) drain(ctx context.Context, pool []T) error {
 	for len(pool) > 0 {
 		n := r.groupSize(len(pool))
 		group, rest := pool[:n], pool[n:]
-		prevOK := r.lastOK
 		a, err := r.send(ctx, group)
 		if err != nil {
 			return err
@@ -139,14 +148,19 @@ func (r *run[T]) drain(ctx context.Context, pool []T) error {
 		case len(a.Bad) > 0:
 			untested = undecided
 		case len(group) == 1:
-			err = r.single(ctx, group[0], &a, prevOK)
+			r.suspect(group[0])
 		default:
-			untested, err = r.findOne(ctx, group, a)
+			untested, err = r.findOne(ctx, group)
 		}
 		if err != nil {
 			return err
 		}
 		pool = append(untested, rest...)
+	}
+	for _, s := range r.suspects {
+		if err := r.confirm(ctx, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -170,13 +184,11 @@ func (r *run[T]) groupSize(n int) int {
 }
 
 // findOne halves group, which was refused without naming an item, until
-// one refused item stands alone, and decides it. It returns the items it
-// did not test.
-func (r *run[T]) findOne(ctx context.Context, group []T, failure Answer) ([]T, error) {
+// one refused item stands alone. It returns the items it did not test.
+func (r *run[T]) findOne(ctx context.Context, group []T) ([]T, error) {
 	var untested []T
 	for len(group) > 1 {
 		left, right := group[:len(group)/2], group[len(group)/2:]
-		prevOK := r.lastOK
 		a, err := r.send(ctx, left)
 		if err != nil {
 			return nil, err
@@ -186,64 +198,72 @@ func (r *run[T]) findOne(ctx context.Context, group []T, failure Answer) ([]T, e
 		case a.Kind == Landed:
 			// The refusal of the whole lies in the right half.
 			group = right
+			if len(group) == 1 {
+				return untested, r.single(ctx, group[0])
+			}
 			continue
 		case len(a.Bad) > 0:
 			return append(append(untested, undecided...), right...), nil
 		}
 		untested = append(untested, right...)
-		group, failure = left, a
-		if len(group) == 1 {
-			return untested, r.single(ctx, group[0], &failure, prevOK)
-		}
+		group = left
 	}
-	return untested, r.single(ctx, group[0], nil, false)
+	r.suspect(group[0])
+	return untested, nil
 }
 
-// single decides one item. failed is its own refusal when it was already
-// sent alone; prevOK says whether the request before that one landed.
-func (r *run[T]) single(ctx context.Context, item T, failed *Answer, prevOK bool) error {
+// single sends one item alone.
+func (r *run[T]) single(ctx context.Context, item T) error {
 	items := []T{item}
-	if failed == nil {
-		prevOK = r.lastOK
-		a, err := r.send(ctx, items)
-		if err != nil {
-			return err
-		}
-		if a.Kind == Landed || len(a.Bad) > 0 {
-			r.settle(items, a)
-			return nil
-		}
-		failed = &a
+	a, err := r.send(ctx, items)
+	if err != nil {
+		return err
 	}
-	if prevOK {
-		// A sibling part landed just before: the table is healthy and
-		// refuses this item.
-		r.reject(item, failed.Reason)
+	if a.Kind == Landed || len(a.Bad) > 0 {
+		r.settle(items, a)
 		return nil
 	}
-	for {
+	r.suspect(item)
+	return nil
+}
+
+// suspect notes an item refused alone without naming; confirm decides it
+// once the rest has gone.
+func (r *run[T]) suspect(item T) {
+	r.suspects = append(r.suspects, suspect[T]{item: item, at: r.seq})
+	// Counted as found, so that the next groups are sized to land.
+	r.split++
+}
+
+// confirm sends a suspect alone again once an answer after its refusal
+// showed the table healthy (probing for one if need be), and rejects it if
+// it is refused again.
+func (r *run[T]) confirm(ctx context.Context, s suspect[T]) error {
+	for r.healthyAt <= s.at {
 		p, err := r.t.Probe(ctx)
 		if err != nil {
 			return err
 		}
-		if p.Kind != Landed {
-			if err := r.wait(ctx, p.Reason); err != nil {
-				return err
-			}
-			continue
+		r.seq++
+		if p.Kind == Landed {
+			r.healthyAt = r.seq
+			break
 		}
-		a, err := r.send(ctx, items)
-		if err != nil {
+		if err := r.wait(ctx, p.Reason); err != nil {
 			return err
 		}
-		if a.Kind == Landed || len(a.Bad) > 0 {
-			r.settle(items, a)
-			return nil
-		}
-		// The table answers, and this item alone is still refused.
-		r.reject(item, a.Reason)
+	}
+	items := []T{s.item}
+	a, err := r.send(ctx, items)
+	if err != nil {
+		return err
+	}
+	if a.Kind == Landed || len(a.Bad) > 0 {
+		r.settle(items, a)
 		return nil
 	}
+	r.rejected = append(r.rejected, Rejection[T]{Item: s.item, Reason: a.Reason})
+	return nil
 }
 
 // send makes one request, waiting out answers about the table and sending
@@ -254,11 +274,12 @@ func (r *run[T]) send(ctx context.Context, items []T) (Answer, error) {
 		if err != nil {
 			return a, err
 		}
+		r.seq++
+		if a.Kind == Landed {
+			r.healthyAt = r.seq
+			r.opts.Health.OK(r.opts.Table)
+		}
 		if a.Kind != TableFailing {
-			r.lastOK = a.Kind == Landed
-			if r.lastOK {
-				r.opts.Health.OK(r.opts.Table)
-			}
 			return a, nil
 		}
 		if err := r.wait(ctx, a.Reason); err != nil {
@@ -289,14 +310,8 @@ func (r *run[T]) settle(items []T, a Answer) []T {
 	return rest
 }
 
-func (r *run[T]) reject(item T, reason string) {
-	r.split++
-	r.rejected = append(r.rejected, Rejection[T]{Item: item, Reason: reason})
-}
-
 // wait reports the table failing and sleeps before the next attempt.
 func (r *run[T]) wait(ctx context.Context, reason string) error {
-	r.lastOK = false
 	r.waits++
 	r.opts.Health.Failing(r.opts.Table, reason)
 	if r.opts.MaxRetries > 0 && r.waits > r.opts.MaxRetries {
