@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,8 +18,16 @@ type Health struct {
 	gauge  *prometheus.GaugeVec
 	hook   func(table string, err error)
 
-	mu      sync.Mutex
-	failing map[string]bool
+	mu     sync.Mutex
+	tables map[string]tableState
+}
+
+// tableState is a table's state and when the request that set it was
+// sent: concurrent requests' answers arrive out of order, and an answer to
+// a request sent before the last change is old news.
+type tableState struct {
+	failing bool
+	sent    time.Time
 }
 
 // NewHealth reports through log, gauge (labels target, table; nil for
@@ -28,43 +37,46 @@ func NewHealth(target string, log *slog.Logger, gauge *prometheus.GaugeVec, hook
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Health{target: target, log: log, gauge: gauge, hook: hook, failing: map[string]bool{}}
+	return &Health{target: target, log: log, gauge: gauge, hook: hook, tables: map[string]tableState{}}
 }
 
-// Failing reports that the table failed as a whole, for reason.
-func (h *Health) Failing(table, reason string) {
+// Failing reports that a request sent at sent found the table failing as
+// a whole, for reason.
+func (h *Health) Failing(table, reason string, sent time.Time) {
+	h.set(table, sent, errors.New(reason))
+}
+
+// OK reports that a write sent at sent landed.
+func (h *Health) OK(table string, sent time.Time) {
+	h.set(table, sent, nil)
+}
+
+// set records what the answer to a request sent at sent said, and reports a
+// change. It holds h.mu throughout, so that the gauge and the hook see the
+// changes in the order they happened.
+func (h *Health) set(table string, sent time.Time, err error) {
 	if h == nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.failing[table] {
+	st := h.tables[table]
+	if sent.Before(st.sent) {
 		return
 	}
-	h.failing[table] = true
-	h.log.Error("target table is failing as a whole; its writes wait and are retried, nothing is dead-lettered",
-		"table", table, "error", reason)
-	h.report(table, 1, errors.New(reason))
-}
-
-// OK reports that a write to the table landed.
-func (h *Health) OK(table string) {
-	if h == nil {
+	failing := err != nil
+	h.tables[table] = tableState{failing: failing, sent: sent}
+	if st.failing == failing {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.failing[table] {
-		return
+	gauge := 0.0
+	if failing {
+		gauge = 1
+		h.log.Error("target table is failing as a whole; its writes wait and are retried, nothing is dead-lettered",
+			"table", table, "error", err.Error())
+	} else {
+		h.log.Info("target table recovered; writes land again", "table", table)
 	}
-	h.failing[table] = false
-	h.log.Info("target table recovered; writes land again", "table", table)
-	h.report(table, 0, nil)
-}
-
-// report runs under h.mu, so that the gauge and the hook see the changes
-// in the order they happened.
-func (h *Health) report(table string, gauge float64, err error) {
 	if h.gauge != nil {
 		h.gauge.WithLabelValues(h.target, table).Set(gauge)
 	}

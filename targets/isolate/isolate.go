@@ -240,6 +240,7 @@ func (r *run[T]) suspect(item T) {
 // it is refused again.
 func (r *run[T]) confirm(ctx context.Context, s suspect[T]) error {
 	for r.healthyAt <= s.at {
+		sent := time.Now()
 		p, err := r.t.Probe(ctx)
 		if err != nil {
 			return err
@@ -249,7 +250,7 @@ func (r *run[T]) confirm(ctx context.Context, s suspect[T]) error {
 			r.healthyAt = r.seq
 			break
 		}
-		if err := r.wait(ctx, p.Reason); err != nil {
+		if err := r.wait(ctx, p.Reason, sent); err != nil {
 			return err
 		}
 	}
@@ -270,6 +271,7 @@ func (r *run[T]) confirm(ctx context.Context, s suspect[T]) error {
 // the same request again.
 func (r *run[T]) send(ctx context.Context, items []T) (Answer, error) {
 	for {
+		sent := time.Now()
 		a, err := r.t.Send(ctx, items)
 		if err != nil {
 			return a, err
@@ -277,12 +279,12 @@ func (r *run[T]) send(ctx context.Context, items []T) (Answer, error) {
 		r.seq++
 		if a.Kind == Landed {
 			r.healthyAt = r.seq
-			r.opts.Health.OK(r.opts.Table)
+			r.opts.Health.OK(r.opts.Table, sent)
 		}
 		if a.Kind != TableFailing {
 			return a, nil
 		}
-		if err := r.wait(ctx, a.Reason); err != nil {
+		if err := r.wait(ctx, a.Reason, sent); err != nil {
 			return a, err
 		}
 	}
@@ -311,9 +313,9 @@ func (r *run[T]) settle(items []T, a Answer) []T {
 }
 
 // wait reports the table failing and sleeps before the next attempt.
-func (r *run[T]) wait(ctx context.Context, reason string) error {
+func (r *run[T]) wait(ctx context.Context, reason string, sent time.Time) error {
 	r.waits++
-	r.opts.Health.Failing(r.opts.Table, reason)
+	r.opts.Health.Failing(r.opts.Table, reason, sent)
 	if r.opts.MaxRetries > 0 && r.waits > r.opts.MaxRetries {
 		return &FailingError{Table: r.opts.Table, Attempts: r.waits, Reason: reason}
 	}
