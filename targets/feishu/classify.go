@@ -132,18 +132,21 @@ var tableWords = regexp.MustCompile(`(?i)(table|relation|workspace|column|schema
 // verdict reads a refusal (2320001) of recs: rows the message pins down by
 // a value are bad; a message about the table is the table's failure;
 // anything else is a refusal for isolation by splitting to explain.
-func verdict(e *apiError, recs []replicator.Record) isolate.Answer {
+//
+// A value pinned to one column comes back as a pin.
+func verdict(e *apiError, recs []replicator.Record) (isolate.Answer, pin) {
 	reason := e.Error()
 	for _, p := range valuePatterns {
 		if m := p.FindStringSubmatch(e.msg); m != nil {
-			return isolate.Answer{Kind: isolate.Refused, Bad: carrying(recs, m[1], reason), Reason: reason}
+			bad, column := carrying(recs, m[1], reason)
+			return isolate.Answer{Kind: isolate.Refused, Bad: bad, Reason: reason}, pin{column: column, value: m[1]}
 		}
 	}
 	if m := notNullPattern.FindStringSubmatch(e.msg); m != nil {
 		if !slices.ContainsFunc(recs[0].Fields, func(f replicator.Field) bool { return f.Name == m[1] }) {
 			// The request leaves the column out: its shape, not a row, is
 			// refused.
-			return isolate.Answer{Kind: isolate.TableFailing, Reason: reason}
+			return isolate.Answer{Kind: isolate.TableFailing, Reason: reason}, pin{}
 		}
 		var bad []isolate.Bad
 		for i := range recs {
@@ -151,39 +154,48 @@ func verdict(e *apiError, recs []replicator.Record) isolate.Answer {
 				bad = append(bad, isolate.Bad{Index: i, Reason: reason})
 			}
 		}
-		return isolate.Answer{Kind: isolate.Refused, Bad: bad, Reason: reason}
+		return isolate.Answer{Kind: isolate.Refused, Bad: bad, Reason: reason}, pin{}
 	}
 	if tableWords.MatchString(quotedParts.ReplaceAllString(e.msg, `""`)) {
-		return isolate.Answer{Kind: isolate.TableFailing, Reason: reason}
+		return isolate.Answer{Kind: isolate.TableFailing, Reason: reason}, pin{}
 	}
-	return isolate.Answer{Kind: isolate.Refused, Reason: reason}
+	return isolate.Answer{Kind: isolate.Refused, Reason: reason}, pin{}
 }
 
+// pin is a value PostgreSQL refused for a column; column is "" when the
+// message pinned no column.
+type pin struct{ column, value string }
+
 // carrying returns the rows that send v in the one column that carries v
-// in this request. A column type's input function refuses a value whatever
-// the row, so every such row is refused and no other row is blamed. When
-// no row or several columns carry v, the message cannot tell and nil sends
-// the request to splitting.
-func carrying(recs []replicator.Record, v, reason string) []isolate.Bad {
+// in this request, and that column. A column type's input function refuses
+// a value whatever the row, so every such row is refused and no other row
+// is blamed. When no row or several columns carry v, the message cannot
+// tell and nil sends the request to splitting.
+func carrying(recs []replicator.Record, v, reason string) ([]isolate.Bad, string) {
 	var bad []isolate.Bad
 	column := ""
 	for i := range recs {
-		fields := recs[i].Fields
-		if recs[i].Op == replicator.OpDelete {
-			fields = recs[i].Key // a delete sends its key in the filter
-		}
-		for _, f := range fields {
+		for _, f := range sentFields(&recs[i]) {
 			if f.Value.IsNull() || inputText(f.Value) != v {
 				continue
 			}
 			if column != "" && column != f.Name {
-				return nil
+				return nil, ""
 			}
 			column = f.Name
 			bad = append(bad, isolate.Bad{Index: i, Reason: reason})
 		}
 	}
-	return bad
+	return bad, column
+}
+
+// sentFields are the values a request sends for r: its fields, or a
+// delete's key, which goes in the filter.
+func sentFields(r *replicator.Record) []replicator.Field {
+	if r.Op == replicator.OpDelete {
+		return r.Key
+	}
+	return r.Fields
 }
 
 // inputText is the text PostgreSQL's input function receives for v: a JSON

@@ -55,7 +55,7 @@ func TestVerdict(t *testing.T) {
 		{"unique with a wordy value", `duplicate key value violates unique constraint "k" (Key (email)=(table not found) already exists.)`, recs, isolate.Refused, nil},
 	}
 	for _, c := range cases {
-		a := verdict(&apiError{status: 400, code: codeInvalidParam, msg: c.msg}, c.recs)
+		a, _ := verdict(&apiError{status: 400, code: codeInvalidParam, msg: c.msg}, c.recs)
 		assert.Equal(t, c.kind, a.Kind, c.name)
 		var bad []int
 		for _, b := range a.Bad {
@@ -211,4 +211,23 @@ func isolationRows(n, bad int, distinct bool) []replicator.Record {
 		recs[i] = upsertRec(idField(i), field("name", val(replicator.KindText, fmt.Sprintf("customer %d", i))), field("big", big))
 	}
 	return recs
+}
+
+// TestRepeatedBadValueSetAside: once PostgreSQL refused a value for a
+// column, later requests of the same batch leave the rows carrying it
+// aside, and one request of their own rejects them all at the end.
+func TestRepeatedBadValueSetAside(t *testing.T) {
+	e := newEnv(t, feishufake.Options{})
+	e.addCustomers()
+	e.cfg.MaxBatchRows = 100
+	e.cfg.MaxInFlight = 1
+	recs := isolationRows(1000, 10, false)
+	rej := e.write(e.writer(), customers, recs...)
+	require.Len(t, rej, 10)
+	for _, r := range rej {
+		assert.Contains(t, r.Reason, `invalid input syntax for type bigint: "n/a"`)
+	}
+	assert.Len(t, e.fake.Rows("customers"), 990)
+	posts := e.requests(http.MethodPost, "/records")
+	assert.LessOrEqual(t, len(posts), 12, "10 clean requests, one refused, one for the rows set aside")
 }

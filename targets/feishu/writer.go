@@ -91,12 +91,40 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // a batch holds at most one record per key.
 func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
 	jobs, rejected := plan(&b, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
-	var mu sync.Mutex
+	var p pinned
+	rej, err := w.runAll(ctx, &b.Table, jobs, &p)
+	if err != nil {
+		return nil, err
+	}
+	rejected = append(rejected, rej...)
+	if aside := p.setAside(); len(aside) > 0 {
+		jobs, _ := plan(&replicator.Batch{Table: b.Table, Records: aside}, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
+		rej, err := w.runAll(ctx, &b.Table, jobs, nil)
+		if err != nil {
+			return nil, err
+		}
+		rejected = append(rejected, rej...)
+	}
+	return rejected, nil
+}
+
+// runAll runs jobs, MaxInFlight at a time. With p, rows carrying a value
+// PostgreSQL refused earlier in the batch are set aside in p.
+func (w *Writer) runAll(ctx context.Context, t *replicator.TableSpec, jobs []job, p *pinned) ([]replicator.Rejection, error) {
+	var (
+		mu       sync.Mutex
+		rejected []replicator.Rejection
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.cfg.MaxInFlight)
 	for _, j := range jobs {
 		g.Go(func() error {
-			rej, err := w.run(gctx, &b.Table, j)
+			if p != nil {
+				if j.recs = p.sift(j.recs); len(j.recs) == 0 {
+					return nil
+				}
+			}
+			rej, err := w.run(gctx, t, j, p)
 			mu.Lock()
 			rejected = append(rejected, rej...)
 			mu.Unlock()
@@ -113,8 +141,8 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 // isolates it (see package isolate); an answer about the table or the
 // request makes the job wait and go again, so a table that is missing or
 // refused for a while never turns good rows into dead letters.
-func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job) ([]replicator.Rejection, error) {
-	rej, err := isolate.Run(ctx, &jobTarget{w: w, t: t, op: j.op}, j.recs, isolate.Options{
+func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job, p *pinned) ([]replicator.Rejection, error) {
+	rej, err := isolate.Run(ctx, &jobTarget{w: w, t: t, op: j.op, pinned: p}, j.recs, isolate.Options{
 		Table: t.Table, Health: w.health, RetryMin: w.cfg.RetryMin, RetryMax: w.cfg.RetryMax, MaxRetries: w.cfg.MaxRetries,
 	})
 	var failing *isolate.FailingError
@@ -134,9 +162,10 @@ func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job) ([]rep
 
 // jobTarget is one table and operation, for package isolate.
 type jobTarget struct {
-	w  *Writer
-	t  *replicator.TableSpec
-	op replicator.Op
+	w      *Writer
+	t      *replicator.TableSpec
+	op     replicator.Op
+	pinned *pinned // nil: learn nothing
 }
 
 func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
@@ -150,7 +179,10 @@ func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolat
 	case !errors.As(err, &rej):
 		return isolate.Answer{}, err
 	}
-	a := verdict(rej.apiError, recs)
+	a, refused := verdict(rej.apiError, recs)
+	if refused.column != "" && jt.pinned != nil {
+		jt.pinned.add(refused.column, refused.value)
+	}
 	w.m.Errors.WithLabelValues(w.cfg.Name, scopeReason(a.Kind)).Inc()
 	if a.Kind != isolate.TableFailing && len(a.Bad) == 0 && len(recs) > 1 {
 		w.log.Info("feishu refused a request without naming a row; splitting it to isolate the bad rows",
