@@ -24,7 +24,8 @@
 // halves that land stay landed, and the untested rest goes back to the pool,
 // which is sent again in groups sized by the share of bad records seen so
 // far (in full while none was found by splitting). The cost per bad record
-// is about log2 of the good records per bad one, not log2 of the batch.
+// is about log2 of the good records per bad one plus one confirming resend,
+// not 2·log2 of the batch.
 package isolate
 
 import (
@@ -96,11 +97,11 @@ func (e *FailingError) Error() string {
 type Options struct {
 	Table  string
 	Health *Health
-	// RetryMin and RetryMax bound the exponential backoff with full
-	// jitter between attempts on a failing table.
+	// RetryMin and RetryMax bound the exponential backoff, jittered,
+	// between attempts on a failing table.
 	RetryMin, RetryMax time.Duration
 	// MaxRetries ends the run with an error after that many waits for a
-	// failing table; 0 waits until the context ends.
+	// failing table in a row; 0 waits until the context ends.
 	MaxRetries int
 }
 
@@ -278,7 +279,7 @@ func (r *run[T]) send(ctx context.Context, items []T) (Answer, error) {
 		}
 		r.seq++
 		if a.Kind == Landed {
-			r.healthyAt = r.seq
+			r.healthyAt, r.waits = r.seq, 0
 			r.opts.Health.OK(r.opts.Table, sent)
 		}
 		if a.Kind != TableFailing {
