@@ -10,7 +10,7 @@ import (
 // by all writers of a process; the target label tells them apart.
 type Target struct {
 	// Requests counts API calls by target, table, operation (upsert, delete,
-	// schema, token) and outcome (ok, retry, rejected, fatal).
+	// schema, token) and outcome (ok, retry, rejected, table, fatal).
 	Requests *prometheus.CounterVec
 	// Rows counts rows confirmed by the target, by target, table and operation.
 	Rows *prometheus.CounterVec
