@@ -1,13 +1,10 @@
 package app_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/monitor"
-	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
 
@@ -51,26 +47,6 @@ func fakeRowsByID(t *testing.T, fake *feishufake.Server, table string) map[strin
 		}
 		out[m["id"]] = m
 	}
-	return out
-}
-
-func readDeadLetters(t *testing.T, dir string) []state.DeadLetter {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, state.DeadLetterFile))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	require.NoError(t, err)
-	defer f.Close()
-	var out []state.DeadLetter
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var dl state.DeadLetter
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &dl))
-		out = append(out, dl)
-	}
-	require.NoError(t, sc.Err())
 	return out
 }
 
@@ -117,7 +93,7 @@ ALTER TABLE docs_full REPLICA IDENTITY FULL;`)
 	for _, table := range []string{"docs", "docs_full"} {
 		require.Equal(t, fmt.Sprintf("%q", body), fakeRowsByID(t, fake, table)["1"]["body"], table)
 	}
-	require.Empty(t, readDeadLetters(t, e.stateDir), "no update may be dead-lettered")
+	require.Empty(t, e.deadLetters(), "no update may be dead-lettered")
 }
 
 // A row whose key is NULL cannot be addressed on the target: in the
@@ -144,9 +120,9 @@ INSERT INTO u SELECT i, NULL, 'snap-null' FROM generate_series(10, 12) i;`)
 		return len(rows) == 3 && rows[`"c"`]["v"] == `"z"` && rows[`"a"`]["v"] == `"x2"`
 	})
 	var reasons []string
-	eventually(t, 30*time.Second, "six dead letters", func() bool { return len(readDeadLetters(t, e.stateDir)) == 6 })
+	eventually(t, 30*time.Second, "six dead letters", func() bool { return len(e.deadLetters()) == 6 })
 	ids := map[string]bool{}
-	for _, dl := range readDeadLetters(t, e.stateDir) {
+	for _, dl := range e.deadLetters() {
 		reasons = append(reasons, dl.Error)
 		ids[string(dl.Row["id"])] = true
 		require.Equal(t, "null", string(dl.Key["code"]))
@@ -165,7 +141,7 @@ INSERT INTO u SELECT i, NULL, 'snap-null' FROM generate_series(10, 12) i;`)
 	e.exec(`INSERT INTO u VALUES (7, NULL, 'after-restart'), (8, 'd', 'w')`)
 	daemon = e.start(cfg)
 	eventually(t, 30*time.Second, "the row after the restart", func() bool { return len(e.mem.Rows("u")) == 4 })
-	eventually(t, 30*time.Second, "the seventh dead letter", func() bool { return len(readDeadLetters(t, e.stateDir)) == 7 })
+	eventually(t, 30*time.Second, "the seventh dead letter", func() bool { return len(e.deadLetters()) == 7 })
 	require.NoError(t, daemon.stop())
 }
 
@@ -230,7 +206,7 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 	require.Contains(t, tableError(t, mon, "public.items"), "quantity, extra are not in target table items", "the status page shows it after a restart")
 	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b2"` })
 	require.NoError(t, daemon.stop())
-	require.Empty(t, readDeadLetters(t, e.stateDir))
+	require.Empty(t, e.deadLetters())
 
 	items := app.Check(context.Background(), cfg, app.Deps{Logger: quietLogger(), Writers: writers(e)})
 	left := checkItem(t, items, "columns of public.items")
@@ -292,7 +268,7 @@ func TestMissingMappedColumn(t *testing.T) {
 			eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["1"]["name"] == `"a2"` })
 			require.NoError(t, daemon.stop())
 			require.Equal(t, "1", fakeRowsByID(t, fake, "items")["1"]["qty"], "the target column keeps its last value")
-			require.Empty(t, readDeadLetters(t, e.stateDir))
+			require.Empty(t, e.deadLetters())
 		})
 	}
 }
@@ -358,7 +334,7 @@ func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
 		return rows["2"]["name"] == `"b"` && rows["3"]["qty"] == "3"
 	})
 	require.NoError(t, daemon.stop())
-	require.Empty(t, readDeadLetters(t, e.stateDir))
+	require.Empty(t, e.deadLetters())
 }
 
 // startStreamingWith is startStreaming with the daemon's monitor given.

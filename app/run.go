@@ -124,8 +124,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
 		rules[i] = t.rule
 	}
-	deadLetters := state.OpenDeadLetters(store.Dir())
-	p := pipeline.New(routes, deadLetters, mon, pipelineOptions(cfg), logger)
+	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir(), cfg.State.DeadLettersMaxBytes), mon, pipelineOptions(cfg), logger)
 	defer p.Close()
 
 	fetchConn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
@@ -135,8 +134,6 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	defer fetchConn.Close(context.Background())
 	fetcher := &replication.Fetcher{Conn: fetchConn}
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
-	reject := deadLetterNow(deadLetters, mon, deps.DryRun != nil, logger)
-	mapper.RejectWith(reject)
 	mapper.NoticeWith(mon.Error)
 	mapper.CatalogWith(func(table, column string) (bool, error) {
 		info, err := replication.LoadTable(ctx, fetchConn, table)
@@ -147,7 +144,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	})
 
 	mon.Phase("snapshot")
-	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, reject: reject, logger: logger}
+	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")

@@ -29,9 +29,7 @@ type snapshotter struct {
 	progress  io.Writer
 	chunkRows int
 	drain     time.Duration
-	// reject dead-letters rows the target cannot address (a NULL key).
-	reject mapping.Rejecter
-	logger *slog.Logger
+	logger    *slog.Logger
 }
 
 type chunkMark struct {
@@ -94,6 +92,12 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		s.p.Begin(tr, time.Now())
 		for _, cells := range chunk {
 			rec, err := t.Upsert(cells, 0)
+			if row, ok := errors.AsType[*mapping.RowError](err); ok {
+				if err := s.p.Reject(t, row.Rejection); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -159,12 +163,12 @@ func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.
 			return n, err
 		}
 		for _, cells := range chunk {
-			rec, err := t.Upsert(cells, 0)
-			var null *mapping.NullKeyError
-			if !errors.As(err, &null) {
-				return n, fmt.Errorf("snapshot %s: a row read for its NULL key has none: %v", t.Rule.Source, err)
+			_, err := t.Upsert(cells, 0)
+			row, ok := errors.AsType[*mapping.RowError](err)
+			if !ok {
+				return n, fmt.Errorf("snapshot %s: a row read for its NULL key was not rejected: %v", t.Rule.Source, err)
 			}
-			if err := s.reject(t, replicator.Rejection{Record: rec, Reason: null.Error()}); err != nil {
+			if err := s.p.Reject(t, row.Rejection); err != nil {
 				return n, err
 			}
 			n++

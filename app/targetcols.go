@@ -2,14 +2,10 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/mapping"
-	"github.com/replicator-cdc/replicator/monitor"
-	"github.com/replicator-cdc/replicator/state"
 )
 
 // columnReader is a writer that can read a target table's columns: all of
@@ -65,24 +61,4 @@ func setOf(names []string) map[string]bool {
 		set[n] = true
 	}
 	return set
-}
-
-// deadLetterNow writes a record the mapping rejects (a NULL key) to the
-// dead-letter file at once, on the reader's goroutine: the line is on disk
-// before the record's transaction can be acknowledged. A dry run only logs.
-func deadLetterNow(dl *state.DeadLetters, mon *monitor.Monitor, dryRun bool, logger *slog.Logger) mapping.Rejecter {
-	return func(t *mapping.Table, rej replicator.Rejection) error {
-		if t.Rule.OnReject == mapping.RejectHalt {
-			return fmt.Errorf("mapping %s: a %s was rejected: %s; the mapping says on_reject: halt — fix the row in the source, or map a key without NULLs, then restart",
-				t.Rule.Source, rej.Record.Op, rej.Reason)
-		}
-		if !dryRun {
-			if err := dl.Write(t.Rule.Target, t.Spec, []replicator.Rejection{rej}); err != nil {
-				return fmt.Errorf("mapping %s: write dead letter: %w", t.Rule.Source, err)
-			}
-		}
-		mon.DeadLettered(t.Rule.Source, 1)
-		logger.Warn("record rejected; written to the dead-letter file", "table", t.Rule.Source, "target", t.Rule.Target, "op", rej.Record.Op, "reason", rej.Reason)
-		return nil
-	}
 }

@@ -18,16 +18,11 @@ type Mapper struct {
 	tables map[uint32]*Table // nil value: a relation we saw but do not map
 	types  *pgtype.Map
 	fetch  Fetcher
-	reject Rejecter
 	notice func(source string, err error)
 	// inSource, when set, tells whether the source table has a column now.
 	inSource func(table, column string) (bool, error)
 	logger   *slog.Logger
 }
-
-// Rejecter durably records a record the mapping rejects (a NULL key)
-// before its transaction can be acknowledged; an error stops the stream.
-type Rejecter func(t *Table, rej replicator.Rejection) error
 
 // NewMapper maps the given rules; fetch reads whole rows when a key change
 // arrives with unchanged (TOASTed) values.
@@ -38,10 +33,6 @@ func NewMapper(rules []*Rule, fetch Fetcher, logger *slog.Logger) *Mapper {
 	}
 	return m
 }
-
-// RejectWith sets where records the mapping rejects go; without it such a
-// record stops the stream.
-func (m *Mapper) RejectWith(reject Rejecter) { m.reject = reject }
 
 // NoticeWith sets where conditions a person should see go (columns left
 // out of a copy-every-column mapping), beyond the log.
@@ -111,29 +102,20 @@ func (m *Mapper) Change(ctx context.Context, msg *replication.Message, lsn repli
 	switch msg.Kind {
 	case replication.KindInsert:
 		rec, err := t.Upsert(msg.New, lsn)
-		return m.emit(t, rec, err, emit)
-	case replication.KindDelete:
-		rec, ok, err := t.Delete(msg.Old, lsn)
-		if !ok {
+		if err != nil {
 			return err
 		}
-		return m.emit(t, rec, err, emit)
+		return emit(t, rec)
+	case replication.KindDelete:
+		rec, ok, err := t.Delete(msg.Old, lsn)
+		if err != nil || !ok {
+			return err
+		}
+		return emit(t, rec)
 	case replication.KindUpdate:
 		return m.update(ctx, t, msg, lsn, emit)
 	}
 	return fmt.Errorf("mapping: %c is not a row change", msg.Kind)
-}
-
-// emit passes rec on, or rejects it when err is a NULL key.
-func (m *Mapper) emit(t *Table, rec replicator.Record, err error, emit func(*Table, replicator.Record) error) error {
-	var null *NullKeyError
-	if errors.As(err, &null) && m.reject != nil {
-		return m.reject(t, replicator.Rejection{Record: rec, Reason: null.Error()})
-	}
-	if err != nil {
-		return err
-	}
-	return emit(t, rec)
 }
 
 // update: a changed key is a delete of the old row and an upsert of the new
@@ -144,15 +126,19 @@ func (m *Mapper) emit(t *Table, rec replicator.Record, err error, emit func(*Tab
 // removed it follows in the stream.
 func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
 	newCells := msg.New
+	// oldKey is an old key that cannot be encoded: no row of it was ever
+	// written, and the new row must still be. Its rejection comes last.
+	var oldKey *RowError
 	switch {
 	case msg.Old != nil && t.KeyChanged(msg.Old, msg.New):
 		rec, ok, err := t.Delete(msg.Old, lsn)
-		if ok {
-			if err := m.emit(t, rec, err, emit); err != nil {
+		if !errors.As(err, &oldKey) && err != nil {
+			return err
+		}
+		if ok && oldKey == nil {
+			if err := emit(t, rec); err != nil {
 				return err
 			}
-		} else if err != nil {
-			return err
 		}
 		if t.HasUnchanged(newCells) && !t.KeyNull(newCells) {
 			cells, found, err := m.fetch(ctx, t.rel, t.KeyColumns(), t.KeyText(newCells))
@@ -160,7 +146,7 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 				return fmt.Errorf("mapping %s: read row after key change: %w", t.Rule.Source, err)
 			}
 			if !found {
-				return nil
+				return rowErr(oldKey)
 			}
 			newCells = cells
 		}
@@ -183,7 +169,13 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 		newCells = fillUnchanged(newCells, cells)
 	}
 	rec, err := t.Upsert(newCells, lsn)
-	return m.emit(t, rec, err, emit)
+	if err != nil {
+		return err
+	}
+	if err := emit(t, rec); err != nil {
+		return err
+	}
+	return rowErr(oldKey)
 }
 
 func fillUnchanged(cells, current []replication.Cell) []replication.Cell {
@@ -195,4 +187,12 @@ func fillUnchanged(cells, current []replication.Cell) []replication.Cell {
 		out[i] = c
 	}
 	return out
+}
+
+// rowErr is e as an error, nil when e is nil.
+func rowErr(e *RowError) error {
+	if e == nil {
+		return nil
+	}
+	return e
 }

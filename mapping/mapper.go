@@ -118,7 +118,9 @@ func (t *Table) Relation() *replication.Relation { return t.rel }
 // KeyColumns are the source key columns.
 func (t *Table) KeyColumns() []string { return t.Rule.Key }
 
-// Upsert maps a whole or partial row (unchanged cells are left out).
+// Upsert maps a whole or partial row (unchanged cells are left out). A value
+// that cannot be encoded is left out too and listed in the record's
+// Rejected; a key that cannot be encoded is a *RowError.
 func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator.Record, error) {
 	if len(cells) != len(t.fields) {
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
@@ -126,6 +128,7 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 	// Key and fields share one allocation.
 	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+len(cells))
 	fields := buf[len(t.keyIdx):]
+	var rejected []replicator.ValueRejection
 	for i, c := range cells {
 		p := &t.fields[i]
 		if p.target == "" || c.State == replication.CellUnchanged {
@@ -133,18 +136,21 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 		}
 		v, err := cellValue(p, c)
 		if err != nil {
-			return replicator.Record{}, fmt.Errorf("mapping %s: column %s: %w", t.Rule.Source, t.rel.Columns[i].Name, err)
+			rejected = append(rejected, t.rejectValue(i, c, err))
+			continue
 		}
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
 	key := buf[:len(t.keyIdx):len(t.keyIdx)]
-	err := t.fillKey(key, cells)
-	var null *NullKeyError
-	if err != nil && !errors.As(err, &null) {
-		return replicator.Record{}, err
+	if err := t.fillKey(key, cells); err != nil {
+		// A rejected row keeps its values, for the dead-letter file.
+		var row *RowError
+		if errors.As(err, &row) {
+			row.Rejection.Record.Fields = fields
+		}
+		return replicator.Record{}, rowOp(err, replicator.OpUpsert, lsn)
 	}
-	// A NULL key comes back with its record, for the dead-letter file.
-	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, err
+	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}, nil
 }
 
 // Delete maps the removal of the row whose key cells are in cells,
@@ -161,12 +167,8 @@ func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replic
 		}
 	}
 	key, err := t.key(cells)
-	var null *NullKeyError
-	if errors.As(err, &null) {
-		return replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}, true, err
-	}
 	if err != nil {
-		return replicator.Record{}, false, err
+		return replicator.Record{}, false, rowOp(err, replicator.OpDelete, lsn)
 	}
 	if t.Rule.OnDelete == DeleteSoft {
 		fields := append(append(make([]replicator.Field, 0, len(key)+1), key...),
@@ -178,61 +180,33 @@ func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replic
 
 var errKeyUnavailable = errors.New("key column value not sent: the table's replica identity must include the key (ALTER TABLE … REPLICA IDENTITY FULL, or make the key the primary key)")
 
-// NullKeyError is a row whose key has a NULL: no target row can be
-// addressed by it, so the record is rejected (dead-lettered), while the
-// stream goes on.
-type NullKeyError struct{ Column string }
-
-func (e *NullKeyError) Error() string {
-	return fmt.Sprintf("key column %s is NULL; the target cannot address this row", e.Column)
-}
-
 func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
 	key := make([]replicator.Field, len(t.keyIdx))
-	err := t.fillKey(key, cells)
-	var null *NullKeyError
-	if err != nil && !errors.As(err, &null) {
+	if err := t.fillKey(key, cells); err != nil {
 		return nil, err
 	}
-	return key, err
+	return key, nil
 }
 
-// fillKey fills key from cells; a NULL key column fills in null and returns
-// a *NullKeyError once the rest is filled.
 func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error {
-	var null error
 	for i, idx := range t.keyIdx {
 		if idx >= len(cells) {
 			return fmt.Errorf("mapping %s: %w", t.Rule.Source, errKeyUnavailable)
 		}
 		c := cells[idx]
 		if c.State == replication.CellNull {
-			key[i] = replicator.Field{Name: t.fields[idx].target, Value: replicator.Null}
-			if null == nil {
-				null = &NullKeyError{Column: t.rel.Columns[idx].Name}
-			}
-			continue
+			return t.nullKey(idx, cells)
 		}
 		if c.State != replication.CellText {
 			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
 		v, err := cellValue(&t.fields[idx], c)
 		if err != nil {
-			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, err)
+			return t.rowError(idx, cells, err)
 		}
 		key[i] = replicator.Field{Name: t.fields[idx].target, Value: v}
 	}
-	return null
-}
-
-// KeyNull reports whether a key column of the row is NULL.
-func (t *Table) KeyNull(cells []replication.Cell) bool {
-	for _, idx := range t.keyIdx {
-		if idx < len(cells) && cells[idx].State == replication.CellNull {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // KeyText returns the source text of the key cells, for fetching a row.
@@ -268,6 +242,16 @@ func (t *Table) KeyChanged(old, new []replication.Cell) bool {
 func (t *Table) HasUnchanged(cells []replication.Cell) bool {
 	for i, c := range cells {
 		if c.State == replication.CellUnchanged && i < len(t.fields) && t.fields[i].target != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// KeyNull reports whether a key column of the row is NULL.
+func (t *Table) KeyNull(cells []replication.Cell) bool {
+	for _, idx := range t.keyIdx {
+		if idx < len(cells) && cells[idx].State == replication.CellNull {
 			return true
 		}
 	}

@@ -97,21 +97,22 @@ func TestCompileColumnPolicies(t *testing.T) {
 func TestNullKeyIsARecordRejection(t *testing.T) {
 	rule := &Rule{Source: "public.t", Table: "t", Key: []string{"code"}, Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "code", Target: "code"}}, OnDelete: DeleteRow}
 	rel := testRelation('d', "id", "code")
-	var rejected []replicator.Rejection
 	var emitted []replicator.Record
 	m := NewMapper([]*Rule{rule}, nil, slog.New(slog.DiscardHandler))
-	m.RejectWith(func(_ *Table, rej replicator.Rejection) error { rejected = append(rejected, rej); return nil })
 	require.NoError(t, m.Relation(rel))
 	emit := func(_ *Table, rec replicator.Record) error { emitted = append(emitted, rec); return nil }
 
 	insert := &replication.Message{Kind: replication.KindInsert, RelationID: 1, New: []replication.Cell{text("1"), null}}
-	require.NoError(t, m.Change(context.Background(), insert, 7, emit))
+	err := m.Change(context.Background(), insert, 7, emit)
+	var row *RowError
+	require.True(t, errors.As(err, &row), "%v", err)
 	require.Empty(t, emitted)
-	require.Len(t, rejected, 1)
-	require.Equal(t, "key column code is NULL; the target cannot address this row", rejected[0].Reason)
-	require.Equal(t, replicator.OpUpsert, rejected[0].Record.Op)
-	require.True(t, rejected[0].Record.Key[0].Value.IsNull())
-	require.Equal(t, replicator.LSN(7), rejected[0].Record.LSN)
+	require.Equal(t, "key column code is NULL; the target cannot address this row", row.Rejection.Reason)
+	rec := row.Rejection.Record
+	require.Equal(t, replicator.OpUpsert, rec.Op)
+	require.True(t, rec.Key[0].Value.IsNull())
+	require.Equal(t, replicator.LSN(7), rec.LSN)
+	require.Equal(t, `"1"`, string(replicator.AppendJSON(nil, rec.Fields[0].Value)), "the dead letter keeps the row")
 
 	insert.New = []replication.Cell{text("2"), text("x")}
 	require.NoError(t, m.Change(context.Background(), insert, 8, emit))
@@ -120,9 +121,9 @@ func TestNullKeyIsARecordRejection(t *testing.T) {
 	// code is not in the default replica identity: a delete's old tuple
 	// sends it as NULL because it was not sent at all.
 	del := &replication.Message{Kind: replication.KindDelete, RelationID: 1, Old: []replication.Cell{text("2"), null}}
-	err := m.Change(context.Background(), del, 9, emit)
+	err = m.Change(context.Background(), del, 9, emit)
 	require.ErrorIs(t, err, errKeyUnavailable)
-	require.Len(t, rejected, 1)
+	require.False(t, errors.As(err, &row))
 }
 
 func TestMissingColumnIsTyped(t *testing.T) {

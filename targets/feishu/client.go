@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/replicator-cdc/replicator"
 )
 
 // call is one API request, sent again as often as it takes.
@@ -82,7 +84,10 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 			w.m.BatchRows.WithLabelValues(w.cfg.Name, c.op).Observe(float64(c.rows))
 			return ans.data, nil
 		}
-		w.m.Errors.WithLabelValues(w.cfg.Name, reason(cls, terr)).Inc()
+		if cls != classReject {
+			// A refusal is counted by whoever reads its scope.
+			w.m.Errors.WithLabelValues(w.cfg.Name, reason(cls, terr)).Inc()
+		}
 		refused := &apiError{status: ans.status, code: ans.code, msg: ans.msg}
 		failure := error(refused)
 		if terr != nil {
@@ -203,8 +208,12 @@ func decodeAnswer(status int, header http.Header, body []byte) answer {
 	if err := json.Unmarshal(body, &env); err != nil || env.Code == nil {
 		return answer{status: status, code: noCode, msg: snippet(body), header: header}
 	}
-	return answer{status: status, code: *env.Code, msg: env.Msg, data: env.Data, header: header}
+	// The message may quote a refused value, which can be megabytes.
+	return answer{status: status, code: *env.Code, msg: replicator.Abbreviate(env.Msg, maxMsgBytes), data: env.Data, header: header}
 }
+
+// maxMsgBytes bounds an API message kept for errors, logs and dead letters.
+const maxMsgBytes = 512
 
 func snippet(b []byte) string {
 	const n = 200

@@ -21,6 +21,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
 // Writer is a replicator.Writer for one GPTBots API key.
@@ -31,6 +32,7 @@ type Writer struct {
 	metrics *metrics.Target
 	client  *http.Client
 	limiter *rate.Limiter
+	health  *isolate.Health
 
 	mu     sync.RWMutex
 	tables map[string]*schema
@@ -70,6 +72,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	if w.client == nil {
 		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	interval := time.Duration(float64(time.Second) / cfg.RequestsPerSecond * pacingMargin)
 	w.limiter = rate.NewLimiter(rate.Every(interval), 1)
 	return w, nil
@@ -108,7 +111,10 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		var err error
 		switch rec.Op {
 		case replicator.OpUpsert:
-			it, err = s.upsertItem(rec, w.loc)
+			var refused []replicator.Rejection
+			it, refused, err = s.upsertItem(rec, w.loc)
+			rejected = append(rejected, refused...)
+			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Add(float64(len(refused)))
 		case replicator.OpDelete:
 			it, err = s.deleteItem(rec, w.loc)
 		default:
@@ -116,7 +122,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		}
 		switch {
 		case err != nil:
-			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + err.Error()})
+			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + replicator.Abbreviate(err.Error(), maxReasonBytes)})
 			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Inc()
 		case rec.Op == replicator.OpDelete:
 			deletes = append(deletes, it)
@@ -138,7 +144,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		rejected = append(rejected, rej...)
 	}
 	if len(rejected) > 0 {
-		w.log.Warn("gptbots rejected records", "table", s.spec.Table, "rejected", len(rejected), "records", len(b.Records), "first_reason", rejected[0].Reason)
+		w.log.Warn("gptbots rejected records", "table", s.spec.Table, "rejected", len(rejected), "records", len(b.Records), "first_reason", replicator.Abbreviate(rejected[0].Reason, maxReasonBytes))
 	}
 	return rejected, nil
 }
