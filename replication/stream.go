@@ -70,14 +70,24 @@ const pollInterval = 200 * time.Millisecond
 const ackStatusInterval = time.Second
 
 // Run streams until ctx ends (then drains and returns nil) or a fatal error.
+// The sink's waits for the targets end on ctx too, so a stop is honoured
+// while the targets are down and the reader is blocked.
 func (s *Stream) Run(ctx context.Context) error {
+	err := s.run(ctx)
+	if err == nil || (ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+		return s.shutdown()
+	}
+	return err
+}
+
+func (s *Stream) run(ctx context.Context) error {
 	lastIdle, lastMaintain := time.Now(), time.Now()
 	s.lastMessage = time.Now()
 	s.start = s.Sink.Acknowledged()
 	var deadlineSet time.Time
 	for {
 		if ctx.Err() != nil {
-			return s.shutdown()
+			return nil
 		}
 		if err := s.tick(); err != nil {
 			return err
