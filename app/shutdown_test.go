@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,4 +116,35 @@ func TestStopDuringSnapshotWithTargetDown(t *testing.T) {
 	daemon = e.start(cfg)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	require.NoError(t, daemon.stop())
+}
+
+// A clean stop ends the replication connection with CopyDone and
+// Terminate: the server does not log it as a lost standby.
+func TestCleanStopLeavesNoEOFInServerLog(t *testing.T) {
+	if cluster.LogPath() == "" {
+		t.Skip("the server's log is not readable here (external server)")
+	}
+	e := newEnv(t, itemsSchema)
+	daemon := e.startStreaming(e.config(itemsMapping))
+	e.exec(`INSERT INTO items (id, name) VALUES (1, 'one')`)
+	e.waitMirror("items", "items", 30*time.Second, "id")
+	var pid int
+	require.NoError(t, e.db.QueryRow(context.Background(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&pid))
+	require.NoError(t, daemon.stop())
+	// The walsender releases the slot as it exits, after logging.
+	eventually(t, 30*time.Second, "the walsender to exit", func() bool {
+		var n int
+		require.NoError(t, e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n))
+		return n == 0
+	})
+	b, err := os.ReadFile(cluster.LogPath())
+	require.NoError(t, err)
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, fmt.Sprintf("[%d]", pid)) {
+			lines = append(lines, l)
+		}
+	}
+	require.NotContains(t, strings.Join(lines, "\n"), "unexpected EOF on standby connection")
+	t.Logf("walsender %d logged:\n%s", pid, strings.Join(lines, "\n"))
 }

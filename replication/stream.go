@@ -65,6 +65,9 @@ type Stream struct {
 // and status updates are noticed promptly on an idle stream.
 const pollInterval = 200 * time.Millisecond
 
+// endTimeout bounds the goodbye to the server on a clean stop.
+const endTimeout = 2 * time.Second
+
 // ackStatusInterval is how soon a status update follows an advanced
 // acknowledgement, so that the slot's position tracks the targets closely.
 const ackStatusInterval = time.Second
@@ -220,6 +223,9 @@ func (s *Stream) shutdown() error {
 	drainErr := s.Sink.Drain(ctx, s.tick)
 	if err := s.sendStatus(); err != nil {
 		return errors.Join(drainErr, err)
+	}
+	if err := s.Conn.End(endTimeout); err != nil {
+		s.Logger.Debug("replication connection closed without the server's goodbye", "error", err)
 	}
 	s.Logger.Info("stopped", "acknowledged", s.reported)
 	if drainErr != nil && !errors.Is(drainErr, context.DeadlineExceeded) {
