@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/monitor"
 )
 
 // A stop signal is honoured while a target is down and the reader is
@@ -147,4 +150,52 @@ func TestCleanStopLeavesNoEOFInServerLog(t *testing.T) {
 	}
 	require.NotContains(t, strings.Join(lines, "\n"), "unexpected EOF on standby connection")
 	t.Logf("walsender %d logged:\n%s", pid, strings.Join(lines, "\n"))
+}
+
+// While it drains after a stop signal the daemon says so (phase
+// "stopping", so /readyz is not ready), rather than "streaming".
+func TestDrainShowsPhaseStopping(t *testing.T) {
+	e := newEnv(t, itemsSchema)
+	var down atomic.Bool
+	var blockedWrites atomic.Int64
+	e.mem.BeforeWrite = func(ctx context.Context, _ replicator.Batch) error {
+		if !down.Load() {
+			return nil
+		}
+		blockedWrites.Add(1)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	cfg := e.config(itemsMapping)
+	cfg.Pipeline.ShutdownTimeout = 3 * time.Second
+	mon := monitor.New(prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Monitor: mon, Writers: writers(e)}) }()
+	eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+
+	down.Store(true)
+	e.exec(`INSERT INTO items (id, name) VALUES (1, 'held')`)
+	eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
+	cancel()
+	// The drain waits for the down target until its deadline; the phase
+	// is read until Run returns, however long that takes.
+	var phases []string
+	giveUp := time.After(30 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			require.Contains(t, phases, "stopping", "phases seen after the stop signal: %v", phases)
+			require.Equal(t, "stopped", mon.Snapshot().Phase)
+			return
+		case <-time.After(10 * time.Millisecond):
+			if p := mon.Snapshot().Phase; len(phases) == 0 || phases[len(phases)-1] != p {
+				phases = append(phases, p)
+			}
+		case <-giveUp:
+			t.Fatal("the daemon did not stop within 30s")
+		}
+	}
 }

@@ -49,6 +49,8 @@ type Stream struct {
 	// goroutine (heartbeats, slot checks); lastMessage is when the server
 	// last sent anything. Its error stops the stream.
 	Maintain func(lastMessage time.Time) error
+	// OnStop, when set, runs as the drain after a stop signal begins.
+	OnStop func()
 	// DryRun reports the start position forever: nothing is acknowledged.
 	DryRun bool
 	Logger *slog.Logger
@@ -218,6 +220,9 @@ func (s *Stream) sendStatus() error {
 
 func (s *Stream) shutdown() error {
 	s.Logger.Info("stopping: draining in-flight writes", "timeout", s.ShutdownTimeout)
+	if s.OnStop != nil {
+		s.OnStop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
 	drainErr := s.Sink.Drain(ctx, s.tick)
