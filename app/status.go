@@ -31,7 +31,7 @@ type StatusReport struct {
 	Tokens      []TokenStatus `json:"tokens,omitempty"`
 	StateDir    string        `json:"state_dir"`
 	// Daemon is what the running daemon publishes at http.listen; nil
-	// when the slot is idle or the endpoint does not answer.
+	// when that endpoint does not answer.
 	Daemon   *DaemonStatus `json:"daemon,omitempty"`
 	Problems []string      `json:"problems,omitempty"`
 }
@@ -101,15 +101,13 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	if err := readSlot(ctx, conn, &r.Slot); err != nil {
 		return nil, err
 	}
-	if r.Slot.Active {
-		// The server's flush_lag is NULL whenever the daemon is caught up;
-		// the daemon itself knows its lag.
-		r.Slot.daemonAt = daemonStatusURL(cfg.HTTP.Listen)
-		if d, err := readDaemon(ctx, r.Slot.daemonAt); err == nil {
-			r.Daemon = d
-			if d.Phase == "streaming" {
-				r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
-			}
+	// The server's flush_lag is NULL whenever the daemon is caught up; the
+	// daemon itself knows its lag (and its phase, say during a snapshot).
+	r.Slot.daemonAt = daemonStatusURL(cfg.HTTP.Listen)
+	if d, err := readDaemon(ctx, r.Slot.daemonAt); err == nil {
+		r.Daemon = d
+		if d.Phase == "streaming" && r.Slot.Active {
+			r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
 		}
 	}
 	store, err := state.Open(cfg.State.Dir)
