@@ -50,8 +50,10 @@ func TestFeishuSIGTERMWithTargetDown(t *testing.T) {
 	fake.SetFaultRate(1, feishufake.FaultServerError, feishufake.FaultSlow)
 	_, err := db.Exec(ctx, `INSERT INTO items (id, name) SELECT g, repeat('x', 1000) FROM generate_series(100001, 101000) g`)
 	require.NoError(t, err)
+	// The insert position: with synchronous_commit off the commit may not
+	// be written yet, and the write position would lie before it.
 	var committed string
-	require.NoError(t, db.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&committed))
+	require.NoError(t, db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&committed))
 	failed := func() int { return len(writeRequests(fake.Requests())) }
 	before := failed()
 	deadline := time.Now().Add(30 * time.Second)
