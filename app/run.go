@@ -172,6 +172,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		StatusInterval: cfg.Source.StatusInterval, ShutdownTimeout: cfg.Pipeline.ShutdownTimeout,
 		Checkpoint: store.SaveCheckpoint, Logger: logger, DryRun: deps.DryRun != nil,
 		Maintain: maint.run,
+		OnStop:   func() { mon.Phase("stopping") },
 		OnStatus: func(received, acked replicator.LSN) {
 			lag := int64(0)
 			if received > acked {

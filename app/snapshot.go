@@ -75,14 +75,17 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		return s.store.SaveTable(name, prog)
 	}
 
+	// A stop may cut a chunk short; only the chunks before it can settle.
+	settled := func() bool { return len(marks) == 0 || tr.Acknowledged() >= marks[len(marks)-1].seq }
+
 	for seq := replicator.LSN(1); ; seq++ {
 		if ctx.Err() != nil {
-			return s.interrupted(tr, save)
+			return s.interrupted(settled, save)
 		}
 		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows)
 		if err != nil {
 			if ctx.Err() != nil {
-				return s.interrupted(tr, save)
+				return s.interrupted(settled, save)
 			}
 			return err
 		}
@@ -101,7 +104,10 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			if err != nil {
 				return err
 			}
-			if err := s.p.Add(t, rec, tick); err != nil {
+			if err := s.p.Add(ctx, t, rec, tick); err != nil {
+				if ctx.Err() != nil {
+					return s.interrupted(settled, save)
+				}
 				return err
 			}
 		}
@@ -133,7 +139,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 	}
 	if err := s.p.WaitFor(ctx, tr.Idle, tick); err != nil {
 		if ctx.Err() != nil {
-			return s.interrupted(tr, save)
+			return s.interrupted(settled, save)
 		}
 		return err
 	}
@@ -182,10 +188,10 @@ func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.
 
 // interrupted lets confirmed chunks land in the progress file within the
 // drain bound, so that a stop during the snapshot loses little work.
-func (s *snapshotter) interrupted(tr *pipeline.Tracker, save func(bool) error) error {
+func (s *snapshotter) interrupted(settled func() bool, save func(bool) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.drain)
 	defer cancel()
-	waitErr := s.p.WaitFor(ctx, tr.Idle, func() error { return nil })
+	waitErr := s.p.WaitFor(ctx, settled, func() error { return nil })
 	if err := save(false); err != nil {
 		return err
 	}

@@ -3,8 +3,12 @@ package app
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +32,10 @@ type StatusReport struct {
 	DeadLetters int           `json:"dead_letters"`
 	Tokens      []TokenStatus `json:"tokens,omitempty"`
 	StateDir    string        `json:"state_dir"`
-	Problems    []string      `json:"problems,omitempty"`
+	// Daemon is what the running daemon publishes at http.listen; nil
+	// when that endpoint does not answer.
+	Daemon   *DaemonStatus `json:"daemon,omitempty"`
+	Problems []string      `json:"problems,omitempty"`
 }
 
 // SlotStatus describes the replication slot.
@@ -40,6 +47,33 @@ type SlotStatus struct {
 	WALStatus  string   `json:"wal_status,omitempty"`
 	LagBytes   int64    `json:"lag_bytes"`
 	LagSeconds *float64 `json:"lag_seconds"`
+	// LagSource says who measured LagSeconds: "daemon" (how long the
+	// oldest unconfirmed change has waited) or "server" (pg_stat_replication).
+	LagSource string `json:"lag_source,omitempty"`
+	// daemonAt is where the daemon's status was looked for.
+	daemonAt string
+}
+
+// LagText describes the lag in time for people, saying why it is unknown.
+func (s SlotStatus) LagText() string {
+	switch {
+	case s.LagSeconds != nil && s.LagSource == "daemon":
+		return fmt.Sprintf("%.1f s (oldest unconfirmed change, from the daemon)", *s.LagSeconds)
+	case s.LagSeconds != nil:
+		return fmt.Sprintf("%.1f s (flush lag measured by the server)", *s.LagSeconds)
+	case !s.Active:
+		return "unknown (daemon not streaming)"
+	}
+	// PostgreSQL clears its lag figures once the standby has confirmed
+	// everything, and has none before a first change is confirmed.
+	return fmt.Sprintf("unknown (the slot is in use, but the daemon's status at %s did not answer and the server has no measurement)", s.daemonAt)
+}
+
+// DaemonStatus is the part of the daemon's /status.json that status shows.
+type DaemonStatus struct {
+	Phase        string  `json:"phase"`
+	Acknowledged string  `json:"acknowledged"`
+	LagSeconds   float64 `json:"lag_seconds"`
 }
 
 // TableStatus is one mapped table's snapshot progress.
@@ -68,6 +102,15 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	defer conn.Close(context.Background())
 	if err := readSlot(ctx, conn, &r.Slot); err != nil {
 		return nil, err
+	}
+	// The server's flush_lag is NULL whenever the daemon is caught up; the
+	// daemon itself knows its lag (and its phase, say during a snapshot).
+	r.Slot.daemonAt = daemonStatusURL(cfg.HTTP.Listen)
+	if d, err := readDaemon(ctx, r.Slot.daemonAt); err == nil {
+		r.Daemon = d
+		if d.Phase == "streaming" && r.Slot.Active {
+			r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
+		}
 	}
 	store, err := state.Open(cfg.State.Dir)
 	if err != nil {
@@ -127,8 +170,48 @@ func readSlot(ctx context.Context, conn *pgx.Conn, s *SlotStatus) error {
 	if lagBytes != nil && *lagBytes > 0 {
 		s.LagBytes = *lagBytes
 	}
-	s.LagSeconds = lagSeconds
+	if lagSeconds != nil {
+		s.LagSeconds, s.LagSource = lagSeconds, "server"
+	}
 	return nil
+}
+
+// daemonStatusURL is where a daemon listening on listen serves its status;
+// a wildcard address is reached on loopback.
+func daemonStatusURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen + "/status.json"
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/status.json"
+}
+
+func readDaemon(ctx context.Context, url string) (*DaemonStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	var d DaemonStatus
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&d); err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return &d, nil
 }
 
 func countLines(path string) (int, error) {

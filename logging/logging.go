@@ -25,11 +25,23 @@ func New(w io.Writer, level, format string, window time.Duration) *slog.Logger {
 			format = "text"
 		}
 	}
-	var h slog.Handler = slog.NewJSONHandler(w, opts)
+	var h slog.Handler
 	if format == "text" {
 		h = slog.NewTextHandler(w, opts)
+	} else {
+		opts.ReplaceAttr = durationsAsText
+		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(NewDedup(h, window))
+}
+
+// durationsAsText writes durations as "1.5s" rather than the JSON
+// handler's nanosecond integers, which nobody reading a log can take in.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // IsTerminal reports whether w is a character device.

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
@@ -39,4 +40,20 @@ func TestNewPicksJSONOffTerminal(t *testing.T) {
 	buf.Reset()
 	New(&buf, "warn", "text", time.Minute).Info("hidden")
 	require.Empty(t, buf.String())
+}
+
+func TestJSONDurationsAreReadable(t *testing.T) {
+	var buf bytes.Buffer
+	New(&buf, "info", "json", time.Minute).With("timeout", 30*time.Second).WithGroup("g").Info("stopping", "elapsed", 1500*time.Millisecond, "n", 7)
+	var line struct {
+		Timeout string `json:"timeout"`
+		G       struct {
+			Elapsed string `json:"elapsed"`
+			N       int    `json:"n"`
+		} `json:"g"`
+	}
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &line), buf.String())
+	require.Equal(t, "30s", line.Timeout)
+	require.Equal(t, "1.5s", line.G.Elapsed)
+	require.Equal(t, 7, line.G.N, "other values keep their type")
 }

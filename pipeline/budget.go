@@ -33,8 +33,9 @@ func (b *budget) tryAcquire(n int64) (bool, <-chan struct{}) {
 }
 
 // acquire waits for n bytes, calling tick at least every interval while it
-// waits, and returns early on ctx or a tick error.
-func (b *budget) acquire(ctx context.Context, n int64, interval time.Duration, tick func() error) error {
+// waits, and returns early on ctx (the caller's stop signal), on stop (the
+// pipeline's end) or a tick error.
+func (b *budget) acquire(ctx context.Context, stop <-chan struct{}, n int64, interval time.Duration, tick func() error) error {
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
@@ -48,6 +49,8 @@ func (b *budget) acquire(ctx context.Context, n int64, interval time.Duration, t
 			timer.Reset(interval)
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-stop:
+			return context.Canceled
 		}
 		if err := tick(); err != nil {
 			return err

@@ -134,8 +134,10 @@ func (p *Pipeline) count() {
 }
 
 // Add puts a record of the current unit into its table's batch, waiting for
-// budget (and calling tick meanwhile) when too much is in flight.
-func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() error) error {
+// budget (and calling tick meanwhile) when too much is in flight. A wait
+// ends with ctx's error when ctx ends: the unit stays open, so it is never
+// acknowledged, and what is pending stays for a later Flush or WaitFor.
+func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Record, tick func() error) error {
 	q, ok := p.queues[t.Rule]
 	if !ok {
 		return fmt.Errorf("pipeline: no route for %s", t.Rule.Source)
@@ -150,10 +152,10 @@ func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() erro
 	if ok, _ := p.budget.tryAcquire(size); !ok {
 		// Hand every pending batch over before waiting: bytes held by
 		// batches nobody sends would never come back.
-		if err := p.Flush(tick); err != nil {
+		if err := p.Flush(ctx, tick); err != nil {
 			return err
 		}
-		if err := p.budget.acquire(p.ctx, size, p.opts.TickInterval, tick); err != nil {
+		if err := p.budget.acquire(ctx, p.ctx.Done(), size, p.opts.TickInterval, tick); err != nil {
 			return p.stopped(err)
 		}
 	}
@@ -163,7 +165,7 @@ func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() erro
 	p.uncounted++
 	q.pending.add(rec, size, p.tracker, p.unit)
 	if len(q.pending.records) >= p.opts.BatchRows || q.pending.bytes >= p.opts.BatchBytes {
-		return p.handOff(q, tick)
+		return p.handOff(ctx, q, tick)
 	}
 	return nil
 }
@@ -193,10 +195,10 @@ func (p *Pipeline) Reject(t *mapping.Table, r replicator.Rejection) error {
 }
 
 // FlushAged hands over batches older than the flush interval.
-func (p *Pipeline) FlushAged(tick func() error) error {
+func (p *Pipeline) FlushAged(ctx context.Context, tick func() error) error {
 	for _, q := range p.queues {
 		if q.pending != nil && time.Since(q.pending.started) >= p.opts.FlushInterval {
-			if err := p.handOff(q, tick); err != nil {
+			if err := p.handOff(ctx, q, tick); err != nil {
 				return err
 			}
 		}
@@ -204,11 +206,11 @@ func (p *Pipeline) FlushAged(tick func() error) error {
 	return p.Err()
 }
 
-// Flush hands over every pending batch.
-func (p *Pipeline) Flush(tick func() error) error {
+// Flush hands over every pending batch, or stops with ctx's error.
+func (p *Pipeline) Flush(ctx context.Context, tick func() error) error {
 	for _, q := range p.queues {
 		if q.pending != nil {
-			if err := p.handOff(q, tick); err != nil {
+			if err := p.handOff(ctx, q, tick); err != nil {
 				return err
 			}
 		}
@@ -216,18 +218,23 @@ func (p *Pipeline) Flush(tick func() error) error {
 	return p.Err()
 }
 
-func (p *Pipeline) handOff(q *tableQueue, tick func() error) error {
+// handOff queues q's pending batch for its worker. When the wait for room
+// ends early the batch stays pending: a drain after a stop signal can still
+// hand it over, and its records keep their unit unacknowledged until then.
+func (p *Pipeline) handOff(ctx context.Context, q *tableQueue, tick func() error) error {
 	p.count()
 	b := q.pending
-	q.pending = nil
 	timer := time.NewTimer(p.opts.TickInterval)
 	defer timer.Stop()
 	for {
 		select {
 		case q.queue <- b:
+			q.pending = nil
 			return nil
 		case <-p.ctx.Done():
 			return p.stopped(p.ctx.Err())
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-timer.C:
 			timer.Reset(p.opts.TickInterval)
 			if err := tick(); err != nil {
@@ -238,9 +245,9 @@ func (p *Pipeline) handOff(q *tableQueue, tick func() error) error {
 }
 
 // WaitFor flushes and waits until done reports true, calling tick while it
-// waits.
+// waits; ctx bounds both.
 func (p *Pipeline) WaitFor(ctx context.Context, done func() bool, tick func() error) error {
-	if err := p.Flush(tick); err != nil {
+	if err := p.Flush(ctx, tick); err != nil {
 		return err
 	}
 	t := time.NewTicker(10 * time.Millisecond)

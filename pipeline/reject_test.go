@@ -108,7 +108,7 @@ func TestValueRejectionDeadLetteredBeforeBatching(t *testing.T) {
 	p.Begin(tr, time.Now())
 	rec, err := tbl.Upsert(stampCells("1", "infinity"), 10)
 	require.NoError(t, err)
-	require.NoError(t, p.Add(tbl, rec, tick))
+	require.NoError(t, p.Add(context.Background(), tbl, rec, tick))
 	got := dl.all()
 	require.Len(t, got, 1, "the dead letter is written by Add, before anything can be acknowledged")
 	require.Equal(t, "at", got[0].Column)
@@ -128,7 +128,7 @@ func TestValueRejectionDeadLetteredBeforeBatching(t *testing.T) {
 	p.Begin(tr, time.Now())
 	rec, err = tbl.Upsert(stampCells("2", "-infinity"), 20)
 	require.NoError(t, err)
-	require.ErrorContains(t, p.Add(tbl, rec, tick), "disk full")
+	require.ErrorContains(t, p.Add(context.Background(), tbl, rec, tick), "disk full")
 	require.Equal(t, replicator.LSN(10), tr.Acknowledged())
 }
 
@@ -141,7 +141,7 @@ func TestValueRejectionHalts(t *testing.T) {
 	p.Begin(NewTracker(0), time.Now())
 	rec, err := tbl.Upsert(stampCells("7", "infinity"), 10)
 	require.NoError(t, err)
-	err = p.Add(tbl, rec, func() error { return nil })
+	err = p.Add(context.Background(), tbl, rec, func() error { return nil })
 	require.ErrorContains(t, err, "on_reject: halt")
 	require.ErrorContains(t, err, "key id=7, column at")
 	require.Empty(t, dl.all())
@@ -178,7 +178,7 @@ func TestWriterColumnRejection(t *testing.T) {
 	for i, id := range []string{"1", "2"} {
 		rec, err := tbl.Upsert(stampCells(id, "2024-01-01 00:00:00+00"), replicator.LSN(10+i))
 		require.NoError(t, err)
-		require.NoError(t, p.Add(tbl, rec, func() error { return nil }))
+		require.NoError(t, p.Add(context.Background(), tbl, rec, func() error { return nil }))
 	}
 	p.Commit(11)
 	require.NoError(t, p.WaitFor(context.Background(), tr.Idle, func() error { return nil }))

@@ -31,7 +31,8 @@ type StreamSink struct {
 }
 
 // NewStreamSink acknowledges from start, the position the stream resumes at.
-// ctx bounds reads of the source the mapping makes (key changes).
+// ctx is the stop signal: it ends reads of the source the mapping makes (key
+// changes) and every wait for the targets, except the Drain's.
 func NewStreamSink(ctx context.Context, p *Pipeline, mapper *mapping.Mapper, start replicator.LSN, logger *slog.Logger) *StreamSink {
 	return &StreamSink{p: p, mapper: mapper, tracker: NewTracker(start), ctx: ctx, logger: logger, lastCommit: start}
 }
@@ -52,7 +53,7 @@ func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
 		return s.mapper.Relation(m.Relation)
 	case replication.KindInsert, replication.KindUpdate, replication.KindDelete:
 		err := s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
-			return s.p.Add(t, rec, tick)
+			return s.p.Add(s.ctx, t, rec, tick)
 		})
 		if row, ok := errors.AsType[*mapping.RowError](err); ok {
 			return s.p.Reject(row.Table, row.Rejection)
@@ -96,7 +97,7 @@ func (s *StreamSink) Mark(lsn replicator.LSN) {
 }
 
 // Idle implements replication.Sink.
-func (s *StreamSink) Idle(tick func() error) error { return s.p.FlushAged(tick) }
+func (s *StreamSink) Idle(tick func() error) error { return s.p.FlushAged(s.ctx, tick) }
 
 // Lag is how long the oldest unconfirmed transaction has waited since its
 // commit; 0 when nothing is pending.

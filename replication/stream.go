@@ -49,6 +49,8 @@ type Stream struct {
 	// goroutine (heartbeats, slot checks); lastMessage is when the server
 	// last sent anything. Its error stops the stream.
 	Maintain func(lastMessage time.Time) error
+	// OnStop, when set, runs as the drain after a stop signal begins.
+	OnStop func()
 	// DryRun reports the start position forever: nothing is acknowledged.
 	DryRun bool
 	Logger *slog.Logger
@@ -65,19 +67,32 @@ type Stream struct {
 // and status updates are noticed promptly on an idle stream.
 const pollInterval = 200 * time.Millisecond
 
+// endTimeout bounds the goodbye to the server on a clean stop.
+const endTimeout = 2 * time.Second
+
 // ackStatusInterval is how soon a status update follows an advanced
 // acknowledgement, so that the slot's position tracks the targets closely.
 const ackStatusInterval = time.Second
 
 // Run streams until ctx ends (then drains and returns nil) or a fatal error.
+// The sink's waits for the targets end on ctx too, so a stop is honoured
+// while the targets are down and the reader is blocked.
 func (s *Stream) Run(ctx context.Context) error {
+	err := s.run(ctx)
+	if err == nil || (ctx.Err() != nil && errors.Is(err, context.Canceled)) {
+		return s.shutdown()
+	}
+	return err
+}
+
+func (s *Stream) run(ctx context.Context) error {
 	lastIdle, lastMaintain := time.Now(), time.Now()
 	s.lastMessage = time.Now()
 	s.start = s.Sink.Acknowledged()
 	var deadlineSet time.Time
 	for {
 		if ctx.Err() != nil {
-			return s.shutdown()
+			return nil
 		}
 		if err := s.tick(); err != nil {
 			return err
@@ -205,11 +220,17 @@ func (s *Stream) sendStatus() error {
 
 func (s *Stream) shutdown() error {
 	s.Logger.Info("stopping: draining in-flight writes", "timeout", s.ShutdownTimeout)
+	if s.OnStop != nil {
+		s.OnStop()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
 	drainErr := s.Sink.Drain(ctx, s.tick)
 	if err := s.sendStatus(); err != nil {
 		return errors.Join(drainErr, err)
+	}
+	if err := s.Conn.End(endTimeout); err != nil {
+		s.Logger.Debug("replication connection closed without the server's goodbye", "error", err)
 	}
 	s.Logger.Info("stopped", "acknowledged", s.reported)
 	if drainErr != nil && !errors.Is(drainErr, context.DeadlineExceeded) {

@@ -89,6 +89,36 @@ func StartStream(ctx context.Context, pg *pgconn.PgConn, slot, publication strin
 // Close closes the connection.
 func (w *Wire) Close() error { return w.conn.Close() }
 
+// End leaves streaming mode the way the server expects, so that a clean
+// stop does not read as a lost standby ("unexpected EOF on standby
+// connection" in its log): CopyDone, then whatever the server still sends
+// up to its ReadyForQuery, then Terminate. It gives up at timeout; Close
+// follows either way.
+func (w *Wire) End(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	if err := w.conn.SetDeadline(deadline); err != nil {
+		return fmt.Errorf("replication: end stream: %w", err)
+	}
+	if _, err := w.conn.Write([]byte{'c', 0, 0, 0, 4}); err != nil {
+		return fmt.Errorf("replication: end stream: %w", err)
+	}
+	for {
+		typ, body, err := w.fr.next()
+		if err != nil {
+			return fmt.Errorf("replication: end stream: %w", err)
+		}
+		switch typ {
+		case 'Z': // ReadyForQuery: the server left streaming mode
+			if _, err := w.conn.Write([]byte{'X', 0, 0, 0, 4}); err != nil {
+				return fmt.Errorf("replication: end stream: %w", err)
+			}
+			return nil
+		case 'E':
+			return fmt.Errorf("replication: end stream: %w", decodeError(body))
+		}
+	}
+}
+
 func (w *Wire) write(b []byte) error {
 	if err := w.conn.SetWriteDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		return err

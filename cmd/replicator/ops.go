@@ -78,11 +78,10 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if !s.Exists {
 		fmt.Fprintf(stdout, "slot %s: does not exist\n", s.Name)
 	} else {
-		lagS := "unknown (daemon not streaming)"
-		if s.LagSeconds != nil {
-			lagS = fmt.Sprintf("%.1f s", *s.LagSeconds)
+		fmt.Fprintf(stdout, "slot %s: confirmed %s, wal_status %s, active %t\nlag: %d bytes, %s\n", s.Name, s.Confirmed, s.WALStatus, s.Active, s.LagBytes, s.LagText())
+		if r.Daemon != nil {
+			fmt.Fprintf(stdout, "daemon: %s, acknowledged %s\n", r.Daemon.Phase, r.Daemon.Acknowledged)
 		}
-		fmt.Fprintf(stdout, "slot %s: confirmed %s, wal_status %s, active %t\nlag: %d bytes, %s\n", s.Name, s.Confirmed, s.WALStatus, s.Active, s.LagBytes, lagS)
 	}
 	fmt.Fprintf(stdout, "checkpoint (state %s): %s\n", r.StateDir, r.Checkpoint)
 	for _, t := range r.Tables {

@@ -472,6 +472,12 @@ func (c *Cluster) BinDir() string {
 	return c.binDir
 }
 
+// LogPath returns the server log of a server Launch started; "" for the
+// EnvDSN server.
+func (c *Cluster) LogPath() string {
+	return c.logPath
+}
+
 // DSN returns a connection string for database db as the superuser
 // (postgres on a server Launch started, the EnvDSN user otherwise).
 func (c *Cluster) DSN(db string) string {
