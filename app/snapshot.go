@@ -133,7 +133,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 	rejected, err := s.rejectNullKeys(ctx, tx, t, info)
 	if err != nil {
 		if ctx.Err() != nil {
-			return s.interrupted(tr, save)
+			return s.interrupted(settled, save)
 		}
 		return err
 	}
