@@ -10,7 +10,6 @@ import (
 )
 
 func TestEncode(t *testing.T) {
-	types := pgtype.NewMap()
 	tests := []struct {
 		name     string
 		oid      uint32
@@ -48,7 +47,9 @@ func TestEncode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := encoder{oid: tt.oid, format: tt.format, types: types}
+			vt, err := resolveType(nil, tt.oid)
+			require.NoError(t, err)
+			e := encoder{t: vt, format: tt.format}
 			v, err := e.encode([]byte(tt.in))
 			require.NoError(t, err)
 			require.Equal(t, tt.wantKind, v.Kind)
@@ -58,7 +59,7 @@ func TestEncode(t *testing.T) {
 }
 
 func TestCheckFormat(t *testing.T) {
-	require.NoError(t, checkFormat(FormatUnixMS, pgtype.TimestamptzOID))
-	require.Error(t, checkFormat(FormatUnixMS, pgtype.TextOID))
-	require.Error(t, checkFormat("iso", pgtype.TextOID))
+	require.NoError(t, checkFormat(FormatUnixMS, &valueType{class: classTimestampTZ}))
+	require.Error(t, checkFormat(FormatUnixMS, &valueType{class: classText}))
+	require.Error(t, checkFormat("iso", &valueType{class: classText}))
 }
