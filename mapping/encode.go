@@ -60,10 +60,13 @@ func (e *encoder) natural(text []byte) (replicator.Value, error) {
 		}
 		return replicator.Value{Kind: replicator.KindNumeric, Raw: out}, nil
 	case classBool:
-		if len(text) == 1 && text[0] == 't' {
+		switch {
+		case len(text) == 1 && text[0] == 't':
 			return replicator.Value{Kind: replicator.KindBool, Raw: rawTrue}, nil
+		case len(text) == 1 && text[0] == 'f':
+			return replicator.Value{Kind: replicator.KindBool, Raw: rawFalse}, nil
 		}
-		return replicator.Value{Kind: replicator.KindBool, Raw: rawFalse}, nil
+		return replicator.Value{}, fmt.Errorf("boolean value %s is neither t nor f", quoteShort(text))
 	case classJSON:
 		return replicator.Value{Kind: replicator.KindJSON, Raw: text}, nil
 	case classBytea:

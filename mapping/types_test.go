@@ -42,12 +42,20 @@ func sourceConn(t *testing.T) *pgx.Conn {
 	return conn
 }
 
-// pgValue returns PostgreSQL's text of expr, the OID of its type and
-// to_json of it.
+// pgValue returns expr's value as its type's output function writes it
+// (as pgoutput sends it), the OID of its type and to_json of it.
 func pgValue(t *testing.T, conn *pgx.Conn, expr string) (text string, oid uint32, toJSON string) {
 	t.Helper()
-	err := conn.QueryRow(context.Background(), fmt.Sprintf(`SELECT x::text, pg_typeof(x)::oid, to_json(x)::text FROM (SELECT %s AS x) s`, expr)).Scan(&text, &oid, &toJSON)
+	ctx := context.Background()
+	err := conn.QueryRow(ctx, fmt.Sprintf(`SELECT pg_typeof(x)::oid, to_json(x)::text FROM (SELECT %s AS x) s`, expr)).Scan(&oid, &toJSON)
 	require.NoError(t, err, expr)
+	rows, err := conn.Query(ctx, "SELECT "+expr, pgx.QueryResultFormats{pgx.TextFormatCode})
+	require.NoError(t, err, expr)
+	defer rows.Close()
+	require.True(t, rows.Next(), expr)
+	text = string(rows.RawValues()[0])
+	rows.Close()
+	require.NoError(t, rows.Err())
 	return text, oid, toJSON
 }
 
