@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
+	"github.com/replicator-cdc/replicator/targets/gptbots/gptbotsfake"
 )
 
 // zooColumn is one column of the type zoo: its source type, the Feishu
@@ -26,6 +28,8 @@ type zooColumn struct {
 	// vals are SQL expressions: a snapshot value, a streamed insert's, and
 	// an update's; the edge values are among them.
 	vals [3]string
+	// gptbotsType is the GPTBots field type; "" means TEXT.
+	gptbotsType string
 	// want is the json PostgreSQL renders for the documented form, with
 	// %s standing for the column; "" means to_json(%s). json, not jsonb:
 	// jsonb would turn 1.5e300 into 301 digits.
@@ -41,16 +45,16 @@ const asText = "to_json(%s::text)"
 const dateLike = "CASE WHEN NOT isfinite(%[1]s) OR %[1]s::text LIKE '%% BC' OR extract(year FROM %[1]s) >= 10000 THEN to_json(%[1]s::text) ELSE to_json(%[1]s) END"
 
 var zooColumns = []zooColumn{
-	{name: "c_int2", typ: "smallint", feishuType: "smallint", vals: [3]string{"-32768", "0", "32767"}},
-	{name: "c_int4", typ: "integer", feishuType: "integer", vals: [3]string{"2147483647", "-1", "-2147483648"}},
-	{name: "c_int8", typ: "bigint", feishuType: "bigint", vals: [3]string{"9223372036854775807", "12345678901234567", "-9223372036854775808"}},
-	{name: "c_oid", typ: "oid", feishuType: "bigint", vals: [3]string{"4294967295", "0", "12345"}, want: "to_json(%s::int8)"},
+	{name: "c_int2", typ: "smallint", feishuType: "smallint", gptbotsType: "INT", vals: [3]string{"-32768", "0", "32767"}},
+	{name: "c_int4", typ: "integer", feishuType: "integer", gptbotsType: "INT", vals: [3]string{"2147483647", "-1", "-2147483648"}},
+	{name: "c_int8", typ: "bigint", feishuType: "bigint", gptbotsType: "INT", vals: [3]string{"9223372036854775807", "12345678901234567", "-9223372036854775808"}},
+	{name: "c_oid", typ: "oid", feishuType: "bigint", gptbotsType: "INT", vals: [3]string{"4294967295", "0", "12345"}, want: "to_json(%s::int8)"},
 	{name: "c_numeric", typ: "numeric", feishuType: "numeric", vals: [3]string{"12345678901234567890.123456789", "'NaN'", "'-Infinity'"}},
-	{name: "c_numeric_scaled", typ: "numeric(10,2)", feishuType: "numeric", vals: [3]string{"1.5", "-0.01", "99999999.99"}},
+	{name: "c_numeric_scaled", typ: "numeric(10,2)", feishuType: "numeric", gptbotsType: "FLOAT", vals: [3]string{"1.5", "-0.01", "99999999.99"}},
 	{name: "c_real", typ: "real", feishuType: "real", vals: [3]string{"'3.4028235e38'", "'NaN'", "'-Infinity'"}},
 	{name: "c_float8", typ: "double precision", feishuType: "double precision", vals: [3]string{"'1.5e300'", "'Infinity'", "'0.1'"}},
-	{name: "c_money", typ: "money", feishuType: "numeric", vals: [3]string{"-1234.5", "0", "92233720368547758.07"}, want: "to_json(%s::numeric)"},
-	{name: "c_bool", typ: "boolean", feishuType: "boolean", vals: [3]string{"true", "false", "true"}},
+	{name: "c_money", typ: "money", feishuType: "numeric", gptbotsType: "FLOAT", vals: [3]string{"-1234.5", "0", "92233720368547758.07"}, want: "to_json(%s::numeric)"},
+	{name: "c_bool", typ: "boolean", feishuType: "boolean", gptbotsType: "BOOLEAN", vals: [3]string{"true", "false", "true"}},
 	{name: "c_text", typ: "text", feishuType: "text", vals: [3]string{`'O''Brien "q" \ 多 ✓'`, "''", "'null'"}},
 	{name: "c_varchar", typ: "varchar(20)", feishuType: "text", vals: [3]string{"'abc'", "'line' || chr(10) || 'break'", "' padded '"}},
 	{name: "c_char", typ: "char(5)", feishuType: "text", vals: [3]string{"'ab'", "'abcde'", "''"}},
@@ -61,6 +65,9 @@ var zooColumns = []zooColumn{
 	{name: "c_jsonb", typ: "jsonb", feishuType: "jsonb", vals: [3]string{`'{"n": 12345678901234567890, "f": 1.5e300}'`, `'[]'`, `'{"k": {"多": [null, true]}}'`}},
 	{name: "c_date", typ: "date", feishuType: "text", vals: [3]string{"'2024-02-29'", "'0044-03-15 BC'", "'10000-01-01'"}, want: dateLike},
 	{name: "c_date_inf", typ: "date", feishuType: "text", vals: [3]string{"'infinity'", "'-infinity'", "'1970-01-01'"}, want: dateLike},
+	{name: "c_date_plain", typ: "date", feishuType: "date", gptbotsType: "DATETIME", vals: [3]string{"'2024-02-29'", "'0001-01-01'", "'9999-12-31'"}},
+	{name: "c_timestamp_plain", typ: "timestamp", feishuType: "timestamp", gptbotsType: "DATETIME", vals: [3]string{"'2024-01-02 03:04:05.999999'", "'1970-01-01 00:00:00'", "'9999-12-31 23:59:59'"}},
+	{name: "c_timestamptz_plain", typ: "timestamptz", feishuType: "timestamptz", gptbotsType: "DATETIME", vals: [3]string{"'2024-01-02 03:04:05.123456+08'", "'1999-12-31 23:59:59.5-11:30'", "'0001-01-01 00:00:00+00'"}},
 	{name: "c_time", typ: "time", feishuType: "text", vals: [3]string{"'03:04:05.123456'", "'24:00:00'", "'00:00:00'"}},
 	{name: "c_timetz", typ: "timetz", feishuType: "text", vals: [3]string{"'03:04:05+02'", "'23:59:59.999999-12:30'", "'00:00:00+00'"}, want: asText},
 	{name: "c_timestamp", typ: "timestamp", feishuType: "text", vals: [3]string{"'2024-01-02 03:04:05.123456'", "'0100-03-01 00:00:00 BC'", "'-infinity'"}, want: dateLike},
@@ -92,9 +99,9 @@ var zooColumns = []zooColumn{
 	{name: "c_daterange", typ: "daterange", feishuType: "text", vals: [3]string{"'[2024-01-01,2024-02-01)'", "'[2024-01-01,2024-01-01]'", "'(,)'"}},
 	{name: "c_multirange", typ: "int4multirange", feishuType: "text", vals: [3]string{"'{[1,3),[5,7)}'", "'{}'", "'{(,)}'"}},
 	{name: "c_enum", typ: "zoo_mood", feishuType: "text", vals: [3]string{"'happy'", "'sad'", "'ok'"}},
-	{name: "c_domain_int", typ: "zoo_posint", feishuType: "integer", vals: [3]string{"42", "1", "2147483647"}},
+	{name: "c_domain_int", typ: "zoo_posint", feishuType: "integer", gptbotsType: "INT", vals: [3]string{"42", "1", "2147483647"}},
 	{name: "c_domain_stamp", typ: "zoo_stamp", feishuType: "text", vals: [3]string{"'2024-01-02 03:04:05+00'", "'infinity'", "'0001-01-01 00:00:00+00 BC'"}, want: dateLike},
-	{name: "c_domain_money", typ: "zoo_cash", feishuType: "numeric", vals: [3]string{"'1,000.25'", "-0.01", "0"}, want: "to_json(%s::money::numeric)"},
+	{name: "c_domain_money", typ: "zoo_cash", feishuType: "numeric", gptbotsType: "FLOAT", vals: [3]string{"'1,000.25'", "-0.01", "0"}, want: "to_json(%s::money::numeric)"},
 	{name: "c_composite", typ: "zoo_pair", feishuType: "text", vals: [3]string{"ROW(1, 'a b')", "ROW(NULL, 'x,\"y\"')", "ROW(-5, '')"}, want: asText},
 	{name: "c_int4_arr", typ: "integer[]", feishuType: "jsonb", vals: [3]string{"'{{1,2},{3,4}}'", "'{1,NULL,3}'", "'[0:1]={7,8}'"}},
 	{name: "c_int8_arr", typ: "bigint[]", feishuType: "jsonb", vals: [3]string{"'{9223372036854775807,-9223372036854775808}'", "'{}'", "'{{{1}},{{2}}}'"}},
@@ -241,6 +248,56 @@ func waitZoo(t *testing.T, conn *pgx.Conn, fake *feishufake.Server, r *run, phas
 	t.Fatalf("%s: the Feishu table differs from PostgreSQL in %d values:\n  %s", phase, len(problems), strings.Join(problems, "\n  "))
 }
 
+// zooSource is the test's database with the zoo table, and a connection
+// in the daemon's session settings (UTC, ISO dates) to read PostgreSQL's
+// renderings with: the database's own defaults (Asia/Shanghai, SQL dates)
+// must not matter, and the forms are documented in those settings.
+func zooSource(t *testing.T) (database, *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	src := newDatabase(t)
+	_, err := src.db.Exec(ctx, zooSchema())
+	require.NoError(t, err)
+	types := map[string]bool{}
+	for _, c := range zooColumns {
+		types[c.typ] = true
+	}
+	require.GreaterOrEqual(t, len(types), 50)
+	conn, err := replication.ConnectSQL(ctx, src.dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return src, conn
+}
+
+// zooChanges runs the streamed part of a zoo test: inserts with the second
+// and first values, updates to the other values, and an update of every
+// column to NULL, waiting after the inserts and after the updates.
+func zooChanges(t *testing.T, db *pgx.Conn, wait func(phase string)) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, zooRow(ctx, db, 3, 1, false))
+	require.NoError(t, zooRow(ctx, db, 4, 0, false))
+	wait("after streamed inserts")
+	require.NoError(t, zooRow(ctx, db, 1, 2, true))
+	require.NoError(t, zooRow(ctx, db, 2, 1, true))
+	require.NoError(t, zooRow(ctx, db, 3, 0, true))
+	require.NoError(t, zooRow(ctx, db, 4, -1, true))
+	wait("after streamed updates")
+	var nulls int
+	require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM zoo WHERE c_int4 IS NULL AND c_composite_arr IS NULL").Scan(&nulls))
+	require.Equal(t, 1, nulls)
+}
+
+func zooLogger(t *testing.T) *slog.Logger {
+	logs := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log (end):\n%s", tail(logs.String(), 32<<10))
+		}
+	})
+	return slog.New(slog.NewJSONHandler(logs, nil))
+}
+
 // TestTypeZooFeishu mirrors a table with a column of each of more than 50
 // PostgreSQL types (built-in scalars, ranges, geometric and network types,
 // an enum, domains, a composite, and arrays of most of them, 2-D ones too)
@@ -251,21 +308,7 @@ func waitZoo(t *testing.T, conn *pgx.Conn, fake *feishufake.Server, r *run, phas
 // and timestamps, jsonb numbers beyond float64, bytea and inet arrays.
 func TestTypeZooFeishu(t *testing.T) {
 	ctx := context.Background()
-	src := newDatabase(t)
-	_, err := src.db.Exec(ctx, zooSchema())
-	require.NoError(t, err)
-	types := map[string]bool{}
-	for _, c := range zooColumns {
-		types[c.typ] = true
-	}
-	require.GreaterOrEqual(t, len(types), 50)
-
-	// Compare in the daemon's session settings (UTC, ISO dates), not the
-	// database's (Asia/Shanghai, SQL dates): the forms are documented so.
-	conn, err := replication.ConnectSQL(ctx, src.dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { conn.Close(context.Background()) })
-
+	src, conn := zooSource(t)
 	// Snapshot: row 1 with the first values, row 2 with the third.
 	require.NoError(t, zooRow(ctx, src.db, 1, 0, false))
 	require.NoError(t, zooRow(ctx, src.db, 2, 2, false))
@@ -284,30 +327,133 @@ func TestTypeZooFeishu(t *testing.T) {
 		"  - source: public.items\n    target: lark\n    table: items\n", "  - source: public.zoo\n    target: lark\n    table: zoo\n", 1)
 	cfg, err := config.Parse("zoo.yaml", []byte(yaml), func(name string) (string, bool) { return token, name == tokenVar })
 	require.NoError(t, err)
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log (end):\n%s", tail(logs.String(), 32<<10))
-		}
-	})
-	d := startRun(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	d := startRun(t, cfg, zooLogger(t))
 	waitStreaming(t, src, d, time.Minute)
 	waitZoo(t, conn, fake, d, "after the snapshot")
-
-	// Streamed: inserts with the second and first values, updates to the
-	// other values, and an update of every column to NULL.
-	require.NoError(t, zooRow(ctx, src.db, 3, 1, false))
-	require.NoError(t, zooRow(ctx, src.db, 4, 0, false))
-	waitZoo(t, conn, fake, d, "after streamed inserts")
-	require.NoError(t, zooRow(ctx, src.db, 1, 2, true))
-	require.NoError(t, zooRow(ctx, src.db, 2, 1, true))
-	require.NoError(t, zooRow(ctx, src.db, 3, 0, true))
-	require.NoError(t, zooRow(ctx, src.db, 4, -1, true))
-	waitZoo(t, conn, fake, d, "after streamed updates")
-	var nulls int
-	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM zoo WHERE c_int4 IS NULL AND c_composite_arr IS NULL").Scan(&nulls))
-	require.Equal(t, 1, nulls)
-
+	zooChanges(t, src.db, func(phase string) { waitZoo(t, conn, fake, d, phase) })
 	require.NoError(t, d.stop(30*time.Second))
 	requireNoDeadLetters(t, stateDir)
+}
+
+// TestTypeZooGPTBots mirrors the same zoo into the fake GPTBots: integers
+// into INT fields, exact numbers into FLOAT, booleans into BOOLEAN, finite
+// dates and timestamps into DATETIME, and everything else into TEXT, where
+// a JSON value (an array, a json document) arrives as its JSON text.
+func TestTypeZooGPTBots(t *testing.T) {
+	ctx := context.Background()
+	src, conn := zooSource(t)
+	require.NoError(t, zooRow(ctx, src.db, 1, 0, false))
+	require.NoError(t, zooRow(ctx, src.db, 2, 2, false))
+
+	const tableID, apiKey = "tbl_zoo", "zoo-api-key"
+	fake := gptbotsfake.New(gptbotsfake.Options{APIKey: apiKey, RequestsPerSecond: -1})
+	t.Cleanup(fake.Close)
+	fields := []gptbotsfake.Field{{Name: "id", Type: gptbotsfake.TypeInt, Unique: true}}
+	for _, c := range zooColumns {
+		fields = append(fields, gptbotsfake.Field{Name: c.name, Type: c.gptbots()})
+	}
+	require.NoError(t, fake.AddTable(tableID, fields))
+
+	stateDir := t.TempDir()
+	yaml := fmt.Sprintf(`
+source: {dsn: %q, slot: %s, publication: %s, status_interval: 1s}
+state: {dir: %q}
+pipeline: {flush_interval: 200ms, shutdown_timeout: 10s}
+http: {listen: 127.0.0.1:0}
+targets:
+  bots: {type: gptbots, base_url: %s, api_key: "${%s}", requests_per_second: 50, timezone: UTC}
+mappings:
+  - {source: public.zoo, target: bots, table: %s}
+`, src.dsn, src.name, src.name, stateDir, fake.URL(), gbKeyVar, tableID)
+	cfg, err := config.Parse("zoo.yaml", []byte(yaml), func(name string) (string, bool) { return apiKey, name == gbKeyVar })
+	require.NoError(t, err)
+	d := startRun(t, cfg, zooLogger(t))
+	waitStreaming(t, src, d, time.Minute)
+	wait := func(phase string) {
+		var problems []string
+		for start := time.Now(); time.Since(start) < 2*time.Minute; time.Sleep(300 * time.Millisecond) {
+			want, err := zooWant(ctx, conn)
+			require.NoError(t, err)
+			if problems = zooDiffGPTBots(want, fake.Rows(tableID)); len(problems) == 0 {
+				return
+			}
+			if d.exited() != nil {
+				break
+			}
+		}
+		t.Fatalf("%s: the GPTBots table differs from PostgreSQL in %d values:\n  %s", phase, len(problems), strings.Join(problems, "\n  "))
+	}
+	wait("after the snapshot")
+	zooChanges(t, src.db, wait)
+	require.NoError(t, d.stop(30*time.Second))
+	requireNoDeadLetters(t, stateDir)
+}
+
+func (c zooColumn) gptbots() string {
+	if c.gptbotsType == "" {
+		return gptbotsfake.TypeText
+	}
+	return c.gptbotsType
+}
+
+// zooDiffGPTBots lists every stored GPTBots value that differs from what
+// the field type makes of PostgreSQL's rendering; an unset field is NULL.
+func zooDiffGPTBots(want map[string]map[string]any, rows []map[string]any) []string {
+	var problems []string
+	got := map[string]map[string]any{}
+	for _, r := range rows {
+		got[fmt.Sprint(r["id"])] = r
+	}
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok {
+			problems = append(problems, "missing id "+id)
+			continue
+		}
+		for _, c := range zooColumns {
+			wv, gv := w[c.name], g[c.name]
+			if !sameGPTBots(c, wv, gv) {
+				problems = append(problems, fmt.Sprintf("id %s: %s (%s) as %s: PostgreSQL %s, GPTBots %s", id, c.name, c.typ, c.gptbots(), abbreviate(wv), abbreviate(gv)))
+			}
+		}
+	}
+	if len(got) != len(want) {
+		problems = append(problems, fmt.Sprintf("GPTBots has %d rows, PostgreSQL %d", len(got), len(want)))
+	}
+	sort.Strings(problems)
+	return problems
+}
+
+// sameGPTBots compares PostgreSQL's rendering (json decoded with numbers as
+// json.Number) with the fake's stored value (int64, json.Number, bool or
+// string). A TEXT field holds a JSON document's (json, jsonb, an array's)
+// JSON text, and any other value's text.
+func sameGPTBots(c zooColumn, want, got any) bool {
+	if want == nil || got == nil {
+		return want == nil && got == nil
+	}
+	switch c.gptbots() {
+	case gptbotsfake.TypeInt:
+		n, ok := want.(json.Number)
+		return ok && fmt.Sprint(got) == n.String()
+	case gptbotsfake.TypeDateTime:
+		s, _ := want.(string)
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", time.DateOnly} {
+			if at, err := time.Parse(layout, s); err == nil {
+				return at.UTC().Format(time.DateTime) == got
+			}
+		}
+		return false
+	case gptbotsfake.TypeText:
+		if s, ok := want.(string); ok && c.feishuType != "jsonb" {
+			return s == got
+		}
+		text, ok := got.(string)
+		if !ok {
+			return false
+		}
+		doc, err := decodeJSON(text)
+		return err == nil && reflect.DeepEqual(want, doc)
+	}
+	return reflect.DeepEqual(want, got)
 }
