@@ -175,8 +175,11 @@ func (p *arrayParser) element(dst []byte, depth int) ([]byte, error) {
 			return dst, fmt.Errorf("array literal has an empty element at byte %d", start)
 		}
 	}
-	if escaped && p.elem.class == classText {
-		return appendUnescapedString(dst, raw), nil
+	if escaped {
+		switch p.elem.class {
+		case classText, classBytea, classDate, classTime:
+			return appendUnescapedString(dst, raw), nil
+		}
 	}
 	if escaped && p.elem.class == classJSON {
 		// JSON text always has escaped quotes: unescape it in place.

@@ -136,6 +136,7 @@ func BenchmarkEncodeArray(b *testing.B) {
 		{arrayOf(classText), []byte(`{alpha,"beta gamma","with \"quotes\"",NULL,多语言}`)},
 		{arrayOf(classTimestampTZ), []byte(`{"2024-01-02 03:04:05.123456+00","2025-06-07 08:09:10+00"}`)},
 		{arrayOf(classJSON), []byte(`{"{\"a\": 1, \"b\": [1, 2]}","{}"}`)},
+		{arrayOf(classBytea), []byte(`{"\\x0102",NULL,"\\xdeadbeef"}`)},
 	}
 	var bytes int64
 	for _, c := range cases {
@@ -146,6 +147,32 @@ func BenchmarkEncodeArray(b *testing.B) {
 	for b.Loop() {
 		for _, c := range cases {
 			e := encoder{t: c.typ}
+			if _, err := e.encode(c.in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkEncodeScalars encodes one cell of each common scalar type.
+func BenchmarkEncodeScalars(b *testing.B) {
+	cases := []struct {
+		c  class
+		in []byte
+	}{
+		{classInt, []byte("9007199254740993")},
+		{classNumeric, []byte("12345.678")},
+		{classFloat, []byte("1.5e+300")},
+		{classBool, []byte("t")},
+		{classText, []byte("some text")},
+		{classJSON, []byte(`{"a": 1}`)},
+		{classDate, []byte("2024-01-02")},
+		{classTimestampTZ, []byte("2024-01-02 03:04:05.123456+00")},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, c := range cases {
+			e := encoder{t: &valueType{class: c.c}}
 			if _, err := e.encode(c.in); err != nil {
 				b.Fatal(err)
 			}
