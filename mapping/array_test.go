@@ -9,7 +9,7 @@ import (
 )
 
 func arrayOf(c class) *valueType {
-	return &valueType{class: classArray, name: "test[]", elem: &valueType{class: c}, delim: ','}
+	return &valueType{class: classArray, elem: &valueType{class: c}, delim: ','}
 }
 
 func TestArrayTranscode(t *testing.T) {

@@ -88,7 +88,7 @@ func (e *encoder) natural(text []byte) (replicator.Value, error) {
 	case classArray:
 		out, err := appendArray(make([]byte, 0, len(text)+len(text)/4+2), text, e.t.elem, e.t.delim)
 		if err != nil {
-			return replicator.Value{}, fmt.Errorf("%s value %s: %w", e.t.name, quoteShort(text), err)
+			return replicator.Value{}, fmt.Errorf("array %s: %w", quoteShort(text), err)
 		}
 		return replicator.Value{Kind: replicator.KindJSON, Raw: out}, nil
 	}

@@ -35,8 +35,6 @@ const (
 // valueType is a column type resolved, once, to how its values are encoded.
 type valueType struct {
 	class class
-	// name is the type's name as PostgreSQL prints it, for errors.
-	name string
 	// elem and delim describe an array's elements.
 	elem  *valueType
 	delim byte
@@ -91,7 +89,7 @@ func resolveDepth(types Types, oid uint32, depth int) (*valueType, error) {
 		return nil, fmt.Errorf("type %d: domains nested deeper than %d", oid, maxDomainDepth)
 	}
 	if c, ok := builtinClass[oid]; ok {
-		return &valueType{class: c, name: fmt.Sprint("type ", oid)}, nil
+		return &valueType{class: c}, nil
 	}
 	if elem, ok := builtinArray[oid]; ok {
 		e, err := resolveDepth(types, elem, depth+1)
@@ -102,10 +100,10 @@ func resolveDepth(types Types, oid uint32, depth int) (*valueType, error) {
 		if elem == boxOID {
 			delim = ';'
 		}
-		return &valueType{class: classArray, name: fmt.Sprint("type ", oid), elem: e, delim: delim}, nil
+		return &valueType{class: classArray, elem: e, delim: delim}, nil
 	}
 	if types == nil {
-		return &valueType{class: classText, name: fmt.Sprint("type ", oid)}, nil
+		return &valueType{class: classText}, nil
 	}
 	info, err := types.LookupType(oid)
 	if err != nil {
@@ -113,25 +111,19 @@ func resolveDepth(types Types, oid uint32, depth int) (*valueType, error) {
 	}
 	switch {
 	case info.Type == 'd':
-		base, err := resolveDepth(types, info.BaseOID, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		out := *base
-		out.name = info.Name
-		return &out, nil
+		return resolveDepth(types, info.BaseOID, depth+1)
 	case info.Category == 'A' && info.ElemOID != 0:
 		e, err := resolveDepth(types, info.ElemOID, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		elemInfo, err := elementDelimiter(types, info.ElemOID)
+		delim, err := elementDelimiter(types, info.ElemOID)
 		if err != nil {
 			return nil, err
 		}
-		return &valueType{class: classArray, name: info.Name, elem: e, delim: elemInfo}, nil
+		return &valueType{class: classArray, elem: e, delim: delim}, nil
 	}
-	return &valueType{class: classText, name: info.Name}, nil
+	return &valueType{class: classText}, nil
 }
 
 // elementDelimiter is the element type's typdelim, which array_out puts
