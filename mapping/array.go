@@ -179,18 +179,15 @@ func (p *arrayParser) element(dst []byte, depth int) ([]byte, error) {
 		switch p.elem.class {
 		case classText, classBytea, classDate, classTime:
 			return appendUnescapedString(dst, raw), nil
+		case classJSON:
+			// JSON text always has escaped quotes: unescape it in place.
+			n := len(dst)
+			dst = appendUnescaped(dst, raw)
+			if !json.Valid(dst[n:]) {
+				return dst[:n], fmt.Errorf("array element %s is not JSON", quoteShort(raw))
+			}
+			return dst, nil
 		}
-	}
-	if escaped && p.elem.class == classJSON {
-		// JSON text always has escaped quotes: unescape it in place.
-		n := len(dst)
-		dst = appendUnescaped(dst, raw)
-		if !json.Valid(dst[n:]) {
-			return dst[:n], fmt.Errorf("array element %s is not JSON", quoteShort(raw))
-		}
-		return dst, nil
-	}
-	if escaped {
 		raw = unescape(raw)
 	}
 	return appendElement(dst, raw, p.elem, depth)
