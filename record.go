@@ -3,6 +3,7 @@ package replicator
 import (
 	"context"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Op is what a record does to its target row.
@@ -38,6 +39,20 @@ type Record struct {
 	Fields []Field
 	// LSN is the commit position of the source transaction (0 for snapshot rows).
 	LSN LSN
+	// Rejected lists values the mapping could not encode for the target.
+	// They are left out of Fields, so the target keeps its previous value,
+	// and are dead-lettered before the record's transaction is acknowledged.
+	Rejected []ValueRejection
+}
+
+// ValueRejection is one column value that cannot be written as it stands.
+type ValueRejection struct {
+	// Column is the target column's name.
+	Column string
+	// Value is the value's text as it came (the source text when the
+	// mapping refused it).
+	Value  []byte
+	Reason string
 }
 
 // KeyString is a canonical encoding of the key, equal for two records exactly
@@ -99,11 +114,32 @@ type Batch struct {
 	Records []Record
 }
 
-// Rejection is a target's permanent verdict on one record: the rest of its
-// batch was written, this record was not and will never be as it stands.
+// Rejection is a permanent verdict on one record or on one of its values:
+// the rest of its batch was written; this record (or, when Column is set,
+// this value) was not and will never be as it stands.
 type Rejection struct {
 	Record Record
+	// Column names the target column whose value was refused while the rest
+	// of the record was written without it; empty when the record as a whole
+	// was refused.
+	Column string
+	// Value is the refused value's text, for a column rejection.
+	Value  []byte
 	Reason string
+}
+
+// Abbreviate cuts s to at most limit bytes (at a UTF-8 boundary) and notes its
+// full length, so that messages and dead letters never quote a whole large
+// value.
+func Abbreviate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // Writer applies batches to one target (one API account). Implementations are
@@ -114,9 +150,10 @@ type Writer interface {
 	// Its error names the table and column and says what to fix.
 	Prepare(ctx context.Context, tables []TableSpec) error
 	// Write applies the batch. It returns nil once every record is either
-	// confirmed by the target or listed in the returned rejections. Transient
-	// failures (throttling, timeouts, 5xx, expired tokens) are retried inside
-	// Write until ctx ends; any error it returns is fatal for the pipeline and
-	// says what the user must do.
+	// confirmed by the target or listed in the returned rejections; a value
+	// the target cannot hold is a column rejection, and the record is
+	// written without it. Transient failures (throttling, timeouts, 5xx,
+	// expired tokens) are retried inside Write until ctx ends; any error it
+	// returns is fatal for the pipeline and says what the user must do.
 	Write(ctx context.Context, batch Batch) ([]Rejection, error)
 }

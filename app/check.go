@@ -62,8 +62,13 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: strings.Join(problems, "; ")})
 			continue
 		}
-		items = append(items, CheckItem{Name: name, Status: CheckOK,
-			Detail: fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))})
+		item := CheckItem{Name: name, Status: CheckOK,
+			Detail: fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))}
+		if warnings := ruleWarnings(rule, info); len(warnings) > 0 {
+			item.Status = CheckWarn
+			item.Detail += "; " + strings.Join(warnings, "; ")
+		}
+		items = append(items, item)
 		tables = append(tables, sourceTable{rule: rule, info: info})
 	}
 	return append(items, targetItems(ctx, cfg, deps, tables)...)
@@ -162,7 +167,8 @@ func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []so
 			items = append(items, CheckItem{Name: name, Status: CheckWarn, Detail: "not checked: none of its mapped source tables passed"})
 			continue
 		}
-		if err := writers[n].Prepare(ctx, specs[n]); err != nil {
+		warnings, err := preflight(ctx, writers[n], specs[n])
+		if err != nil {
 			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: err.Error()})
 			continue
 		}
@@ -170,9 +176,27 @@ func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []so
 		for i, s := range specs[n] {
 			tableNames[i] = s.Table
 		}
-		items = append(items, CheckItem{Name: name, Status: CheckOK, Detail: "reachable; tables " + strings.Join(tableNames, ", ") + " have the mapped columns and key"})
+		item := CheckItem{Name: name, Status: CheckOK, Detail: "reachable; tables " + strings.Join(tableNames, ", ") + " have the mapped columns and key"}
+		if len(warnings) > 0 {
+			item.Status = CheckWarn
+			item.Detail = "reachable; tables " + strings.Join(tableNames, ", ") + " have the mapped columns; " + strings.Join(warnings, "; ")
+		}
+		items = append(items, item)
 	}
 	return items
+}
+
+// preflighter is a writer whose preflight also reports what the target's
+// answers cannot decide (warnings), apart from what certainly fails.
+type preflighter interface {
+	Preflight(ctx context.Context, tables []replicator.TableSpec) (warnings []string, err error)
+}
+
+func preflight(ctx context.Context, w replicator.Writer, tables []replicator.TableSpec) ([]string, error) {
+	if p, ok := w.(preflighter); ok {
+		return p.Preflight(ctx, tables)
+	}
+	return nil, w.Prepare(ctx, tables)
 }
 
 func identityName(b byte) string {

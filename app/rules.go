@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -71,12 +72,19 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 		rule.Key = info.PrimaryKey
 	}
 	for _, k := range rule.Key {
-		if !has[k] {
+		switch {
+		case slices.Contains(info.Generated, k):
+			problems = append(problems, fmt.Sprintf("mapping %s: key column %s is a generated column, %s, so changes would not carry the key: name key columns that are not generated with key: [...]", m.Source, k, unpublished))
+		case !has[k]:
 			problems = append(problems, fmt.Sprintf("mapping %s: key column %s is not in the table", m.Source, k))
 		}
 	}
 	if m.ColumnsGiven {
 		for _, c := range m.Columns {
+			if slices.Contains(info.Generated, c.Source) {
+				problems = append(problems, fmt.Sprintf("mapping %s: column %s is a generated column, %s, so the replicator never sees its value: leave it out of columns and compute it on the target, or map a plain column", m.Source, c.Source, unpublished))
+				continue
+			}
 			if !has[c.Source] {
 				problems = append(problems, fmt.Sprintf("mapping %s: column %s is not in the table (columns: %s)", m.Source, c.Source, columnNames(info)))
 				continue
@@ -96,6 +104,19 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 		return nil, problems
 	}
 	return rule, nil
+}
+
+// unpublished says why generated columns cannot be mirrored.
+const unpublished = "which PostgreSQL does not publish to logical replication (before version 18 never, from 18 only with the publication option publish_generated_columns)"
+
+// ruleWarnings are what a rule leaves out without the user having asked:
+// the generated columns of a default (every column) mapping.
+func ruleWarnings(rule *mapping.Rule, info *replication.TableInfo) []string {
+	if !rule.AllColumns || len(info.Generated) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("mapping %s: generated column(s) %s are left out, %s: the target's column(s) of that name stay as they are (NULL or their default); compute them on the target, or map a plain column that holds the value",
+		rule.Source, strings.Join(info.Generated, ", "), unpublished)}
 }
 
 func columnNames(info *replication.TableInfo) string {

@@ -75,6 +75,11 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	for _, t := range tables {
+		for _, msg := range ruleWarnings(t.rule, t.info) {
+			logger.Warn(msg)
+		}
+	}
 	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
 	if err != nil {
 		return err
@@ -114,7 +119,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
 		rules[i] = t.rule
 	}
-	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir()), mon, pipelineOptions(cfg), logger)
+	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir(), cfg.State.DeadLettersMaxBytes), mon, pipelineOptions(cfg), logger)
 	defer p.Close()
 
 	fetchConn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)

@@ -92,6 +92,12 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		s.p.Begin(tr, time.Now())
 		for _, cells := range chunk {
 			rec, err := t.Upsert(cells, 0)
+			if row, ok := errors.AsType[*mapping.RowError](err); ok {
+				if err := s.p.Reject(t, row.Rejection); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}

@@ -20,9 +20,11 @@ import (
 
 // StatusReport is what 'replicator status' shows.
 type StatusReport struct {
-	Slot        SlotStatus    `json:"slot"`
-	Checkpoint  string        `json:"checkpoint"`
-	Tables      []TableStatus `json:"tables"`
+	Slot       SlotStatus    `json:"slot"`
+	Checkpoint string        `json:"checkpoint"`
+	Tables     []TableStatus `json:"tables"`
+	// DeadLetters counts the lines of the dead-letter file and of the one
+	// rotated file kept before it.
 	DeadLetters int           `json:"dead_letters"`
 	Tokens      []TokenStatus `json:"tokens,omitempty"`
 	StateDir    string        `json:"state_dir"`
@@ -77,8 +79,12 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 		p := progress[m.Source]
 		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done})
 	}
-	if r.DeadLetters, err = countLines(filepath.Join(cfg.State.Dir, state.DeadLetterFile)); err != nil {
-		r.Problems = append(r.Problems, err.Error())
+	for _, name := range []string{state.RotatedDeadLetterFile, state.DeadLetterFile} {
+		n, err := countLines(filepath.Join(cfg.State.Dir, name))
+		if err != nil {
+			r.Problems = append(r.Problems, err.Error())
+		}
+		r.DeadLetters += n
 	}
 	names := make([]string, 0, len(cfg.Targets))
 	for n := range cfg.Targets {

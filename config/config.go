@@ -82,6 +82,9 @@ type Source struct {
 type State struct {
 	// Dir is relative to the working directory unless absolute.
 	Dir string
+	// DeadLettersMaxBytes caps the dead-letter file; past it the file is
+	// rotated, keeping one older file.
+	DeadLettersMaxBytes int64
 }
 
 // Pipeline bounds batching and memory.
@@ -269,7 +272,7 @@ func defaults() *Config {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state"},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,

@@ -104,7 +104,7 @@ func TestDefaults(t *testing.T) {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state"},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,
@@ -172,6 +172,7 @@ func TestSettingsOverrideDefaults(t *testing.T) {
   heartbeat: 1m
 state:
   dir: /var/lib/replicator
+  dead_letters_max_bytes: 1MiB
 pipeline:
   max_in_flight_bytes: 1GiB
   flush_interval: 250ms
@@ -211,7 +212,7 @@ mappings:
 `, nil)
 	assert.Equal(t, Source{DSN: "host=db user=u dbname=app", Slot: "my_slot_2", Publication: "pub",
 		StatusInterval: 5 * time.Second, Heartbeat: time.Minute}, cfg.Source)
-	assert.Equal(t, "/var/lib/replicator", cfg.State.Dir)
+	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20}, cfg.State)
 	assert.Equal(t, Pipeline{MaxInFlightBytes: 1 << 30, FlushInterval: 250 * time.Millisecond, BatchRows: 100,
 		BatchBytes: 10_000_000, SnapshotChunkRows: 1000, ShutdownTimeout: 90 * time.Second}, cfg.Pipeline)
 	assert.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)
@@ -565,6 +566,11 @@ func TestValidation(t *testing.T) {
 			name: "state dir empty",
 			text: sourceOK + "state:\n  dir: ''\n" + targetsOK + mappingsOK,
 			want: "test.yaml:4: state.dir: is empty",
+		},
+		{
+			name: "dead letters cap too small",
+			text: sourceOK + "state:\n  dead_letters_max_bytes: 1KiB\n" + targetsOK + mappingsOK,
+			want: "test.yaml:4: state.dead_letters_max_bytes: is 1024 bytes: use at least 64KiB",
 		},
 		{
 			name: "in-flight zero",

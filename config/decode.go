@@ -423,7 +423,10 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			})
 		},
 		"state": func(v *yaml.Node, p string) {
-			d.fields(v, p, map[string]handler{"dir": d.str(&c.State.Dir)})
+			d.fields(v, p, map[string]handler{
+				"dir":                    d.str(&c.State.Dir),
+				"dead_letters_max_bytes": d.size(&c.State.DeadLettersMaxBytes),
+			})
 		},
 		"pipeline": func(v *yaml.Node, p string) {
 			pl := &c.Pipeline

@@ -15,6 +15,10 @@ import (
 // wal_sender_timeout of 60s, after which a silent client is disconnected.
 const maxStatusInterval = 30 * time.Second
 
+// minDeadLettersBytes keeps room for many dead letters (each quotes at most
+// a few hundred bytes per value) between rotations.
+const minDeadLettersBytes = 64 << 10
+
 // maxNameLen is PostgreSQL's limit on identifiers (NAMEDATALEN - 1 bytes).
 const maxNameLen = 63
 
@@ -24,6 +28,9 @@ func (d *decoder) validate(c *Config) {
 	d.validateSource(&c.Source)
 	if c.State.Dir == "" {
 		d.invalid("state.dir", "is empty: set the directory for the checkpoint, snapshot progress, tokens and dead letters")
+	}
+	if c.State.DeadLettersMaxBytes < minDeadLettersBytes {
+		d.invalid("state.dead_letters_max_bytes", "is %d bytes: use at least 64KiB, such as 64MiB", c.State.DeadLettersMaxBytes)
 	}
 	d.validatePipeline(&c.Pipeline)
 	if msg := listenProblem(c.HTTP.Listen); msg != "" {

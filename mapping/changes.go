@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -93,12 +94,15 @@ func (m *Mapper) Change(ctx context.Context, msg *replication.Message, lsn repli
 // it follows in the stream.
 func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
 	newCells := msg.New
+	// oldKey is an old key that cannot be encoded: no row of it was ever
+	// written, and the new row must still be. Its rejection comes last.
+	var oldKey *RowError
 	if msg.Old != nil && t.KeyChanged(msg.Old, msg.New) {
 		rec, ok, err := t.Delete(msg.Old, lsn)
-		if err != nil {
+		if !errors.As(err, &oldKey) && err != nil {
 			return err
 		}
-		if ok {
+		if ok && oldKey == nil {
 			if err := emit(t, rec); err != nil {
 				return err
 			}
@@ -109,7 +113,7 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 				return fmt.Errorf("mapping %s: read row after key change: %w", t.Rule.Source, err)
 			}
 			if !found {
-				return nil
+				return rowErr(oldKey)
 			}
 			newCells = cells
 		}
@@ -118,5 +122,16 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 	if err != nil {
 		return err
 	}
-	return emit(t, rec)
+	if err := emit(t, rec); err != nil {
+		return err
+	}
+	return rowErr(oldKey)
+}
+
+// rowErr is e as an error, nil when e is nil.
+func rowErr(e *RowError) error {
+	if e == nil {
+		return nil
+	}
+	return e
 }

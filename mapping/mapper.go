@@ -81,7 +81,9 @@ func (t *Table) Relation() *replication.Relation { return t.rel }
 // KeyColumns are the source key columns.
 func (t *Table) KeyColumns() []string { return t.Rule.Key }
 
-// Upsert maps a whole or partial row (unchanged cells are left out).
+// Upsert maps a whole or partial row (unchanged cells are left out). A value
+// that cannot be encoded is left out too and listed in the record's
+// Rejected; a key that cannot be encoded is a *RowError.
 func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator.Record, error) {
 	if len(cells) != len(t.fields) {
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
@@ -89,6 +91,7 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 	// Key and fields share one allocation.
 	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+len(cells))
 	fields := buf[len(t.keyIdx):]
+	var rejected []replicator.ValueRejection
 	for i, c := range cells {
 		p := &t.fields[i]
 		if p.target == "" || c.State == replication.CellUnchanged {
@@ -96,15 +99,16 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 		}
 		v, err := cellValue(p, c)
 		if err != nil {
-			return replicator.Record{}, fmt.Errorf("mapping %s: column %s: %w", t.Rule.Source, t.rel.Columns[i].Name, err)
+			rejected = append(rejected, t.rejectValue(i, c, err))
+			continue
 		}
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
 	key := buf[:len(t.keyIdx):len(t.keyIdx)]
 	if err := t.fillKey(key, cells); err != nil {
-		return replicator.Record{}, err
+		return replicator.Record{}, rowOp(err, replicator.OpUpsert, lsn)
 	}
-	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, nil
+	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}, nil
 }
 
 // Delete maps the removal of the row whose key cells are in cells,
@@ -115,7 +119,7 @@ func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replic
 	}
 	key, err := t.key(cells)
 	if err != nil {
-		return replicator.Record{}, false, err
+		return replicator.Record{}, false, rowOp(err, replicator.OpDelete, lsn)
 	}
 	if t.Rule.OnDelete == DeleteSoft {
 		fields := append(append(make([]replicator.Field, 0, len(key)+1), key...),
@@ -149,7 +153,7 @@ func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error 
 		}
 		v, err := cellValue(&t.fields[idx], c)
 		if err != nil {
-			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, err)
+			return t.rowError(idx, cells, err)
 		}
 		key[i] = replicator.Field{Name: t.fields[idx].target, Value: v}
 	}

@@ -90,7 +90,7 @@ func New(reg prometheus.Registerer) *Monitor {
 			Name: "replicator_rows_total", Help: "Rows confirmed by targets, by source table, target, target table and operation.",
 		}, []string{"source", "target", "table", "operation"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "replicator_dead_letters_total", Help: "Records written to the dead-letter file.",
+			Name: "replicator_dead_letters_total", Help: "Dead letters written: rejected records, and values left out of written records.",
 		}, []string{"source", "target", "table"}),
 		snapRows: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "replicator_snapshot_rows", Help: "Rows copied by the initial snapshot.",
@@ -173,7 +173,8 @@ func (m *Monitor) Confirmed(source string, upserts, deletes int) {
 	t.buckets[t.head] += float64(upserts + deletes)
 }
 
-// DeadLettered counts records written to the dead-letter file.
+// DeadLettered counts lines written to the dead-letter file: rejected
+// records and rejected values.
 func (m *Monitor) DeadLettered(source string, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -140,6 +140,12 @@ func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() erro
 	if !ok {
 		return fmt.Errorf("pipeline: no route for %s", t.Rule.Source)
 	}
+	if len(rec.Rejected) > 0 {
+		if err := p.rejectValues(q, rec); err != nil {
+			return err
+		}
+		rec.Rejected = nil
+	}
 	size := int64(rec.Size())
 	if ok, _ := p.budget.tryAcquire(size); !ok {
 		// Hand every pending batch over before waiting: bytes held by
@@ -160,6 +166,30 @@ func (p *Pipeline) Add(t *mapping.Table, rec replicator.Record, tick func() erro
 		return p.handOff(q, tick)
 	}
 	return nil
+}
+
+// rejectValues dead-letters the values the mapping left out of rec before
+// rec can be batched, so that they are on disk before its transaction can
+// be acknowledged.
+func (p *Pipeline) rejectValues(q *tableQueue, rec replicator.Record) error {
+	rejected := make([]replicator.Rejection, len(rec.Rejected))
+	bare := rec
+	bare.Rejected = nil
+	for i, v := range rec.Rejected {
+		rejected[i] = replicator.Rejection{Record: bare, Column: v.Column, Value: v.Value, Reason: v.Reason}
+	}
+	return p.reject(q, rejected)
+}
+
+// Reject dead-letters a record the mapping refused as a whole (a key it
+// cannot encode), or halts when the rule says so. It returns once the dead
+// letter is on disk, before anything after it can be acknowledged.
+func (p *Pipeline) Reject(t *mapping.Table, r replicator.Rejection) error {
+	q, ok := p.queues[t.Rule]
+	if !ok {
+		return fmt.Errorf("pipeline: no route for %s", t.Rule.Source)
+	}
+	return p.reject(q, []replicator.Rejection{r})
 }
 
 // FlushAged hands over batches older than the flush interval.
@@ -270,9 +300,6 @@ func (p *Pipeline) work(q *tableQueue) {
 		p.budget.release(b.bytes)
 		upserts, deletes := b.counts()
 		p.observer.Confirmed(q.spec.Source, upserts-rejected.upserts, deletes-rejected.deletes)
-		if n := rejected.upserts + rejected.deletes; n > 0 {
-			p.observer.DeadLettered(q.spec.Source, n)
-		}
 		p.observer.InFlight(p.budget.inUse())
 	}
 }
@@ -292,25 +319,50 @@ func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
 		return counts, nil
 	}
 	for _, r := range rejected {
-		if r.Record.Op == replicator.OpDelete {
+		switch {
+		case r.Column != "":
+			// The record was written without the refused value.
+		case r.Record.Op == replicator.OpDelete:
 			counts.deletes++
-		} else {
+		default:
 			counts.upserts++
 		}
 	}
+	return counts, p.reject(q, rejected)
+}
+
+// maxQuoted bounds a key value or reason quoted in a log line or message.
+const maxQuoted = 256
+
+// reject writes rejections to the dead-letter file, durably, or returns
+// the error that halts the pipeline when the rule says on_reject: halt.
+func (p *Pipeline) reject(q *tableQueue, rejected []replicator.Rejection) error {
 	if q.route.Rule.OnReject == mapping.RejectHalt {
-		r := rejected[0]
-		return counts, fmt.Errorf("target %s, table %s rejected %d record(s), e.g. key %s: %s; the mapping says on_reject: halt — fix the data or the target table, then restart",
-			q.route.Target, q.spec.Table, len(rejected), describeKey(r.Record.Key), r.Reason)
+		return fmt.Errorf("target %s, table %s (from %s) rejected %d record(s) or value(s), e.g. %s; the mapping says on_reject: halt — fix the data or the target table, then restart",
+			q.route.Target, q.spec.Table, q.spec.Source, len(rejected), describe(rejected[0]))
 	}
 	if err := p.deadLetters.Write(q.route.Target, q.spec, rejected); err != nil {
-		return counts, fmt.Errorf("pipeline: write dead letters: %w", err)
+		return fmt.Errorf("pipeline: write dead letters: %w", err)
 	}
 	for _, r := range rejected {
-		p.logger.Warn("record rejected by target; written to the dead-letter file",
-			"target", q.route.Target, "table", q.spec.Table, "key", describeKey(r.Record.Key), "reason", r.Reason)
+		msg := "record rejected; written to the dead-letter file"
+		if r.Column != "" {
+			msg = "value rejected; the record was written without it and the value to the dead-letter file"
+		}
+		p.logger.Warn(msg, "target", q.route.Target, "table", q.spec.Table, "key", describeKey(r.Record.Key),
+			"column", r.Column, "reason", replicator.Abbreviate(r.Reason, maxQuoted))
 	}
-	return counts, nil
+	p.observer.DeadLettered(q.spec.Source, len(rejected))
+	return nil
+}
+
+// describe names a rejection's key and column and quotes its reason.
+func describe(r replicator.Rejection) string {
+	s := "key " + describeKey(r.Record.Key)
+	if r.Column != "" {
+		s += ", column " + r.Column
+	}
+	return s + ": " + replicator.Abbreviate(r.Reason, maxQuoted)
 }
 
 func describeKey(key []replicator.Field) string {
@@ -319,7 +371,7 @@ func describeKey(key []replicator.Field) string {
 		if i > 0 {
 			s += ","
 		}
-		s += f.Name + "=" + string(f.Value.Raw)
+		s += f.Name + "=" + replicator.Abbreviate(string(f.Value.Raw), maxQuoted)
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -50,9 +51,13 @@ func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
 	case replication.KindRelation:
 		return s.mapper.Relation(m.Relation)
 	case replication.KindInsert, replication.KindUpdate, replication.KindDelete:
-		return s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
+		err := s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
 			return s.p.Add(t, rec, tick)
 		})
+		if row, ok := errors.AsType[*mapping.RowError](err); ok {
+			return s.p.Reject(row.Table, row.Rejection)
+		}
+		return err
 	case replication.KindTruncate:
 		return s.truncate(m)
 	case replication.KindMessage:

@@ -15,6 +15,11 @@ import (
 type TableInfo struct {
 	Relation
 	PrimaryKey []string
+	// Generated names the table's generated columns, which are not in
+	// Columns: pgoutput does not publish them (before PostgreSQL 18 never,
+	// from 18 only with the publication option publish_generated_columns),
+	// so neither the stream nor the snapshot carries them.
+	Generated []string
 	// EstimatedRows is the planner's estimate (-1 when never analyzed).
 	EstimatedRows int64
 	// typeNames are format_type() names, for casting key text back.
@@ -77,7 +82,8 @@ func SplitName(qualified string) (schema, table string) {
 var errNoTable = errors.New("table not found")
 
 // LoadTable reads a table's columns (as pgoutput publishes them: no dropped
-// or generated columns), primary key and replica identity.
+// or generated columns), generated columns, primary key and replica
+// identity.
 func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInfo, error) {
 	schema, name := SplitName(qualified)
 	info := &TableInfo{Relation: Relation{Namespace: schema, Name: name}}
@@ -97,11 +103,12 @@ func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInf
 	info.EstimatedRows = int64(reltuples)
 	rows, err := conn.Query(ctx, `
 		SELECT a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod),
-		       COALESCE(a.attnum = ANY(i.indkey), false), COALESCE(a.attnum = ANY(ri.indkey), false)
+		       COALESCE(a.attnum = ANY(i.indkey), false), COALESCE(a.attnum = ANY(ri.indkey), false),
+		       a.attgenerated <> ''
 		FROM pg_attribute a
 		LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 		LEFT JOIN pg_index ri ON ri.indrelid = a.attrelid AND ri.indisreplident
-		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+		WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 		ORDER BY a.attnum`, info.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of %s: %w", qualified, err)
@@ -110,9 +117,16 @@ func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInf
 	for rows.Next() {
 		var col Column
 		var typeName string
-		var inPK, inIdentityIndex bool
-		if err := rows.Scan(&col.Name, &col.TypeOID, &col.TypMod, &typeName, &inPK, &inIdentityIndex); err != nil {
+		var inPK, inIdentityIndex, generated bool
+		if err := rows.Scan(&col.Name, &col.TypeOID, &col.TypMod, &typeName, &inPK, &inIdentityIndex, &generated); err != nil {
 			return nil, fmt.Errorf("read columns of %s: %w", qualified, err)
+		}
+		if inPK {
+			info.PrimaryKey = append(info.PrimaryKey, col.Name)
+		}
+		if generated {
+			info.Generated = append(info.Generated, col.Name)
+			continue
 		}
 		switch info.ReplicaIdentity {
 		case 'd':
@@ -121,9 +135,6 @@ func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInf
 			col.Key = inIdentityIndex
 		case 'f':
 			col.Key = true
-		}
-		if inPK {
-			info.PrimaryKey = append(info.PrimaryKey, col.Name)
 		}
 		info.Columns = append(info.Columns, col)
 		info.typeNames = append(info.typeNames, typeName)

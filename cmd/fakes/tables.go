@@ -38,6 +38,10 @@ type tablesFile struct {
 
 // feishuColumn is a column of an aPaaS table, typed like a PostgreSQL
 // column. Columns allow NULL unless not_null says otherwise, as in SQL.
+// Every table has the system primary key _id; primary_key marks the table's
+// natural key instead: one unique constraint over the columns so marked,
+// shown as unique on a lone column and invisible when composite, as the real
+// schema answer does.
 type feishuColumn struct {
 	Name       string `yaml:"name"`
 	Type       string `yaml:"type"`

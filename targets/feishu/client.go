@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/replicator-cdc/replicator"
 )
 
 // call is one API request, sent again as often as it takes.
@@ -74,6 +76,9 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 			return nil, ctx.Err()
 		}
 		cls := classify(ans.status, ans.code, terr)
+		if cls == classReject && missingConstraint(ans.msg) {
+			cls = classFatal
+		}
 		if cls == classOK {
 			w.m.Requests.WithLabelValues(w.cfg.Name, c.table, c.op, "ok").Inc()
 			w.m.BatchRows.WithLabelValues(w.cfg.Name, c.op).Observe(float64(c.rows))
@@ -132,6 +137,9 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 
 // fatal explains a failure that needs a person.
 func (w *Writer) fatal(c call, ans answer, failure error) error {
+	if missingConstraint(ans.msg) {
+		return w.missingConstraintError(c, failure)
+	}
 	var hint string
 	switch ans.code {
 	case codeScopeMissing, codeGrantMissing, codeNoPermission:
@@ -197,8 +205,12 @@ func decodeAnswer(status int, header http.Header, body []byte) answer {
 	if err := json.Unmarshal(body, &env); err != nil || env.Code == nil {
 		return answer{status: status, code: noCode, msg: snippet(body), header: header}
 	}
-	return answer{status: status, code: *env.Code, msg: env.Msg, data: env.Data, header: header}
+	// The message may quote a refused value, which can be megabytes.
+	return answer{status: status, code: *env.Code, msg: replicator.Abbreviate(env.Msg, maxMsgBytes), data: env.Data, header: header}
 }
+
+// maxMsgBytes bounds an API message kept for errors, logs and dead letters.
+const maxMsgBytes = 512
 
 func snippet(b []byte) string {
 	const n = 200

@@ -38,7 +38,8 @@ type Config struct {
 	RequestsPerSecond float64
 	// RequestTimeout bounds each HTTP request; default 30s.
 	RequestTimeout time.Duration
-	// MaxFilterLength bounds a delete filter's unencoded length; default 4000.
+	// MaxFilterLength bounds a delete filter's length as sent in the URL
+	// (percent-encoded); default 4000.
 	MaxFilterLength int
 	// MaxBatchRows caps rows per request, at most 500 (the API limit); default 500.
 	MaxBatchRows int

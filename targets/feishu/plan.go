@@ -68,15 +68,16 @@ func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Reje
 	return append(jobs, deleteJobs(b.Table.Key, deletes, maxRows, maxFilter)...), rejected
 }
 
-// deleteJobs cuts deletes so that each filter stays within maxFilter bytes.
-// A single record whose term alone is longer still goes, alone.
+// deleteJobs cuts deletes so that each filter, as it travels in the URL,
+// stays within maxFilter bytes. A single record whose term alone is longer
+// still goes, alone.
 func deleteJobs(key []string, recs []replicator.Record, maxRows, maxFilter int) []job {
 	var jobs []job
 	var term []byte
 	start, length := 0, filterOverhead(key)
 	for i := range recs {
 		term = appendTerm(term[:0], key, &recs[i])
-		n := len(term) + 1
+		n := urlLen(term) + len("%2C")
 		if i > start && (length+n > maxFilter || i-start >= maxRows) {
 			jobs = append(jobs, job{op: replicator.OpDelete, recs: recs[start:i]})
 			start, length = i, filterOverhead(key)
@@ -89,22 +90,40 @@ func deleteJobs(key []string, recs []replicator.Record, maxRows, maxFilter int) 
 	return jobs
 }
 
-// filterOverhead is the length of the filter around its terms: "k=in.()"
-// or "or=()".
+// filterOverhead is the URL length of the filter around its terms:
+// "k=in.()" or "or=()".
 func filterOverhead(key []string) int {
 	if len(key) == 1 {
-		return len(key[0]) + len("=in.()")
+		return urlLen(appendEscaped(nil, []byte(key[0]))) + urlLen([]byte("=in.()"))
 	}
-	return len("or=()")
+	return urlLen([]byte("or=()"))
 }
 
-// deleteFilter builds the PostgREST filter selecting the records' rows:
+// urlLen is the length of b once url.Values has encoded it as a query
+// value: unreserved bytes and the space (as '+') stay one byte, every
+// other byte becomes %XX.
+func urlLen(b []byte) int {
+	n := len(b)
+	for _, c := range b {
+		if !unreserved(c) && c != ' ' {
+			n += 2
+		}
+	}
+	return n
+}
+
+// deleteFilter builds the filter selecting the records' rows:
 // k=in.(v1,v2,...) for a single key column, or
-// or=(and(a.eq.1,b.eq.x),...) for a composite key.
+// or=(and(a.eq.1,b.eq.x),...) for a composite key. The API decodes the
+// filter parameter once more as a query string of its own (split on '&',
+// split on the first '=', percent-decode both halves, '+' becoming a
+// space) before it reads PostgREST's grammar, so names and values are
+// percent-encoded inside the expression; url.Values encodes the result
+// again for the URL.
 func deleteFilter(key []string, recs []replicator.Record) string {
 	var b []byte
 	if len(key) == 1 {
-		b = append(append(b, key[0]...), "=in.("...)
+		b = append(appendEscaped(b, []byte(key[0])), "=in.("...)
 	} else {
 		b = append(b, "or=("...)
 	}
@@ -128,17 +147,19 @@ func appendTerm(b []byte, key []string, r *replicator.Record) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(append(b, k...), ".eq."...)
+		b = append(appendEscaped(b, []byte(k)), ".eq."...)
 		b = appendFilterValue(b, r.Key[i].Value.Raw)
 	}
 	return append(b, ')')
 }
 
-// appendFilterValue writes v as a PostgREST list or logic-tree value. Values
-// made only of letters, digits, '-' and '_' go as they are; anything else
-// (PostgREST's reserved , . : ( ) and quotes, backslashes, spaces, other
-// bytes, the empty string, and the words PostgREST gives meaning to) goes in
-// double quotes, with " and \ escaped by a backslash.
+// appendFilterValue writes v as a PostgREST list or logic-tree value, then
+// percent-encoded for the API's second decoding. Values made only of
+// letters, digits, '-' and '_' go as they are; anything else (PostgREST's
+// reserved , . : ( ) and quotes, backslashes, spaces, other bytes, the
+// empty string, and the words PostgREST gives meaning to) goes in double
+// quotes, with " and \ escaped by a backslash. The quotes stay literal: the
+// second decoding leaves them alone and PostgREST must see them.
 func appendFilterValue(b, v []byte) []byte {
 	if plainValue(v) {
 		return append(b, v...)
@@ -146,11 +167,38 @@ func appendFilterValue(b, v []byte) []byte {
 	b = append(b, '"')
 	for _, c := range v {
 		if c == '"' || c == '\\' {
-			b = append(b, '\\')
+			b = appendEscapedByte(b, '\\')
 		}
-		b = append(b, c)
+		b = appendEscapedByte(b, c)
 	}
 	return append(b, '"')
+}
+
+// appendEscaped percent-encodes every byte of s outside RFC 3986's
+// unreserved set (letters, digits, - . _ ~). That covers what the API's
+// second decoding would change: '%' (a key "%41" would arrive as "A"), '&'
+// and '=' (split points), '+' (decoded as a space), and also ';' (a
+// separator for some query parsers), '#', controls and every non-ASCII
+// byte, so the rule does not depend on how lenient the API's decoder is.
+// Percent-encoding a byte that needed none is harmless: it decodes to
+// itself.
+func appendEscaped(b, s []byte) []byte {
+	for _, c := range s {
+		b = appendEscapedByte(b, c)
+	}
+	return b
+}
+
+func appendEscapedByte(b []byte, c byte) []byte {
+	const hex = "0123456789ABCDEF"
+	if unreserved(c) {
+		return append(b, c)
+	}
+	return append(b, '%', hex[c>>4], hex[c&15])
+}
+
+func unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func plainValue(v []byte) bool {

@@ -24,10 +24,25 @@ type column struct {
 	DefaultValue string `json:"default_value"`
 }
 
-// Prepare reads each table's schema and checks that every mapped column
-// exists, that the key is something the API can upsert on, and that no
-// unmapped NOT NULL column without a default would make every insert fail.
+// Prepare runs Preflight and logs its warnings: only what is certain to
+// fail stops the daemon.
 func (w *Writer) Prepare(ctx context.Context, tables []replicator.TableSpec) error {
+	warnings, err := w.Preflight(ctx, tables)
+	for _, msg := range warnings {
+		w.log.Warn("feishu preflight: " + msg)
+	}
+	return err
+}
+
+// Preflight reads each table's schema. Its error lists what certainly
+// fails (a missing table, a mapped or key column the table does not have);
+// the warnings list what the schema answer cannot decide, because it does
+// not show composite unique constraints, unique indexes made outside the
+// column settings, identity columns or triggers. A doubtful key is settled
+// by the first upsert: without a matching unique constraint it stops the
+// daemon, naming the fix.
+func (w *Writer) Preflight(ctx context.Context, tables []replicator.TableSpec) ([]string, error) {
+	var warnings []string
 	var errs []error
 	for i := range tables {
 		t := &tables[i]
@@ -38,22 +53,36 @@ func (w *Writer) Prepare(ctx context.Context, tables []replicator.TableSpec) err
 			continue
 		}
 		if err != nil {
-			return err
+			return warnings, err
 		}
 		var schema struct {
 			Columns []column `json:"columns"`
 		}
 		if err := json.Unmarshal(data, &schema); err != nil {
-			return fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, t.Table, err)
+			return warnings, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, t.Table, err)
 		}
-		for _, err := range checkTable(t, schema.Columns) {
+		problems, doubts := checkTable(t, schema.Columns)
+		for _, err := range problems {
 			errs = append(errs, fmt.Errorf("feishu target %q: %w", w.cfg.Name, err))
 		}
+		warnings = append(warnings, doubts...)
 	}
-	return errors.Join(errs...)
+	return warnings, errors.Join(errs...)
 }
 
-func checkTable(t *replicator.TableSpec, cols []column) []error {
+// systemColumn reports whether the platform fills c itself: the system
+// primary key "_id" that every aPaaS table has, recognized by its name, or
+// by being the table's only primary key column and a uuid. The schema answer
+// gives it no default, yet an insert that leaves it out succeeds.
+func systemColumn(c *column, pkColumns int) bool {
+	return c.Name == systemID || (c.IsPrimaryKey && pkColumns == 1 && c.DataType == "uuid")
+}
+
+const systemID = "_id"
+
+// checkTable returns the problems that make every write fail, and the
+// doubts the schema answer cannot settle.
+func checkTable(t *replicator.TableSpec, cols []column) (problems []error, doubts []string) {
 	byName := make(map[string]*column, len(cols))
 	var pk []string
 	for i := range cols {
@@ -62,29 +91,53 @@ func checkTable(t *replicator.TableSpec, cols []column) []error {
 			pk = append(pk, cols[i].Name)
 		}
 	}
-	var errs []error
 	for _, name := range t.Columns {
 		if byName[name] == nil {
-			errs = append(errs, fmt.Errorf("table %q has no column %q (mapped from %s): add the column in the Feishu workspace, or change the mapping's columns", t.Table, name, t.Source))
+			problems = append(problems, fmt.Errorf("table %q has no column %q (mapped from %s): add the column in the Feishu workspace, or change the mapping's columns", t.Table, name, t.Source))
 		}
 	}
-	if !keyUsable(t.Key, byName, pk) {
-		errs = append(errs, fmt.Errorf("table %q: key (%s) mapped from %s is neither a unique column nor the table's primary key (%s), so rows cannot be upserted on it: mark the column unique in the Feishu workspace, or set the mapping's key to a unique column", t.Table, strings.Join(t.Key, ", "), t.Source, strings.Join(pk, ", ")))
-	}
-	for _, c := range cols {
-		if !c.IsAllowNull && c.DefaultValue == "" && !slices.Contains(t.Columns, c.Name) {
-			errs = append(errs, fmt.Errorf("table %q: column %q is NOT NULL without a default and not mapped from %s, so every insert would fail: map a source column to it, or allow NULL or give it a default in Feishu", t.Table, c.Name, t.Source))
+	for _, name := range t.Key {
+		if byName[name] == nil && !slices.Contains(t.Columns, name) {
+			problems = append(problems, fmt.Errorf("table %q has no column %q, a column of the key mapped from %s: add the column in the Feishu workspace, or change the mapping's key", t.Table, name, t.Source))
 		}
 	}
-	return errs
+	if len(problems) > 0 {
+		return problems, nil
+	}
+	if d := keyDoubt(t, byName, pk); d != "" {
+		doubts = append(doubts, d)
+	}
+	var unfilled []string
+	for i := range cols {
+		c := &cols[i]
+		if !c.IsAllowNull && c.DefaultValue == "" && !slices.Contains(t.Columns, c.Name) && !systemColumn(c, len(pk)) {
+			unfilled = append(unfilled, c.Name)
+		}
+	}
+	if len(unfilled) > 0 {
+		doubts = append(doubts, fmt.Sprintf("table %q: column(s) %s are NOT NULL, have no default in the schema answer and are not mapped from %s: unless something the schema answer does not show fills them (an identity column, a trigger), Feishu will refuse every upsert of the table and each row goes to the dead letters: map source columns to them, or allow NULL or give them a default in Feishu",
+			t.Table, strings.Join(unfilled, ", "), t.Source))
+	}
+	return nil, doubts
 }
 
-// keyUsable: a single column must be unique or the whole primary key; a
-// composite key must be exactly the primary key's columns.
-func keyUsable(key []string, byName map[string]*column, pk []string) bool {
-	if len(key) == 1 {
-		c := byName[key[0]]
-		return c != nil && (c.IsUnique || (c.IsPrimaryKey && len(pk) == 1))
+// keyDoubt says why the key may not be one the API can upsert on, or "" when
+// the schema answer shows that it is: a unique column, or exactly the
+// primary key. The schema answer shows no composite unique constraint and
+// may not show a unique index made outside the column settings, so anything
+// else is a doubt, not a refusal.
+func keyDoubt(t *replicator.TableSpec, byName map[string]*column, pk []string) string {
+	if len(t.Key) == 1 && byName[t.Key[0]].IsUnique {
+		return ""
 	}
-	return slices.Equal(slices.Sorted(slices.Values(key)), slices.Sorted(slices.Values(pk)))
+	if slices.Equal(slices.Sorted(slices.Values(t.Key)), slices.Sorted(slices.Values(pk))) {
+		return ""
+	}
+	key := strings.Join(t.Key, ", ")
+	why := fmt.Sprintf("column %q is not marked unique in the schema answer", t.Key[0])
+	if len(t.Key) > 1 {
+		why = "the schema answer cannot show composite unique constraints"
+	}
+	return fmt.Sprintf("table %q: the key (%s) mapped from %s is not verified unique (%s): upserts need a unique constraint on exactly (%s); without one the first upsert stops the daemon, and the fix is to create that constraint in the Feishu workspace or to change the mapping's key",
+		t.Table, key, t.Source, why, key)
 }

@@ -75,8 +75,13 @@ func loadTokens(path, appID string) (t tokenFile, found bool, err error) {
 
 // oauthTokens refreshes the access token before it expires and when the API
 // refuses it. Refresh tokens are single-use: each refresh spends the old one,
-// so refreshes run one at a time and the new pair is saved durably before
-// the new access token is used.
+// so refreshes run one at a time, and the token file is written (the
+// current pair again) just before a refresh, so that a state directory
+// that cannot be written (a full disk) stops the refresh before it spends
+// the refresh token. The new pair is saved right after the refresh; if that
+// save fails all the same, the pair is kept and used, and the save is tried
+// again with backoff on later calls until it succeeds: dropping the pair
+// would strand the daemon, since the saved refresh token is spent.
 //
 // The crash window: if the answer to a refresh is lost (connection cut, or
 // the process dies before the save completes), the server has already
@@ -88,15 +93,22 @@ type oauthTokens struct {
 	cfg  *Config
 	tok  *tokenClient
 	path string
-	turn chan struct{} // one refresh at a time; a channel so waiting can be cancelled
+	// save writes the token file; a seam for tests of a full disk.
+	save func(path string, t tokenFile) error
+	// turn serializes refreshes and saves, so that an older pair is never
+	// written over a newer one; a channel so waiting can be cancelled.
+	turn chan struct{}
 
-	mu    sync.Mutex
-	cur   tokenFile
-	stale string // an access token the API refused
+	mu        sync.Mutex
+	cur       tokenFile
+	stale     string    // an access token the API refused
+	unsaved   bool      // cur is not in the token file yet
+	saveFails int       // failed saves in a row
+	saveAt    time.Time // when a failed save may be tried again
 }
 
 func newOAuthTokens(cfg *Config, tc *tokenClient) (*oauthTokens, error) {
-	o := &oauthTokens{cfg: cfg, tok: tc, path: tokenPath(cfg), turn: make(chan struct{}, 1)}
+	o := &oauthTokens{cfg: cfg, tok: tc, path: tokenPath(cfg), save: saveTokens, turn: make(chan struct{}, 1)}
 	saved, found, err := loadTokens(o.path, cfg.OAuth.AppID)
 	switch {
 	case err != nil:
@@ -123,8 +135,21 @@ func (o *oauthTokens) usable() (string, bool) {
 	return c.AccessToken, true
 }
 
+// unexpired returns the current access token while it is still good,
+// ignoring the refresh margin, and whether a failed save may be tried
+// again already.
+func (o *oauthTokens) unexpired() (tok string, ok, saveDue bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c := o.cur
+	now := time.Now()
+	ok = c.AccessToken != "" && c.AccessToken != o.stale && now.Before(c.AccessTokenExpiresAt)
+	return c.AccessToken, ok, !now.Before(o.saveAt)
+}
+
 func (o *oauthTokens) token(ctx context.Context) (string, error) {
 	if tok, ok := o.usable(); ok {
+		o.retrySave()
 		return tok, nil
 	}
 	select {
@@ -137,6 +162,29 @@ func (o *oauthTokens) token(ctx context.Context) (string, error) {
 	if tok, ok := o.usable(); ok {
 		return tok, nil
 	}
+	// Before spending the refresh token, make sure its successor can be
+	// kept: write the current pair (which also saves a pair a failed save
+	// left in memory). Until the state directory can be written, the
+	// current access token is used for as long as it lasts; then requests
+	// wait.
+	if tok, ok, due := o.unexpired(); ok && !due {
+		return tok, nil
+	}
+	for attempt := 1; ; attempt++ {
+		err := o.saveCurrent()
+		if err == nil {
+			break
+		}
+		if tok, ok, _ := o.unexpired(); ok {
+			return tok, nil
+		}
+		if o.cfg.MaxRetries > 0 && attempt > o.cfg.MaxRetries {
+			return "", fmt.Errorf("feishu target %q: the access token expired and is not refreshed while the token file cannot be written (%v): free space in the state directory or fix its permissions; the refresh token is not spent", o.cfg.Name, err)
+		}
+		if err := sleep(ctx, backoff(o.cfg.RetryMin, o.cfg.RetryMax, attempt)); err != nil {
+			return "", err
+		}
+	}
 	o.mu.Lock()
 	refresh := o.cur.RefreshToken
 	o.mu.Unlock()
@@ -144,13 +192,58 @@ func (o *oauthTokens) token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := saveTokens(o.path, next); err != nil {
-		return "", fmt.Errorf("feishu target %q: the token was refreshed but could not be saved (%v); the previous refresh token is spent: fix the state directory and authorize again with `replicator feishu-login --config FILE --target %s`", o.cfg.Name, err, o.cfg.Name)
-	}
 	o.mu.Lock()
-	o.cur, o.stale = next, ""
+	o.cur, o.stale, o.unsaved, o.saveFails, o.saveAt = next, "", true, 0, time.Time{}
 	o.mu.Unlock()
+	// A failure is logged and retried; the new pair is used meanwhile.
+	_ = o.saveCurrent()
 	return next.AccessToken, nil
+}
+
+// retrySave tries again to save a pair a failed save left in memory, when
+// the backoff allows and no refresh or save is under way.
+func (o *oauthTokens) retrySave() {
+	o.mu.Lock()
+	due := o.unsaved && !time.Now().Before(o.saveAt)
+	o.mu.Unlock()
+	if !due {
+		return
+	}
+	select {
+	case o.turn <- struct{}{}:
+		defer func() { <-o.turn }()
+		_ = o.saveCurrent()
+	default:
+	}
+}
+
+// saveCurrent writes the current pair to the token file. The caller holds
+// the turn. A failure is counted, logged loudly and scheduled for a retry.
+func (o *oauthTokens) saveCurrent() error {
+	o.mu.Lock()
+	cur, unsaved := o.cur, o.unsaved
+	o.mu.Unlock()
+	err := o.save(o.path, cur)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err == nil {
+		if unsaved && o.saveFails > 0 {
+			o.tok.log.Warn("feishu: the refreshed OAuth token is saved now; restarting is safe again", "file", o.path)
+		}
+		o.unsaved, o.saveFails, o.saveAt = false, 0, time.Time{}
+		return nil
+	}
+	o.saveFails++
+	o.saveAt = time.Now().Add(backoff(o.cfg.RetryMin, o.cfg.RetryMax, o.saveFails))
+	o.tok.m.Errors.WithLabelValues(o.cfg.Name, "token_unsaved").Inc()
+	if unsaved {
+		o.tok.log.Error("feishu: the refreshed OAuth token could not be saved; it is kept in memory and saving is retried. The previous refresh token is spent: free space in the state directory (or fix its permissions) and do NOT stop or restart the daemon until the log says the token is saved, or a person must authorize again",
+			"file", o.path, "attempt", o.saveFails, "error", err.Error())
+	} else {
+		o.tok.log.Error("feishu: the token file cannot be written, so the OAuth token is not refreshed (that would spend the refresh token): free space in the state directory or fix its permissions",
+			"file", o.path, "attempt", o.saveFails, "error", err.Error())
+	}
+	return err
 }
 
 func (o *oauthTokens) expired(tok string, _ error) error {

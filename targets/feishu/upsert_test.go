@@ -147,3 +147,38 @@ func TestUpsertBodyShape(t *testing.T) {
 	assert.Equal(t, `[{"id":1,"n":"NaN","t":"a\"b"},{"id":2,"n":1.10,"t":null}]`, outer["records"])
 	assert.True(t, strings.HasPrefix(string(body), `{"records":"[{`))
 }
+
+// Feishu refuses a request as a whole, so a value its column cannot hold
+// rejects the row (after splitting isolates it); the writer keeps no memory
+// of that, and a later change of the row is tried on its own merits.
+func TestRejectedRowLaterChangeLands(t *testing.T) {
+	e := newEnv(t, feishufake.Options{})
+	e.addCustomers()
+	w := e.writer()
+	rej := e.write(w, customers,
+		upsertRec(idField(1), field("name", val(replicator.KindText, "a")), field("big", val(replicator.KindInt, "1"))),
+		upsertRec(idField(2), field("name", val(replicator.KindText, "b")), field("big", val(replicator.KindText, "not a number"))))
+	require.Len(t, rej, 1)
+	assert.Equal(t, "2", string(rej[0].Record.Key[0].Value.Raw))
+	assert.Empty(t, rej[0].Column, "Feishu refuses the row, not one value")
+	assert.NotContains(t, e.byID("customers", "id"), "2")
+
+	rej = e.write(w, customers, upsertRec(idField(2), field("name", val(replicator.KindText, "b2")), field("big", val(replicator.KindInt, "2"))))
+	require.Empty(t, rej)
+	row := e.byID("customers", "id")["2"]
+	assert.Equal(t, "b2", row["name"])
+	assert.Equal(t, "2", toString(row["big"]))
+}
+
+// An API message quoting a refused value is kept as a short prefix in the
+// rejection and the logs, never the whole value.
+func TestRejectionQuotesShortPrefix(t *testing.T) {
+	e := newEnv(t, feishufake.Options{})
+	e.addCustomers()
+	huge := strings.Repeat("x", 1<<20)
+	rej := e.write(e.writer(), customers, upsertRec(idField(1), field("big", val(replicator.KindText, huge))))
+	require.Len(t, rej, 1)
+	assert.Contains(t, rej[0].Reason, "invalid input syntax for type bigint")
+	assert.Less(t, len(rej[0].Reason), 1024)
+	assert.Less(t, len(e.logs.String()), 16<<10)
+}

@@ -52,42 +52,63 @@ func (s *schema) deleteItem(rec *replicator.Record, loc *time.Location) (item, e
 // upsertItem encodes {"filter":{…},"updated_fields":{…}}. Fields the record
 // does not carry (unchanged TOASTed values) are left out; the key is always
 // written, so that an inserted row has it whatever the API does with the
-// filter.
-func (s *schema) upsertItem(rec *replicator.Record, loc *time.Location) (item, error) {
+// filter. A value its field cannot hold is left out as well and comes back
+// in refused, so that the rest of the row (and every later change of it)
+// still lands.
+func (s *schema) upsertItem(rec *replicator.Record, loc *time.Location) (it item, refused []replicator.Rejection, err error) {
 	b, key, err := s.filter(rec, loc)
 	if err != nil {
-		return item{}, err
+		return item{}, nil, err
 	}
 	b = append(b, `,"updated_fields":{`...)
-	hasKey := false
-	for i, f := range rec.Fields {
+	hasKey, empty := false, true
+	for _, f := range rec.Fields {
 		typ, ok := s.types[f.Name]
 		if !ok {
-			return item{}, fmt.Errorf("field %q is not a mapped field of the table", f.Name)
+			return item{}, nil, fmt.Errorf("field %q is not a mapped field of the table", f.Name)
 		}
-		if i > 0 {
+		mark := b
+		if !empty {
 			b = append(b, ',')
 		}
 		b = replicator.AppendJSONString(b, []byte(f.Name))
 		b = append(b, ':')
-		start := len(b)
-		if b, err = encodeValue(b, f.Value, typ, loc); err != nil {
-			return item{}, fmt.Errorf("field %q: %w", f.Name, err)
+		out, err := s.appendField(b, f, typ, loc)
+		if err != nil {
+			refused = append(refused, replicator.Rejection{Record: *rec, Column: f.Name, Value: f.Value.Raw,
+				Reason: "cannot encode for GPTBots: " + replicator.Abbreviate(err.Error(), maxReasonBytes)})
+			b = mark
+			continue
 		}
-		if n := textLen(f.Value, typ, b[start:]); s.unique[f.Name] && !f.Value.IsNull() && n > maxUniqueChars {
-			return item{}, fmt.Errorf("unique field %q: value has %d characters; GPTBots unique fields hold at most %d", f.Name, n, maxUniqueChars)
-		}
+		b, empty = out, false
 		hasKey = hasKey || f.Name == s.key
 	}
 	if !hasKey {
-		if len(rec.Fields) > 0 {
+		if !empty {
 			b = append(b, ',')
 		}
 		b = replicator.AppendJSONString(b, []byte(s.key))
 		b = append(b, ':')
 		b, _ = encodeValue(b, rec.Key[0].Value, s.keyType, loc)
 	}
-	return item{rec: rec, key: key, data: append(b, "}}"...)}, nil
+	return item{rec: rec, key: key, data: append(b, "}}"...)}, refused, nil
+}
+
+// maxReasonBytes bounds an encoding error quoted in a rejection: it may
+// quote the value.
+const maxReasonBytes = 512
+
+// appendField appends f's value as its field of type typ takes it.
+func (s *schema) appendField(dst []byte, f replicator.Field, typ string, loc *time.Location) ([]byte, error) {
+	start := len(dst)
+	dst, err := encodeValue(dst, f.Value, typ, loc)
+	if err != nil {
+		return nil, fmt.Errorf("field %q: %w", f.Name, err)
+	}
+	if n := textLen(f.Value, typ, dst[start:]); s.unique[f.Name] && !f.Value.IsNull() && n > maxUniqueChars {
+		return nil, fmt.Errorf("unique field %q: value has %d characters; GPTBots unique fields hold at most %d", f.Name, n, maxUniqueChars)
+	}
+	return dst, nil
 }
 
 // keyText is the text of a JSON scalar: a string's contents, a literal as

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
@@ -39,24 +40,57 @@ func TestTypedValuesLand(t *testing.T) {
 	}
 }
 
-func TestUnencodableValuesRejected(t *testing.T) {
+// A value its field cannot hold is a column rejection: the rest of the
+// row lands, and so does every later change of the row (pgoutput resends
+// every column on each update, so rejecting the whole row would freeze it).
+func TestUnencodableValuesLeftOut(t *testing.T) {
 	h := newHarness(t, nil)
 	h.prepare(t)
 	rej := h.write(t,
 		upsert("ok"),
-		upsert("frac", field("n", val(replicator.KindNumeric, "1.5"))),
-		upsert("unix", field("at", val(replicator.KindInt, "1700000000000"))),
-		upsert("nan", field("f", val(replicator.KindFloat, "NaN"))),
-		upsert("word", field("ok", val(replicator.KindText, "yes"))),
+		upsert("frac", field("n", val(replicator.KindNumeric, "1.5")), field("name", text("frac name"))),
+		upsert("unix", field("at", val(replicator.KindInt, "1700000000000")), field("name", text("unix name"))),
+		upsert("nan", field("f", val(replicator.KindFloat, "NaN")), field("name", text("nan name"))),
+		upsert("word", field("n", text("twelve")), field("name", text("word name")), field("f", val(replicator.KindFloat, "2.5"))),
 	)
-	got := rejectedIDs(rej)
-	for _, id := range []string{"frac", "unix", "nan", "word"} {
-		if !strings.Contains(got[id], "cannot encode") {
-			t.Errorf("%s: reason %q", id, got[id])
+	wantColumns := map[string]string{"frac": "n", "unix": "at", "nan": "f", "word": "n"}
+	if len(rej) != len(wantColumns) {
+		t.Fatalf("%d rejections, want %d: %v", len(rej), len(wantColumns), rej)
+	}
+	for _, r := range rej {
+		id := string(r.Record.Key[0].Value.Raw)
+		if r.Column != wantColumns[id] || !strings.Contains(r.Reason, "cannot encode") {
+			t.Errorf("%s: column %q reason %q, want column %q", id, r.Column, r.Reason, wantColumns[id])
 		}
 	}
-	if len(got) != 4 || len(h.rows()) != 1 {
-		t.Errorf("rejected %v, rows %v", got, h.rows())
+	if got := string(rej[len(rej)-1].Value); got != "twelve" {
+		t.Errorf("rejected value %q, want the value as sent", got)
+	}
+	rows := h.rows()
+	if len(rows) != 5 || rows["word"]["name"] != "word name" || rows["word"]["f"] != json.Number("2.5") {
+		t.Fatalf("rows %v", rows)
+	}
+	if _, there := rows["word"]["n"]; there {
+		t.Errorf("the refused field was written: %v", rows["word"])
+	}
+	if n := h.errorsCounted("unencodable"); n != 4 {
+		t.Errorf("unencodable counted %v times, want 4", n)
+	}
+
+	// A later update of the same row, still carrying the bad value, lands.
+	rej = h.write(t, upsert("word", field("n", text("twelve")), field("name", text("word name 2"))))
+	if len(rej) != 1 || rej[0].Column != "n" {
+		t.Fatalf("rejections %v, want the column n only", rej)
+	}
+	if got := h.rows()["word"]["name"]; got != "word name 2" {
+		t.Errorf("the later update did not land: name %v", got)
+	}
+	// Once the value is good, it lands too.
+	if rej = h.write(t, upsert("word", field("n", val(replicator.KindInt, "12")))); len(rej) != 0 {
+		t.Fatalf("rejected %v", rej)
+	}
+	if got := h.rows()["word"]["n"]; got != int64(12) {
+		t.Errorf("n = %v, want 12", got)
 	}
 }
 
@@ -95,7 +129,9 @@ func TestSplitsAtMaxItems(t *testing.T) {
 }
 
 func TestSplitsAtMaxBodyBytes(t *testing.T) {
-	h := newHarness(t, nil)
+	// Bodies near 5 MB take seconds to encode and parse under -race on a
+	// busy machine; the default 2 s timeout would retry them forever.
+	h := newHarness(t, func(_ *gptbotsfake.Options, c *gptbots.Config) { c.RequestTimeout = 20 * time.Second })
 	h.prepare(t)
 	big := strings.Repeat("é", 600_000) // 1.2 MB of UTF-8 each
 	var recs []replicator.Record
@@ -164,7 +200,7 @@ func TestKeyLength(t *testing.T) {
 	h.prepare(t)
 	ok, long := strings.Repeat("語", 256), strings.Repeat("語", 257)
 	rej := h.write(t, upsert(ok), upsert(long), remove(long),
-		upsert("e", field("email", text(strings.Repeat("m", 257)))))
+		upsert("e", field("email", text(strings.Repeat("m", 257))), field("name", text("E"))))
 	if len(rej) != 3 {
 		t.Fatalf("rejected %d, want the long key's upsert and delete and the long email", len(rej))
 	}
@@ -172,11 +208,32 @@ func TestKeyLength(t *testing.T) {
 		if !strings.Contains(r.Reason, "256") {
 			t.Errorf("reason %q", r.Reason)
 		}
+		if id := string(r.Record.Key[0].Value.Raw); (id == "e") != (r.Column == "email") {
+			t.Errorf("rejection of %s names column %q", id, r.Column)
+		}
 	}
-	if _, there := h.rows()[ok]; !there || len(h.rows()) != 1 {
-		t.Errorf("rows %v", h.rows())
+	rows := h.rows()
+	if _, there := rows[ok]; !there || len(rows) != 2 || rows["e"]["name"] != "E" || rows["e"]["email"] != nil {
+		t.Errorf("rows %v: want %s, and e without its email", rows, ok)
 	}
 	if n := len(h.calls(gptbotsfake.DeletePath)); n != 0 {
 		t.Errorf("%d delete calls for nothing", n)
+	}
+}
+
+// A rejection quotes a short prefix of a value, never a whole large one.
+func TestRejectionReasonsShort(t *testing.T) {
+	h := newHarness(t, nil)
+	h.prepare(t)
+	huge := strings.Repeat("x", 1<<20)
+	rej := h.write(t, upsert("h", field("n", val(replicator.KindInt, huge))))
+	if len(rej) != 1 || rej[0].Column != "n" {
+		t.Fatalf("rejections %v", len(rej))
+	}
+	if n := len(rej[0].Reason); n > 1024 {
+		t.Errorf("reason of %d bytes", n)
+	}
+	if n := len(h.logs.String()); n > 64<<10 {
+		t.Errorf("logs of %d bytes for one rejection", n)
 	}
 }

@@ -108,7 +108,10 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		var err error
 		switch rec.Op {
 		case replicator.OpUpsert:
-			it, err = s.upsertItem(rec, w.loc)
+			var refused []replicator.Rejection
+			it, refused, err = s.upsertItem(rec, w.loc)
+			rejected = append(rejected, refused...)
+			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Add(float64(len(refused)))
 		case replicator.OpDelete:
 			it, err = s.deleteItem(rec, w.loc)
 		default:
@@ -116,7 +119,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		}
 		switch {
 		case err != nil:
-			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + err.Error()})
+			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + replicator.Abbreviate(err.Error(), maxReasonBytes)})
 			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Inc()
 		case rec.Op == replicator.OpDelete:
 			deletes = append(deletes, it)
@@ -138,7 +141,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		rejected = append(rejected, rej...)
 	}
 	if len(rejected) > 0 {
-		w.log.Warn("gptbots rejected records", "table", s.spec.Table, "rejected", len(rejected), "records", len(b.Records), "first_reason", rejected[0].Reason)
+		w.log.Warn("gptbots rejected records", "table", s.spec.Table, "rejected", len(rejected), "records", len(b.Records), "first_reason", replicator.Abbreviate(rejected[0].Reason, maxReasonBytes))
 	}
 	return rejected, nil
 }

@@ -5,6 +5,12 @@
 // and can inject the failures a client must survive: 5xx answers, slow
 // answers, dropped connections, changes applied but answers lost, throttling.
 //
+// The schema answer says no more than the real one: the system primary key
+// _id is a uuid, NOT NULL, without a default_value (the platform fills it),
+// and composite unique constraints do not show in the column list, although
+// the fake enforces them and an upsert whose on_conflict no unique
+// constraint matches fails with PostgreSQL's own error text.
+//
 // Choices where the real service is undocumented: an unknown workspace or
 // table answers HTTP 400 with code 2320001; token errors answer HTTP 401
 // (99991661 missing, 99991668 invalid, 99991677 expired); the OAuth endpoint

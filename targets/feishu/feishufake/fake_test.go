@@ -94,7 +94,7 @@ func TestEnvelopeAndAuth(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(r.Data, &schema))
 	require.Len(t, schema.Columns, 5)
-	assert.Equal(t, columnInfo{Name: "_id", DataType: "uuid", IsPrimaryKey: true, DefaultValue: "gen_random_uuid()"}, schema.Columns[0])
+	assert.Equal(t, columnInfo{Name: "_id", DataType: "uuid", IsPrimaryKey: true}, schema.Columns[0], "the real answer shows no default for _id")
 	assert.Equal(t, columnInfo{Name: "id", DataType: "bigint", IsUnique: true}, schema.Columns[1])
 
 	assert.Equal(t, 2320001, c.do(http.MethodGet, "/tables/nope", nil, nil, nil).Code)
@@ -202,6 +202,53 @@ func TestCompositeKeyAndRollback(t *testing.T) {
 	r = c.upsert("lines", "on_conflict=order_id,line", `[{"order_id":1,"line":2,"sku":"z"},{"order_id":1,"line":1,"sku":"b"}]`)
 	require.Equal(t, 0, r.Code, r.Msg)
 	assert.Equal(t, "b", s.Rows("lines")[0]["sku"])
+}
+
+// TestCompositeUniqueLikeTheRealAPI: a composite unique constraint is
+// invisible in the schema answer but enforced, and an on_conflict that no
+// unique constraint matches fails as PostgreSQL does.
+func TestCompositeUniqueLikeTheRealAPI(t *testing.T) {
+	s, c := newClient(t, Options{RequestsPerSecond: -1})
+	require.NoError(t, s.AddTable("likes", []Column{
+		{Name: "user_id", DataType: "bigint"},
+		{Name: "product_id", DataType: "bigint"},
+		{Name: "note", DataType: "text", AllowNull: true},
+	}, []string{"user_id", "product_id"}))
+	r := c.do(http.MethodGet, "/tables/likes", nil, nil, nil)
+	require.Equal(t, 0, r.Code, r.Msg)
+	var schema struct {
+		Columns []columnInfo `json:"columns"`
+	}
+	require.NoError(t, json.Unmarshal(r.Data, &schema))
+	assert.Equal(t, []columnInfo{
+		{Name: "_id", DataType: "uuid", IsPrimaryKey: true},
+		{Name: "user_id", DataType: "bigint"},
+		{Name: "product_id", DataType: "bigint"},
+		{Name: "note", DataType: "text", IsAllowNull: true},
+	}, schema.Columns)
+
+	r = c.upsert("likes", "columns=user_id,product_id,note&on_conflict=product_id,user_id", `[{"user_id":1,"product_id":2,"note":"a"},{"user_id":1,"product_id":3,"note":"b"}]`)
+	require.Equal(t, 0, r.Code, r.Msg)
+	r = c.upsert("likes", "columns=user_id,product_id,note&on_conflict=user_id,product_id", `[{"user_id":1,"product_id":2,"note":"A"}]`)
+	require.Equal(t, 0, r.Code, r.Msg)
+	rows := s.Rows("likes")
+	require.Len(t, rows, 2, "a duplicate of the composite key updates its row")
+	assert.Equal(t, "A", rows[0]["note"])
+	assert.NotEmpty(t, rows[0]["_id"], "the platform fills _id")
+
+	for _, oc := range []string{"user_id", "note", "user_id,note", ""} {
+		r = c.upsert("likes", "columns=user_id,product_id,note&on_conflict="+oc, `[{"user_id":7,"product_id":8,"note":"x"}]`)
+		if oc == "" {
+			assert.Equal(t, 0, r.Code, "the default arbiter is _id: %s", r.Msg)
+			continue
+		}
+		assert.Equal(t, []int{400, 2320001}, []int{r.status, r.Code}, oc)
+		assert.Contains(t, r.Msg, "there is no unique or exclusion constraint matching the ON CONFLICT specification", oc)
+	}
+	r = c.upsert("likes", "columns=user_id,product_id,note", `[{"user_id":1,"product_id":3,"note":"dup"}]`)
+	assert.Equal(t, 2320001, r.Code, "a duplicate under another arbiter violates the constraint")
+	assert.Contains(t, r.Msg, "duplicate key value violates unique constraint on (user_id, product_id)")
+	assert.Len(t, s.Rows("likes"), 3)
 }
 
 func TestRowLimit(t *testing.T) {

@@ -3,23 +3,33 @@ package feishufake
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
 // node is a parsed PostgREST filter: a logic operator over children, or a
 // condition on one column.
 //
+// The filter parameter, once the URL's query is decoded, is read the way
+// the API reads it: as a query string of its own. It is split on '&', each
+// part is split on its first '=', and both halves are percent-decoded once
+// more with url.QueryUnescape ('+' becomes a space, a bad escape is an
+// error). Several parts must all hold. Each name=value pair then follows
+// PostgREST's grammar.
+//
 // Supported: col=eq.v, col=neq.v, col=in.(v,...), col=is.null|true|false at
 // the top level, and=(...) and or=(...) over items such as col.eq.v,
 // col.in.(...), and(...), or(...). As in PostgREST, a value inside a list or
 // a logic tree may be double-quoted, with a backslash escaping the next
 // character; it must be when it contains , ( ) or ". A top-level eq or neq
-// value is the rest of the filter, taken literally.
+// value is the rest of its decoded part, taken literally.
 type node struct {
 	op   string
 	col  string
 	vals []string
 	kids []*node
+	// params marks the "and" of several query parameters (a&b).
+	params bool
 }
 
 var errFilter = errors.New("filter")
@@ -30,10 +40,38 @@ type filterParser struct {
 }
 
 func parseFilter(s string) (*node, error) {
-	p := &filterParser{s: s}
-	n, err := p.top()
+	var params []*node
+	for part := range strings.SplitSeq(s, "&") {
+		n, err := parseParam(part)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %v", errFilter, s, err)
+		}
+		params = append(params, n)
+	}
+	if len(params) == 1 {
+		return params[0], nil
+	}
+	return &node{op: "and", kids: params, params: true}, nil
+}
+
+// parseParam reads one name=value part of the filter.
+func parseParam(part string) (*node, error) {
+	rawName, rawValue, ok := strings.Cut(part, "=")
+	if !ok {
+		return nil, fmt.Errorf("%q is not name=value", part)
+	}
+	name, err := url.QueryUnescape(rawName)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %v at offset %d", errFilter, s, err, p.i)
+		return nil, err
+	}
+	value, err := url.QueryUnescape(rawValue)
+	if err != nil {
+		return nil, err
+	}
+	p := &filterParser{s: name + "=" + value}
+	n, err := p.top(len(name))
+	if err != nil {
+		return nil, fmt.Errorf("%v at offset %d of %q", err, p.i, p.s)
 	}
 	return n, nil
 }
@@ -69,10 +107,14 @@ func (p *filterParser) ident() (string, error) {
 	return name, nil
 }
 
-func (p *filterParser) top() (*node, error) {
+// top reads name=value, where the name is the first nameLen bytes.
+func (p *filterParser) top(nameLen int) (*node, error) {
 	name, err := p.ident()
 	if err != nil {
 		return nil, err
+	}
+	if p.i != nameLen {
+		return nil, fmt.Errorf("%q is not a column name", p.s[:nameLen])
 	}
 	if err := p.expect('='); err != nil {
 		return nil, err
@@ -237,20 +279,30 @@ func (p *filterParser) value() (string, error) {
 }
 
 // String renders the filter so that it parses back to the same tree:
-// values in lists and logic trees always quoted.
+// values in lists and logic trees always quoted, names and values
+// percent-encoded for the second decoding.
 func (n *node) String() string {
+	if n.params {
+		parts := make([]string, len(n.kids))
+		for i, k := range n.kids {
+			parts[i] = k.String()
+		}
+		return strings.Join(parts, "&")
+	}
 	var b strings.Builder
+	var name string
 	switch {
 	case n.kids != nil:
-		b.WriteString(n.op + "=")
+		name = n.op
 		n.group(&b)
 	case n.op == "eq" || n.op == "neq":
-		b.WriteString(n.col + "=" + n.op + "." + n.vals[0])
+		name = n.col
+		b.WriteString(n.op + "." + n.vals[0])
 	default:
-		b.WriteString(n.col + "=")
+		name = n.col
 		n.item(&b)
 	}
-	return b.String()
+	return url.QueryEscape(name) + "=" + url.QueryEscape(b.String())
 }
 
 func (n *node) group(b *strings.Builder) {
@@ -299,4 +351,33 @@ func quoteValue(b *strings.Builder, v string) {
 		b.WriteByte(v[i])
 	}
 	b.WriteByte('"')
+}
+
+// SelectText parses filter as the API does and says which rows it selects,
+// every column being text and each row holding one value per column of
+// cols. It lets a client's tests check the filters they build, byte for
+// byte, without a server.
+func SelectText(filter string, cols []string, rows [][]string) ([]bool, error) {
+	n, err := parseFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	t := &table{pos: make(map[string]int, len(cols))}
+	for i, c := range cols {
+		t.pos[c] = i
+		t.kinds = append(t.kinds, kindText)
+	}
+	c, err := t.compile(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(rows))
+	for i, vals := range rows {
+		r := &row{vals: make([]any, len(vals))}
+		for j, v := range vals {
+			r.vals[j] = v
+		}
+		out[i] = c.match(r)
+	}
+	return out, nil
 }

@@ -17,7 +17,20 @@ func TestParseFilter(t *testing.T) {
 		{`id=in.(1,2,3)`, &node{op: "in", col: "id", vals: []string{"1", "2", "3"}}},
 		{`id=in.()`, &node{op: "in", col: "id", vals: []string{}}},
 		{`n=in.("a,b","c\"d","e\\f",g h,"")`, &node{op: "in", col: "n", vals: []string{"a,b", `c"d`, `e\f`, "g h", ""}}},
-		{`n=in.("x)(y","1.5","2024-01-02T03:04:05+00:00")`, &node{op: "in", col: "n", vals: []string{"x)(y", "1.5", "2024-01-02T03:04:05+00:00"}}},
+		{`n=in.("x)(y","1.5","2024-01-02T03:04:05%2B00:00")`, &node{op: "in", col: "n", vals: []string{"x)(y", "1.5", "2024-01-02T03:04:05+00:00"}}},
+		// The second decoding, as the API does it: percent escapes, '+' as
+		// a space, '&' between parameters, the first '=' of each.
+		{`k=in.(%41,"%25",a+b,"x%26y","p%2Bq")`, &node{op: "in", col: "k", vals: []string{"A", "%", "a b", "x&y", "p+q"}}},
+		{`k=eq.a=b`, &node{op: "eq", col: "k", vals: []string{"a=b"}}},
+		{`k=eq.a%3Db%26c`, &node{op: "eq", col: "k", vals: []string{"a=b&c"}}},
+		{`%6B=in.(1)`, &node{op: "in", col: "k", vals: []string{"1"}}},
+		{`or=(and(a.eq.%22x%2Cy%22))`, &node{op: "or", kids: []*node{
+			{op: "and", kids: []*node{{op: "eq", col: "a", vals: []string{"x,y"}}}},
+		}}},
+		{`a=eq.1&b=in.(2)`, &node{op: "and", params: true, kids: []*node{
+			{op: "eq", col: "a", vals: []string{"1"}},
+			{op: "in", col: "b", vals: []string{"2"}},
+		}}},
 		{`flag=is.null`, &node{op: "is", col: "flag", vals: []string{"null"}}},
 		{`or=(and(a.eq.1,b.eq.x),and(a.eq.2,b.eq."y,z"))`, &node{op: "or", kids: []*node{
 			{op: "and", kids: []*node{{op: "eq", col: "a", vals: []string{"1"}}, {op: "eq", col: "b", vals: []string{"x"}}}},
@@ -46,6 +59,9 @@ func TestParseFilterRejects(t *testing.T) {
 		``, `id`, `id=`, `id=eq`, `id=like.x`, `id=in.(1,2`, `id=in.1,2`, `id=in.("a)`, `id=in.("a"b)`,
 		`id=in.(a"b)`, `id=in.(a(b)`, `id=in.(1))`, `or=(a.eq.1`, `or=()`, `or=(a.eq.1,)`, `or=(a.zz.1)`,
 		`or=(and(a.eq.1)`, `id=is.maybe`, `=eq.1`, `or=(a.eq.1)x`, `id=in.("a\`,
+		// Split on '&' and decoded once more: a raw '&' cuts a value, a bad
+		// escape is an error, an encoded '=' cannot end a name.
+		`id=in.("a&b")`, `id=in.(%zz)`, `id=in.(50%)`, `a=eq.1&`, `a=eq.1&&b=eq.2`, `k%3Din.(1)`, `id=in.("a%`,
 	} {
 		_, err := parseFilter(in)
 		assert.Error(t, err, in)
@@ -96,6 +112,7 @@ func FuzzFilter(f *testing.F) {
 	for _, s := range []string{
 		`id=eq.5`, `id=in.(1,2,3)`, `n=in.("a,b","c\"d","e\\f")`, `or=(and(a.eq.1,b.eq.x),and(a.eq.2,b.eq."y"))`,
 		`flag=is.null`, `and=(a.in.(1,2),b.neq.3)`, `id=in.()`, `or=(a.eq."")`,
+		`k=in.(%41,"%25",a+b)`, `a=eq.1&b=in.(2)`, `k=eq.a=b%26c`,
 	} {
 		f.Add(s)
 	}

@@ -154,7 +154,7 @@ func (t *table) columnList(req insertRequest) ([]int, error) {
 }
 
 // arbiter finds the unique constraint whose columns are exactly on_conflict
-// (default: the primary key).
+// (default: the primary key _id).
 func (t *table) arbiter(onConflict []string) (*index, error) {
 	want := make([]int, 0, len(onConflict))
 	for _, n := range onConflict {
@@ -165,7 +165,7 @@ func (t *table) arbiter(onConflict []string) (*index, error) {
 		want = append(want, i)
 	}
 	if len(want) == 0 {
-		want = t.pk
+		want = []int{idPos}
 	}
 	slices.Sort(want)
 	for _, ix := range t.indexes {
@@ -234,7 +234,7 @@ func (t *table) resolve(old *row, vals []any, inList []bool, req insertRequest, 
 }
 
 func (t *table) id(r *row) string {
-	return fmt.Sprint(r.vals[t.pos[idColumn]])
+	return fmt.Sprint(r.vals[idPos])
 }
 
 func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, name string) {

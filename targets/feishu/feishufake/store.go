@@ -3,18 +3,24 @@ package feishufake
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Column describes a table column the way the schema call reports it.
+// Column describes a table column.
 type Column struct {
 	Name string
 	// DataType is a PostgreSQL type name ("bigint", "text", "numeric",
 	// "timestamptz", "jsonb", ...). Types the fake does not know are stored
 	// as text.
-	DataType     string
+	DataType string
+	// IsPrimaryKey marks the columns of the table's natural key. An aPaaS
+	// table's primary key is always the system column "_id", so the fake
+	// makes these columns NOT NULL and puts one unique constraint over them
+	// all: the schema answer shows it as is_unique on a lone column, and not
+	// at all when it spans several (like every composite unique constraint).
 	IsPrimaryKey bool
 	IsUnique     bool
 	AllowNull    bool
@@ -23,14 +29,19 @@ type Column struct {
 	Default string
 }
 
-// idColumn is the system column every aPaaS table has; record_ids are its values.
-const idColumn = "_id"
+// idColumn is the system primary key every aPaaS table has; record_ids are
+// its values. AddTable puts it first, at idPos.
+const (
+	idColumn = "_id"
+	idPos    = 0
+)
 
 type row struct {
 	vals []any // by column position
 }
 
-// index is one unique constraint: the primary key or a unique column.
+// index is one unique constraint: the primary key, a unique column or a
+// composite unique constraint.
 type index struct {
 	cols []int
 	rows map[string]*row
@@ -41,45 +52,69 @@ type table struct {
 	cols    []Column
 	kinds   []kind
 	pos     map[string]int
-	pk      []int
 	indexes []*index
 	rows    []*row
 	nextID  int
 }
 
-// AddTable creates (or replaces) a table. Unless a column is named "_id", a
-// uuid "_id" column is added; it is the primary key when no column is
-// marked IsPrimaryKey, and unique otherwise.
-func (s *Server) AddTable(name string, cols []Column) error {
+// AddTable creates (or replaces) a table. Like every aPaaS table it has the
+// system primary key "_id" (uuid, NOT NULL, filled by the platform when an
+// insert leaves it out, and reported without a default_value, as the real
+// schema answer does); a column named "_id" in cols only sets its type.
+// unique lists composite unique constraints, each by column names: the fake
+// enforces them and lets on_conflict name them, but the schema answer does
+// not show them, because the real one cannot.
+func (s *Server) AddTable(name string, cols []Column, unique ...[]string) error {
 	t := &table{name: name, pos: make(map[string]int)}
-	hasID := false
-	hasPK := false
+	id := Column{Name: idColumn, DataType: "uuid"}
+	var natural []string
 	for _, c := range cols {
-		hasID = hasID || c.Name == idColumn
-		hasPK = hasPK || c.IsPrimaryKey
+		if c.Name == idColumn {
+			id.DataType = c.DataType
+			continue
+		}
+		if c.IsPrimaryKey {
+			natural = append(natural, c.Name)
+		}
+		t.cols = append(t.cols, c)
 	}
-	if !hasID {
-		cols = append([]Column{{Name: idColumn, DataType: "uuid", IsPrimaryKey: !hasPK, IsUnique: hasPK, Default: "gen_random_uuid()"}}, cols...)
-	}
-	for i, c := range cols {
+	t.cols = append([]Column{id}, t.cols...)
+	for i := range t.cols {
+		c := &t.cols[i]
 		if c.Name == "" {
 			return errors.New("feishufake: column without a name")
 		}
 		if _, dup := t.pos[c.Name]; dup {
 			return fmt.Errorf("feishufake: table %s: column %s declared twice", name, c.Name)
 		}
-		if c.IsPrimaryKey {
+		c.IsPrimaryKey = i == idPos
+		if c.IsPrimaryKey || slices.Contains(natural, c.Name) {
 			c.AllowNull = false
-			t.pk = append(t.pk, i)
+		}
+		if len(natural) == 1 && natural[0] == c.Name {
+			c.IsUnique = true
 		}
 		t.pos[c.Name] = i
-		t.cols = append(t.cols, c)
 		t.kinds = append(t.kinds, kindOf(c.DataType))
 		if c.IsUnique && !c.IsPrimaryKey {
 			t.indexes = append(t.indexes, &index{cols: []int{i}, rows: make(map[string]*row)})
 		}
 	}
-	t.indexes = append(t.indexes, &index{cols: t.pk, rows: make(map[string]*row)})
+	t.indexes = append(t.indexes, &index{cols: []int{idPos}, rows: make(map[string]*row)})
+	if len(natural) > 1 {
+		unique = append([][]string{natural}, unique...)
+	}
+	for _, u := range unique {
+		ix := &index{rows: make(map[string]*row)}
+		for _, n := range u {
+			i, ok := t.pos[n]
+			if !ok {
+				return fmt.Errorf("feishufake: table %s: unique constraint on unknown column %s", name, n)
+			}
+			ix.cols = append(ix.cols, i)
+		}
+		t.indexes = append(t.indexes, ix)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tables[name] = t
@@ -131,15 +166,14 @@ func (t *table) key(ix *index, vals []any) (string, bool) {
 
 // defaultValue is what an insert stores in column i when the row does not set it.
 func (t *table) defaultValue(i int, now time.Time) (any, error) {
-	c := t.cols[i]
-	switch c.Default {
-	case "":
-		return nil, nil
-	case "gen_random_uuid()":
+	if i == idPos {
 		t.nextID++
 		return fmt.Sprintf("%08x-0000-4000-8000-%012x", now.Unix()&0xffffffff, t.nextID), nil
 	}
-	return parseText(t.kinds[i], c.Default)
+	if t.cols[i].Default == "" {
+		return nil, nil
+	}
+	return parseText(t.kinds[i], t.cols[i].Default)
 }
 
 // undo restores the table after a failed request: every change of a request
