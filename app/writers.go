@@ -38,14 +38,18 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 }
 
 func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) (replicator.Writer, error) {
+	var health func(table string, err error)
+	if deps.Monitor != nil {
+		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
+	}
 	switch t.Type {
 	case config.TypeFeishu:
-		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m})
+		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m, TableHealth: health})
 	case config.TypeGPTBots:
 		return gptbots.New(gptbots.Config{
 			Name: t.Name, BaseURL: t.BaseURL, APIKey: t.APIKey, RequestsPerSecond: t.RequestsPerSecond,
 			RequestTimeout: t.RequestTimeout, Timezone: t.Timezone,
-		}, gptbots.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m})
+		}, gptbots.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m, TableHealth: health})
 	}
 	return nil, fmt.Errorf("unknown target type %q", t.Type)
 }

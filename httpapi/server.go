@@ -208,9 +208,22 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	case !(snap.LagSeconds < s.readyMaxLag.Seconds()): // a NaN lag is not ready either
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "not ready: lag %s is not below %s\n", dur(snap.LagSeconds), s.readyMaxLag)
+	case failing(snap) != "":
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "degraded: %s\n", failing(snap))
 	default:
 		fmt.Fprintf(w, "ready: streaming, lag %s\n", dur(snap.LagSeconds))
 	}
+}
+
+// failing names the first target table that fails as a whole, and why.
+func failing(snap monitor.Snapshot) string {
+	for _, t := range snap.Tables {
+		if t.Failing != "" {
+			return fmt.Sprintf("target %s table %s is failing, its writes wait: %s", t.Target, t.Table, t.Failing)
+		}
+	}
+	return ""
 }
 
 func (s *Server) statusJSON(w http.ResponseWriter, _ *http.Request) {

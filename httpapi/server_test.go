@@ -76,6 +76,28 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// TestReadyzDegradedWhileATableFails: a target table failing as a whole
+// makes /readyz say so until the writer reports it recovered.
+func TestReadyzDegradedWhileATableFails(t *testing.T) {
+	s, m := newTestServer(t, Options{})
+	m.AddTable("public.customers", "lark", "customers")
+	m.Phase("streaming")
+	m.Position("0/16B3748", 100, 0.4)
+	m.TargetTable("lark", "customers", errors.New("code 2320001: table not found"))
+	res, body := get(t, s, "/readyz")
+	want := "degraded: target lark table customers is failing, its writes wait: code 2320001: table not found\n"
+	if res.StatusCode != http.StatusServiceUnavailable || body != want {
+		t.Fatalf("GET /readyz = %d %q, want 503 %q", res.StatusCode, body, want)
+	}
+	if got := m.Snapshot().Tables[0].Failing; got == "" {
+		t.Fatal("the status snapshot does not show the failing table")
+	}
+	m.TargetTable("lark", "customers", nil)
+	if res, body := get(t, s, "/readyz"); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz after recovery = %d %q", res.StatusCode, body)
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	s, m := newTestServer(t, Options{})
 	m.AddTable("public.orders", "feishu", "orders")

@@ -10,12 +10,13 @@ import (
 // by all writers of a process; the target label tells them apart.
 type Target struct {
 	// Requests counts API calls by target, table, operation (upsert, delete,
-	// schema, token) and outcome (ok, retry, rejected, fatal).
+	// schema, token) and outcome (ok, retry, rejected, table, fatal).
 	Requests *prometheus.CounterVec
 	// Rows counts rows confirmed by the target, by target, table and operation.
 	Rows *prometheus.CounterVec
 	// Errors counts failed attempts by target and reason (throttled, timeout,
-	// connection, server, token_expired, rejected, fatal...).
+	// connection, server, token_expired, rejected, table, fatal...); table
+	// is an answer about the table or request as a whole.
 	Errors *prometheus.CounterVec
 	// ThrottleWait accumulates seconds spent waiting for the rate limiter or a
 	// throttling answer's reset time, by target.
@@ -24,6 +25,9 @@ type Target struct {
 	Latency *prometheus.HistogramVec
 	// BatchRows observes rows per request by target and operation.
 	BatchRows *prometheus.HistogramVec
+	// TableFailing is 1 while a target table fails as a whole (missing,
+	// no access, schema mismatch): its writes wait, nothing is rejected.
+	TableFailing *prometheus.GaugeVec
 }
 
 // NewTarget creates the target series and registers them on reg.
@@ -55,7 +59,11 @@ func NewTarget(reg prometheus.Registerer) *Target {
 			Help:    "Rows per target request.",
 			Buckets: []float64{1, 5, 10, 50, 100, 250, 500, 1000},
 		}, []string{"target", "operation"}),
+		TableFailing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "replicator_target_table_failing",
+			Help: "1 while a target table fails as a whole; its writes are retried, never dead-lettered.",
+		}, []string{"target", "table"}),
 	}
-	reg.MustRegister(m.Requests, m.Rows, m.Errors, m.ThrottleWait, m.Latency, m.BatchRows)
+	reg.MustRegister(m.Requests, m.Rows, m.Errors, m.ThrottleWait, m.Latency, m.BatchRows, m.TableFailing)
 	return m
 }

@@ -32,6 +32,9 @@ type Table struct {
 	DeadLetters   int64     `json:"dead_letters"`
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at,omitempty"`
+	// Failing is why the target table fails as a whole while it does: its
+	// writes wait and are retried.
+	Failing string `json:"failing,omitempty"`
 	// Throughput holds rows per second over the last five minutes, oldest
 	// first, one value per five seconds.
 	Throughput []float64 `json:"throughput"`
@@ -204,6 +207,23 @@ func (m *Monitor) Error(source string, err error) {
 		return
 	}
 	m.lastErr = err.Error()
+}
+
+// TargetTable records that a target table fails as a whole (err) or
+// recovered (nil); writers call it through their TableHealth hook.
+func (m *Monitor) TargetTable(target, table string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.tables {
+		if t.t.Target != target || t.t.Table != table {
+			continue
+		}
+		t.t.Failing = ""
+		if err != nil {
+			t.t.Failing = err.Error()
+			t.t.LastError, t.t.LastErrorAt = err.Error(), m.now()
+		}
+	}
 }
 
 // Position records the acknowledged LSN and the lag.

@@ -3,6 +3,7 @@ package feishu
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -74,4 +75,79 @@ func BenchmarkUpsertBody(b *testing.B) {
 	for b.Loop() {
 		_ = upsertBody(recs)
 	}
+}
+
+// latentTransport delays every answer, as the real API's answers take
+// hundreds of milliseconds.
+type latentTransport struct {
+	rt    http.RoundTripper
+	delay time.Duration
+}
+
+func (l latentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.rt.RoundTrip(r)
+	time.Sleep(l.delay)
+	return resp, err
+}
+
+// BenchmarkRejectIsolation writes 10,000 rows in one batch at the API's
+// 10 requests per second, with 200 ms answers, and reports the record
+// requests and seconds it takes: clean; with 1% of the rows sending a text
+// the bigint column refuses, all the same text or each its own (the
+// message quotes it); and with 1% refused without naming a value (a unique
+// violation), which only splitting can isolate. Run with -benchtime=1x.
+func BenchmarkRejectIsolation(b *testing.B) {
+	for _, c := range []struct {
+		name          string
+		bad           int
+		distinct, dup bool
+	}{
+		{"clean", 0, false, false},
+		{"1pct_same_value", 100, false, false},
+		{"1pct_distinct_values", 100, true, false},
+		{"1pct_unnamed", 100, false, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				requests, seconds := isolationRun(b, c.bad, c.distinct, c.dup)
+				b.ReportMetric(float64(requests), "requests")
+				b.ReportMetric(seconds, "seconds")
+			}
+		})
+	}
+}
+
+func isolationRun(b *testing.B, bad int, distinct, dup bool) (int, float64) {
+	fake := feishufake.New(feishufake.Options{RequestsPerSecond: 10})
+	defer fake.Close()
+	require.NoError(b, fake.AddTable("customers", []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsUnique: true},
+		{Name: "name", DataType: "text", AllowNull: true},
+		{Name: "big", DataType: "bigint", AllowNull: true},
+		{Name: "email", DataType: "text", AllowNull: true, IsUnique: true},
+	}))
+	client := &http.Client{Transport: latentTransport{rt: http.DefaultTransport.(*http.Transport).Clone(), delay: 200 * time.Millisecond}}
+	w, err := New(Config{Name: "bench", BaseURL: fake.URL(), WorkspaceID: fake.Options().WorkspaceID, UserAccessToken: fake.AccessToken()}, Deps{HTTPClient: client})
+	require.NoError(b, err)
+	spec := replicator.TableSpec{Table: "customers", Key: []string{"id"}, Columns: []string{"id", "name", "big", "email"}}
+	taken := upsertRec(idField(-1), field("name", val(replicator.KindText, "owner")), field("big", val(replicator.KindInt, "0")), field("email", val(replicator.KindText, "taken")))
+	_, err = w.Write(context.Background(), replicator.Batch{Table: spec, Records: []replicator.Record{taken}})
+	require.NoError(b, err)
+	recs := isolationRows(10_000, bad, distinct)
+	for i := range recs {
+		email := fmt.Sprintf("c%d@x", i)
+		if dup && recs[i].Fields[2].Value.Kind == replicator.KindText {
+			recs[i].Fields[2] = field("big", val(replicator.KindInt, "1"))
+			email = "taken"
+		}
+		recs[i].Fields = append(recs[i].Fields, field("email", val(replicator.KindText, email)))
+	}
+	before := len(fake.Requests())
+	start := time.Now()
+	rej, err := w.Write(context.Background(), replicator.Batch{Table: spec, Records: recs})
+	seconds := time.Since(start).Seconds()
+	require.NoError(b, err)
+	require.Len(b, rej, bad)
+	require.Len(b, fake.Rows("customers"), 10_000-bad+1)
+	return len(fake.Requests()) - before, seconds
 }

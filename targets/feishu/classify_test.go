@@ -60,6 +60,5 @@ func TestReason(t *testing.T) {
 	assert.Equal(t, "server", reason(classRetry, nil))
 	assert.Equal(t, "throttled", reason(classThrottle, nil))
 	assert.Equal(t, "token_expired", reason(classRefresh, nil))
-	assert.Equal(t, "rejected", reason(classReject, nil))
 	assert.Equal(t, "fatal", reason(classFatal, nil))
 }

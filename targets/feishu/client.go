@@ -84,7 +84,10 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 			w.m.BatchRows.WithLabelValues(w.cfg.Name, c.op).Observe(float64(c.rows))
 			return ans.data, nil
 		}
-		w.m.Errors.WithLabelValues(w.cfg.Name, reason(cls, terr)).Inc()
+		if cls != classReject {
+			// A refusal is counted by whoever reads its scope.
+			w.m.Errors.WithLabelValues(w.cfg.Name, reason(cls, terr)).Inc()
+		}
 		refused := &apiError{status: ans.status, code: ans.code, msg: ans.msg}
 		failure := error(refused)
 		if terr != nil {

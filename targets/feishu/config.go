@@ -72,6 +72,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	Metrics    *metrics.Target
 	HTTPClient *http.Client
+	// TableHealth is told when a table starts failing as a whole (its
+	// writes wait) and, with a nil error, when it recovers.
+	TableHealth func(table string, err error)
 }
 
 // WriteScope is the scope record writes need.

@@ -141,8 +141,12 @@ func TestFatalCodes(t *testing.T) {
 
 	e.cfg.UserAccessToken = e.fake.AccessToken()
 	e.cfg.WorkspaceID = "ws_wrong"
-	_, err = e.writer().Write(context.Background(), batch)
-	require.NoError(t, err, "an unknown workspace answers 2320001, so the row comes back as a rejection")
+	e.cfg.MaxRetries = 2
+	rej, err := e.writer().Write(context.Background(), batch)
+	require.Error(t, err, "an unknown workspace is no fault of the row: the write waits, then gives up")
+	assert.Empty(t, rej)
+	assert.Contains(t, err.Error(), "ws_wrong")
+	e.cfg.MaxRetries = 0
 
 	e.cfg.WorkspaceID = e.fake.Options().WorkspaceID
 	e.cfg.BaseURL = e.fake.URL() + "/nowhere"

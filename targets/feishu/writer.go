@@ -17,6 +17,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
 // Writer applies batches to one Feishu workspace. It is safe for concurrent
@@ -30,6 +31,7 @@ type Writer struct {
 	turn    chan struct{} // queue for the limiter, one caller at a time
 	tokens  tokenSource
 	base    string // the workspace's API root
+	health  *isolate.Health
 
 	pauseMu    sync.Mutex
 	pauseUntil time.Time
@@ -66,6 +68,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	if w.m == nil {
 		w.m = metrics.NewTarget(prometheus.NewRegistry())
 	}
+	w.health = isolate.NewHealth(cfg.Name, w.log, w.m.TableFailing, deps.TableHealth)
 	if w.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = cfg.MaxInFlight + 1
@@ -88,12 +91,40 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // a batch holds at most one record per key.
 func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
 	jobs, rejected := plan(&b, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
-	var mu sync.Mutex
+	var p pinned
+	rej, err := w.runAll(ctx, &b.Table, jobs, &p)
+	if err != nil {
+		return nil, err
+	}
+	rejected = append(rejected, rej...)
+	if aside := p.setAside(); len(aside) > 0 {
+		jobs, _ := plan(&replicator.Batch{Table: b.Table, Records: aside}, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
+		rej, err := w.runAll(ctx, &b.Table, jobs, nil)
+		if err != nil {
+			return nil, err
+		}
+		rejected = append(rejected, rej...)
+	}
+	return rejected, nil
+}
+
+// runAll runs jobs, MaxInFlight at a time. With p, rows carrying a value
+// PostgreSQL refused earlier in the batch are set aside in p.
+func (w *Writer) runAll(ctx context.Context, t *replicator.TableSpec, jobs []job, p *pinned) ([]replicator.Rejection, error) {
+	var (
+		mu       sync.Mutex
+		rejected []replicator.Rejection
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.cfg.MaxInFlight)
 	for _, j := range jobs {
 		g.Go(func() error {
-			rej, err := w.run(gctx, &b.Table, j)
+			if p != nil {
+				if j.recs = p.sift(j.recs); len(j.recs) == 0 {
+					return nil
+				}
+			}
+			rej, err := w.run(gctx, t, j, p)
 			mu.Lock()
 			rejected = append(rejected, rej...)
 			mu.Unlock()
@@ -106,34 +137,73 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 	return rejected, nil
 }
 
-// run sends one job. When the API refuses it (2320001), the job is split in
-// halves until the refused rows are isolated: they become rejections, the
-// rest land.
-func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job) ([]replicator.Rejection, error) {
-	_, err := w.do(ctx, w.request(t, j))
+// run sends one job. A refused row is rejected only on evidence that
+// isolates it (see package isolate); an answer about the table or the
+// request makes the job wait and go again, so a table that is missing or
+// refused for a while never turns good rows into dead letters.
+func (w *Writer) run(ctx context.Context, t *replicator.TableSpec, j job, p *pinned) ([]replicator.Rejection, error) {
+	rej, err := isolate.Run(ctx, &jobTarget{w: w, t: t, op: j.op, pinned: p}, j.recs, isolate.Options{
+		Table: t.Table, Health: w.health, RetryMin: w.cfg.RetryMin, RetryMax: w.cfg.RetryMax, MaxRetries: w.cfg.MaxRetries,
+	})
+	var failing *isolate.FailingError
+	if errors.As(err, &failing) {
+		return nil, fmt.Errorf("feishu target %q: %s %s: %w: check workspace_id, that the table exists under this name and that the app may write it, or raise max_retries", w.cfg.Name, j.op, t.Table, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]replicator.Rejection, len(rej))
+	for i, r := range rej {
+		w.log.Warn("feishu rejected a record", "table", t.Table, "operation", j.op.String(), "error", r.Reason)
+		out[i] = replicator.Rejection{Record: r.Item, Reason: fmt.Sprintf("feishu rejected the %s: %s", j.op, r.Reason)}
+	}
+	return out, nil
+}
+
+// jobTarget is one table and operation, for package isolate.
+type jobTarget struct {
+	w      *Writer
+	t      *replicator.TableSpec
+	op     replicator.Op
+	pinned *pinned // nil: learn nothing
+}
+
+func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
+	w := jt.w
+	_, err := w.do(ctx, w.request(jt.t, job{op: jt.op, recs: recs}))
 	var rej *rejectError
-	if !errors.As(err, &rej) {
-		if err == nil {
-			w.m.Rows.WithLabelValues(w.cfg.Name, t.Table, j.op.String()).Add(float64(len(j.recs)))
-		}
-		return nil, err
+	switch {
+	case err == nil:
+		w.m.Rows.WithLabelValues(w.cfg.Name, jt.t.Table, jt.op.String()).Add(float64(len(recs)))
+		return isolate.Answer{Kind: isolate.Landed}, nil
+	case !errors.As(err, &rej):
+		return isolate.Answer{}, err
 	}
-	if len(j.recs) == 1 {
-		reason := fmt.Sprintf("feishu rejected the %s: %v", j.op, rej.apiError)
-		w.log.Warn("feishu rejected a record", "table", t.Table, "operation", j.op.String(), "error", rej.apiError.Error())
-		return []replicator.Rejection{{Record: j.recs[0], Reason: reason}}, nil
+	a, refused := verdict(rej.apiError, recs)
+	if refused.column != "" && jt.pinned != nil {
+		jt.pinned.add(refused.column, refused.value)
 	}
-	mid := len(j.recs) / 2
-	w.log.Info("feishu rejected a request; splitting it to isolate the bad rows", "table", t.Table, "operation", j.op.String(), "rows", len(j.recs))
-	left, err := w.run(ctx, t, job{op: j.op, recs: j.recs[:mid]})
-	if err != nil {
-		return nil, err
+	w.m.Errors.WithLabelValues(w.cfg.Name, scopeReason(a.Kind)).Inc()
+	if a.Kind != isolate.TableFailing && len(a.Bad) == 0 && len(recs) > 1 {
+		w.log.Info("feishu refused a request without naming a row; splitting it to isolate the bad rows",
+			"table", jt.t.Table, "operation", jt.op.String(), "rows", len(recs), "error", rej.apiError.Error())
 	}
-	right, err := w.run(ctx, t, job{op: j.op, recs: j.recs[mid:]})
-	if err != nil {
-		return nil, err
+	return a, nil
+}
+
+// Probe reads the table's schema: an answer that involves no row.
+func (jt *jobTarget) Probe(ctx context.Context) (isolate.Answer, error) {
+	w := jt.w
+	_, err := w.do(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
+	var rej *rejectError
+	switch {
+	case err == nil:
+		return isolate.Answer{Kind: isolate.Landed}, nil
+	case errors.As(err, &rej):
+		w.m.Errors.WithLabelValues(w.cfg.Name, "table").Inc()
+		return isolate.Answer{Kind: isolate.TableFailing, Reason: rej.apiError.Error()}, nil
 	}
-	return append(left, right...), nil
+	return isolate.Answer{}, err
 }
 
 // request builds the API call for a job.

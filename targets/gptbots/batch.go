@@ -2,13 +2,16 @@ package gptbots
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
 const (
@@ -80,69 +83,114 @@ func (w *Writer) chunks(r request, items []item) (chunks [][]item, tooLarge []re
 	return chunks, tooLarge
 }
 
-// write sends the items and returns the records the API refused.
+// write sends the items and returns the records the API refused. A record
+// is rejected only on evidence that isolates it (see package isolate): a
+// fail_detail entry naming it, or isolation by splitting a 40000 answer
+// while the table is shown healthy. An answer about the table makes the
+// write wait and go again; resending is harmless because every item is an
+// upsert or delete by key.
 func (w *Writer) write(ctx context.Context, s *schema, r request, items []item) ([]replicator.Rejection, error) {
 	chunks, rejected := w.chunks(r, items)
+	t := &chunkTarget{w: w, s: s, r: r}
 	for _, c := range chunks {
-		rej, err := w.writeChunk(ctx, s, r, c)
+		rej, err := isolate.Run(ctx, t, c, isolate.Options{
+			Table: s.spec.Table, Health: w.health, RetryMin: w.cfg.BackoffMin, RetryMax: w.cfg.BackoffMax, MaxRetries: w.cfg.MaxRetries,
+		})
+		var failing *isolate.FailingError
+		if errors.As(err, &failing) {
+			return nil, fmt.Errorf("gptbots target %q: %w; check the table and the API key's access to it, or raise max_retries", w.cfg.Name, err)
+		}
 		if err != nil {
 			return nil, err
 		}
-		rejected = append(rejected, rej...)
+		for _, x := range rej {
+			rejected = append(rejected, replicator.Rejection{Record: *x.Item.rec, Reason: x.Reason})
+		}
 	}
 	return rejected, nil
 }
 
-// writeChunk sends one request. A request the API calls invalid, or an
-// update whose failures cannot be matched to records, is split in halves
-// until each bad record stands alone; resending is harmless because every
-// item is an upsert or delete by key.
-func (w *Writer) writeChunk(ctx context.Context, s *schema, r request, chunk []item) ([]replicator.Rejection, error) {
-	w.metrics.BatchRows.WithLabelValues(w.cfg.Name, r.op).Observe(float64(len(chunk)))
-	ans, err := w.send(ctx, call{op: r.op, table: s.spec.Table, path: r.path, body: r.body(chunk)})
+// chunkTarget sends one kind of request to one table, for package isolate.
+type chunkTarget struct {
+	w *Writer
+	s *schema
+	r request
+}
+
+func (t *chunkTarget) Send(ctx context.Context, chunk []item) (isolate.Answer, error) {
+	w := t.w
+	w.metrics.BatchRows.WithLabelValues(w.cfg.Name, t.r.op).Observe(float64(len(chunk)))
+	ans, err := w.send(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk)})
+	if a, ok := scopeOf(err); ok {
+		return a, nil
+	}
+	if err != nil {
+		return isolate.Answer{}, err
+	}
+	a := isolate.Answer{Kind: isolate.Landed}
+	if t.r.op == opUpsert {
+		if a, err = w.attribute(t.s, ans, chunk); err != nil {
+			return a, err
+		}
+	}
+	if a.Kind == isolate.Landed {
+		w.metrics.Rows.WithLabelValues(w.cfg.Name, t.s.spec.Table, t.r.op).Add(float64(len(chunk) - len(a.Bad)))
+		w.metrics.Errors.WithLabelValues(w.cfg.Name, "rejected").Add(float64(len(a.Bad)))
+	}
+	return a, nil
+}
+
+// Probe reads one record: an answer that involves no item.
+func (t *chunkTarget) Probe(ctx context.Context) (isolate.Answer, error) {
+	body, err := json.Marshal(map[string]any{"table_id": t.s.spec.Table, "page": 1, "page_size": 1})
+	if err != nil {
+		return isolate.Answer{}, err
+	}
+	_, err = t.w.send(ctx, call{op: "schema", table: t.s.spec.Table, path: pagePath, body: body})
+	if a, ok := scopeOf(err); ok {
+		a.Kind = isolate.TableFailing
+		return a, nil
+	}
+	if err != nil {
+		return isolate.Answer{}, err
+	}
+	return isolate.Answer{Kind: isolate.Landed}, nil
+}
+
+// scopeOf reads a refusal of a whole request: about the table, or for
+// splitting to explain.
+func scopeOf(err error) (isolate.Answer, bool) {
 	var invalid *invalidError
+	var table *tableError
 	switch {
-	case errors.As(err, &invalid) && len(chunk) == 1:
-		return []replicator.Rejection{{Record: *chunk[0].rec, Reason: "GPTBots: " + invalid.Error()}}, nil
+	case errors.As(err, &table):
+		return isolate.Answer{Kind: isolate.TableFailing, Reason: table.Error()}, true
 	case errors.As(err, &invalid):
-		return w.bisect(ctx, s, r, chunk)
-	case err != nil:
-		return nil, err
+		return isolate.Answer{Kind: isolate.Refused, Reason: "GPTBots: " + invalid.Error()}, true
 	}
-	var rejected []replicator.Rejection
-	if r.op == opUpsert {
-		var attributed bool
-		if rejected, attributed, err = w.attribute(s, ans, chunk); err != nil {
-			return nil, err
-		}
-		if !attributed {
-			return w.bisect(ctx, s, r, chunk)
-		}
-	}
-	w.metrics.Rows.WithLabelValues(w.cfg.Name, s.spec.Table, r.op).Add(float64(len(chunk) - len(rejected)))
-	return rejected, nil
+	return isolate.Answer{}, false
 }
 
-func (w *Writer) bisect(ctx context.Context, s *schema, r request, chunk []item) ([]replicator.Rejection, error) {
-	half := len(chunk) / 2
-	a, err := w.writeChunk(ctx, s, r, chunk[:half])
-	if err != nil {
-		return nil, err
-	}
-	b, err := w.writeChunk(ctx, s, r, chunk[half:])
-	if err != nil {
-		return nil, err
-	}
-	return append(a, b...), nil
-}
+// tableWords mark a per-item failure that is about the table's fields, not
+// the item's values: every item would fail the same way, so it is the
+// table's failure. Quoted names are taken out before matching.
+var tableWords = regexp.MustCompile(`(?i)\b(field|table|column)\b.*\b(not exist|does not exist|not found)\b`)
 
-// attribute turns an update answer's fail_detail into rejections. It
-// reports false when a failure names no record of the chunk and the chunk
-// has more than one, so that only splitting can tell which failed.
-func (w *Writer) attribute(s *schema, ans []byte, chunk []item) ([]replicator.Rejection, bool, error) {
+var quotedParts = regexp.MustCompile(`"[^"]*"`)
+
+// attribute reads an update answer's fail_detail: the items it names are
+// bad and the rest landed. A failure it cannot match to an item leaves a
+// chunk of several for splitting to explain (the items that did land are
+// written again, harmlessly); in a chunk of one it is that item's.
+func (w *Writer) attribute(s *schema, ans []byte, chunk []item) (isolate.Answer, error) {
 	reasons, ok, err := failures(ans, s.key)
 	if err != nil {
-		return nil, false, fmt.Errorf("gptbots target %q: unexpected answer to an update of table %s: %w", w.cfg.Name, s.spec.Table, err)
+		return isolate.Answer{}, fmt.Errorf("gptbots target %q: unexpected answer to an update of table %s: %w", w.cfg.Name, s.spec.Table, err)
+	}
+	for _, why := range reasons {
+		if tableWords.MatchString(quotedParts.ReplaceAllString(why, `""`)) {
+			return isolate.Answer{Kind: isolate.TableFailing, Reason: "GPTBots: " + why}, nil
+		}
 	}
 	keys := make(map[string]bool, len(chunk))
 	for _, it := range chunk {
@@ -152,22 +200,20 @@ func (w *Writer) attribute(s *schema, ans []byte, chunk []item) ([]replicator.Re
 		ok = ok && keys[k]
 	}
 	if !ok {
-		if len(chunk) > 1 {
-			return nil, false, nil
-		}
 		why := strings.Join(slices.Sorted(maps.Values(reasons)), "; ")
 		if why == "" {
 			why = "counted as failed without a reason"
 		}
-		w.metrics.Errors.WithLabelValues(w.cfg.Name, "rejected").Inc()
-		return []replicator.Rejection{{Record: *chunk[0].rec, Reason: "GPTBots: " + why}}, true, nil
+		if len(chunk) > 1 {
+			return isolate.Answer{Kind: isolate.Refused, Reason: "GPTBots: " + why}, nil
+		}
+		return isolate.Answer{Kind: isolate.Landed, Bad: []isolate.Bad{{Index: 0, Reason: "GPTBots: " + why}}}, nil
 	}
-	var rejected []replicator.Rejection
-	for _, it := range chunk {
-		if reason, failed := reasons[it.key]; failed {
-			rejected = append(rejected, replicator.Rejection{Record: *it.rec, Reason: "GPTBots: " + reason})
+	a := isolate.Answer{Kind: isolate.Landed}
+	for i, it := range chunk {
+		if why, failed := reasons[it.key]; failed {
+			a.Bad = append(a.Bad, isolate.Bad{Index: i, Reason: "GPTBots: " + why})
 		}
 	}
-	w.metrics.Errors.WithLabelValues(w.cfg.Name, "rejected").Add(float64(len(rejected)))
-	return rejected, true, nil
+	return a, nil
 }

@@ -26,9 +26,12 @@ const (
 	actOK action = iota
 	// actRetry: nothing is known to be applied; send the same call again.
 	actRetry
-	// actSplit: the request is invalid as a whole; split it to find the
-	// records that make it so, and reject those.
+	// actSplit: the request is invalid as a whole; package isolate splits
+	// it to find the records that make it so, or finds the table failing.
 	actSplit
+	// actTable: the answer is about the table (missing, no access): the
+	// write waits and is sent again, nothing is rejected.
+	actTable
 	// actFatal: retrying cannot help; a person must act.
 	actFatal
 )
@@ -71,10 +74,8 @@ func classify(r reply) verdict {
 			return verdict{actSplit, "rejected"}
 		case codeInternal:
 			return verdict{actRetry, "server"}
-		case codeTableNotFound:
-			return verdict{actFatal, "table_not_found"}
-		case codeNoAccess:
-			return verdict{actFatal, "no_access"}
+		case codeTableNotFound, codeNoAccess:
+			return verdict{actTable, "table"}
 		case codeUnauthorized:
 			return verdict{actFatal, "unauthorized"}
 		case codeThrottled:

@@ -25,6 +25,12 @@ type call struct {
 	body  []byte
 }
 
+// tableError is an answer about the table (403106, 403131): while
+// running the write waits for it; at Prepare it is fatal.
+type tableError struct{ message string }
+
+func (e *tableError) Error() string { return e.message }
+
 // invalidError is the API's 40000: the request as a whole is invalid.
 type invalidError struct{ message string }
 
@@ -53,6 +59,8 @@ func (w *Writer) send(ctx context.Context, c call) ([]byte, error) {
 			return r.body, nil
 		case actSplit:
 			return nil, &invalidError{message: describe(r)}
+		case actTable:
+			return nil, &tableError{message: w.fatal(v, c, r).Error()}
 		case actFatal:
 			return nil, w.fatal(v, c, r)
 		}
@@ -171,6 +179,8 @@ func outcome(a action) string {
 		return "retry"
 	case actSplit:
 		return "rejected"
+	case actTable:
+		return "table"
 	}
 	return "fatal"
 }
@@ -185,10 +195,8 @@ func (w *Writer) fatal(v verdict, c call, r reply) error {
 	switch v.reason {
 	case "unauthorized":
 		hint = "API key rejected: check the target's api_key"
-	case "table_not_found":
-		hint = fmt.Sprintf("table %s not found: check the table id in the mapping and that the table belongs to the agent whose API key is configured", c.table)
-	case "no_access":
-		hint = fmt.Sprintf("no access to table %s: check the API key's agent and its permissions on the table", c.table)
+	case "table":
+		hint = fmt.Sprintf("table %s not found or not accessible: check the table id in the mapping, that the table belongs to the agent whose API key is configured, and the agent's permissions on it", c.table)
 	case "forbidden":
 		hint = fmt.Sprintf("access to table %s refused: check the API key's agent and table permissions", c.table)
 	default:

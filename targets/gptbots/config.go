@@ -68,6 +68,9 @@ type Deps struct {
 	// HTTPClient defaults to a client with its own transport; per-call
 	// timeouts come from Config.RequestTimeout either way.
 	HTTPClient *http.Client
+	// TableHealth is told when a table starts failing as a whole (its
+	// writes wait) and, with a nil error, when it recovers.
+	TableHealth func(table string, err error)
 }
 
 func (c *Config) defaults() {

@@ -63,6 +63,9 @@ type harness struct {
 	w       *gptbots.Writer
 	metrics *metrics.Target
 	logs    *syncBuffer
+
+	healthMu sync.Mutex
+	health   []string // what TableHealth was told: "table:failing" or "table:ok"
 }
 
 // newHarness starts a fake without a rate limit holding the test table, and
@@ -91,6 +94,15 @@ func newHarness(t *testing.T, adjust func(*gptbotsfake.Options, *gptbots.Config)
 	w, err := gptbots.New(cfg, gptbots.Deps{
 		Logger:  slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: h.metrics,
+		TableHealth: func(table string, err error) {
+			h.healthMu.Lock()
+			defer h.healthMu.Unlock()
+			state := "ok"
+			if err != nil {
+				state = "failing"
+			}
+			h.health = append(h.health, table+":"+state)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)

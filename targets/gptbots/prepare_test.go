@@ -98,7 +98,10 @@ func TestWrongKeyIsFatal(t *testing.T) {
 	h.checkNoSecret(t, err)
 }
 
-func TestWriteFatalOnTableErrors(t *testing.T) {
+// TestWriteGivesUpOnTableErrors: a table that goes missing or refused
+// while running is waited for, never rejected; with max_retries the write
+// ends in an error that says what to check.
+func TestWriteGivesUpOnTableErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		break_ func(*gptbotsfake.Server)
@@ -108,17 +111,20 @@ func TestWriteFatalOnTableErrors(t *testing.T) {
 		{"table gone", func(f *gptbotsfake.Server) { f.DropTable(table) }, []string{table, "403106", "table id"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, nil)
+			h := newHarness(t, func(_ *gptbotsfake.Options, c *gptbots.Config) { c.MaxRetries = 2 })
 			h.prepare(t)
 			tc.break_(h.fake)
-			_, err := h.w.Write(ctx(t), replicator.Batch{Table: spec, Records: []replicator.Record{upsert("1"), remove("2")}})
-			if err == nil {
-				t.Fatal("Write succeeded")
+			rej, err := h.w.Write(ctx(t), replicator.Batch{Table: spec, Records: []replicator.Record{upsert("1"), remove("2")}})
+			if err == nil || len(rej) != 0 {
+				t.Fatalf("Write: %v, rejected %v", err, rej)
 			}
 			for _, want := range tc.wants {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
+			}
+			if n := h.errorsCounted("table"); n < 3 {
+				t.Errorf("%v table errors counted, want 3", n)
 			}
 			h.checkNoSecret(t, err)
 		})

@@ -21,6 +21,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
 // Writer is a replicator.Writer for one GPTBots API key.
@@ -31,6 +32,7 @@ type Writer struct {
 	metrics *metrics.Target
 	client  *http.Client
 	limiter *rate.Limiter
+	health  *isolate.Health
 
 	mu     sync.RWMutex
 	tables map[string]*schema
@@ -70,6 +72,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	if w.client == nil {
 		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	interval := time.Duration(float64(time.Second) / cfg.RequestsPerSecond * pacingMargin)
 	w.limiter = rate.NewLimiter(rate.Every(interval), 1)
 	return w, nil

@@ -16,8 +16,13 @@
 // (99991661 missing, 99991668 invalid, 99991677 expired); the OAuth endpoint
 // answers RFC 6749 style with the fields at the top level and Feishu error
 // codes (20002 wrong client secret, 20026 unknown, 20037 expired, 20064
-// revoked, 20073 already used refresh token). Faults hit record writes (POST
-// and DELETE of records) and, through their own queue, the token endpoint.
+// revoked, 20073 already used refresh token). A refused value answers 400/
+// 2320001 with msg "param is invalid: " and PostgreSQL's own message, which
+// quotes the value but names neither the row nor (for a value its type
+// refuses) the column, as PostgREST passes it on; that Feishu's msg carries
+// it is unverified. Faults hit record writes (POST and DELETE of records)
+// and, through their own queue, the token endpoint; FailTable makes every
+// call naming a table fail for a while.
 package feishufake
 
 import (
@@ -175,6 +180,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if msg, failing := s.tableFailure(table); ok && failing {
+		s.answer(w, r, table, 0, http.StatusBadRequest, codeInvalid, msg, nil)
+		return
+	}
 	switch {
 	case !ok:
 		s.notFound(w, r)

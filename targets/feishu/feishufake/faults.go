@@ -41,6 +41,7 @@ func (f Fault) String() string {
 }
 
 type faultState struct {
+	tables     map[string]tableFault
 	queue      []Fault
 	tokenQueue []Fault
 	rate       float64
@@ -72,6 +73,41 @@ func (s *Server) SetFaultRate(p float64, kinds ...Fault) {
 	defer s.mu.Unlock()
 	s.faults.rate = p
 	s.faults.kinds = append([]Fault(nil), kinds...)
+}
+
+// tableFault is a table answering as if missing for its next left calls.
+type tableFault struct {
+	left int
+	msg  string
+}
+
+// FailTable makes the next n calls naming table (schema reads, record reads
+// and writes) answer HTTP 400 with code 2320001 and msg, the way the API
+// answers while a table is renamed, dropped or refused to the app; msg ""
+// answers the bare "param is invalid". Nothing of those calls is applied.
+func (s *Server) FailTable(table string, n int, msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.tables == nil {
+		s.faults.tables = make(map[string]tableFault)
+	}
+	if msg == "" {
+		msg = "param is invalid"
+	}
+	s.faults.tables[table] = tableFault{left: n, msg: msg}
+}
+
+// tableFailure takes one call from the table's FailTable count.
+func (s *Server) tableFailure(table string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.faults.tables[table]
+	if !ok || f.left <= 0 {
+		return "", false
+	}
+	f.left--
+	s.faults.tables[table] = f
+	return f.msg, true
 }
 
 func (s *Server) nextFault() Fault {

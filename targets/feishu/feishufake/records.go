@@ -112,11 +112,13 @@ func (t *table) insert(req insertRequest, now time.Time) ([]string, error) {
 	u := undo{rowCount: len(t.rows)}
 	touched := make(map[*row]bool, len(req.objs))
 	ids := make([]string, 0, len(req.objs))
-	for n, obj := range req.objs {
+	for _, obj := range req.objs {
 		id, err := t.insertOne(obj, inList, req, arbiter, touched, &u, now)
 		if err != nil {
+			// PostgreSQL names neither the row nor (for a value its type
+			// refuses) the column: only the value.
 			t.rollback(&u)
-			return nil, fmt.Errorf("record %d: %v", n, err)
+			return nil, err
 		}
 		ids = append(ids, id)
 	}
@@ -188,12 +190,12 @@ func (t *table) insertOne(obj map[string]any, inList []bool, req insertRequest, 
 			vals[i], err = t.defaultValue(i, now)
 		}
 		if err != nil {
-			return "", fmt.Errorf("column %q: %v", c.Name, err)
+			return "", err
 		}
 	}
 	for i, c := range t.cols {
 		if !c.AllowNull && vals[i] == nil {
-			return "", fmt.Errorf("null value in column %q violates not-null constraint", c.Name)
+			return "", fmt.Errorf("null value in column %q of relation %q violates not-null constraint", c.Name, t.name)
 		}
 	}
 	if arbiter != nil {

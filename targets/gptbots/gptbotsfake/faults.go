@@ -28,9 +28,15 @@ const (
 	FaultLostAnswer
 	// FaultThrottle answers HTTP 429 as if past the rate limit.
 	FaultThrottle
+	// FaultInvalid answers 40000 (invalid parameter) without applying
+	// anything, as a gateway or a table in flux may for any request.
+	FaultInvalid
+	// FaultTableNotFound answers 403106 without applying anything, as
+	// while a table is being re-created.
+	FaultTableNotFound
 )
 
-var faultNames = [...]string{"none", "server_error", "bad_gateway", "slow", "drop", "lost_answer", "throttle"}
+var faultNames = [...]string{"none", "server_error", "bad_gateway", "slow", "drop", "lost_answer", "throttle", "invalid", "table_not_found"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -94,6 +100,10 @@ func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request
 		_, _ = w.Write([]byte("<html><body>502 Bad Gateway</body></html>"))
 	case FaultThrottle:
 		s.throttle(w, call)
+	case FaultInvalid:
+		s.write(w, call, s.invalid("", "invalid parameter"))
+	case FaultTableNotFound:
+		s.write(w, call, s.coded(CodeTableNotFound, "", "table not found"))
 	case FaultDrop:
 		s.record(call)
 		hangUp(w)
