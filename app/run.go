@@ -129,6 +129,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	defer fetchConn.Close(context.Background())
 	fetcher := &replication.Fetcher{Conn: fetchConn}
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
+	mapper.SetTypes(&replication.TypeCatalog{Conn: fetchConn})
 
 	mon.Phase("snapshot")
 	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}

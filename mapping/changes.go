@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/replication"
 )
@@ -16,7 +14,7 @@ import (
 type Mapper struct {
 	rules  map[string]*Rule
 	tables map[uint32]*Table // nil value: a relation we saw but do not map
-	types  *pgtype.Map
+	types  Types
 	fetch  Fetcher
 	logger *slog.Logger
 }
@@ -24,15 +22,20 @@ type Mapper struct {
 // NewMapper maps the given rules; fetch reads whole rows when a key change
 // arrives with unchanged (TOASTed) values.
 func NewMapper(rules []*Rule, fetch Fetcher, logger *slog.Logger) *Mapper {
-	m := &Mapper{rules: make(map[string]*Rule, len(rules)), tables: map[uint32]*Table{}, types: pgtype.NewMap(), fetch: fetch, logger: logger}
+	m := &Mapper{rules: make(map[string]*Rule, len(rules)), tables: map[uint32]*Table{}, fetch: fetch, logger: logger}
 	for _, r := range rules {
 		m.rules[r.Source] = r
 	}
 	return m
 }
 
-// Types is the type map used for decoding, shared with snapshot reads.
-func (m *Mapper) Types() *pgtype.Map { return m.types }
+// SetTypes makes the mapper resolve types the mapping does not know
+// (domains, enums, arrays of them…) through the source catalog.
+func (m *Mapper) SetTypes(types Types) { m.types = types }
+
+// Types is the type lookup, shared with the snapshot so that snapshot rows
+// encode exactly like streamed ones.
+func (m *Mapper) Types() Types { return m.types }
 
 // Relation (re)compiles the table a Relation message describes; a schema
 // change mid-stream lands here.

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/replication"
 )
@@ -32,10 +30,11 @@ type fieldPlan struct {
 	enc    encoder
 }
 
-// Compile builds the plan for rel's columns. Columns the rule names but the
-// relation lacks are left out (a dropped column must not stop the stream);
-// a missing key column is an error.
-func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger) (*Table, error) {
+// Compile builds the plan for rel's columns, resolving each column's type
+// once (types may be nil: built-in types only). Columns the rule names but
+// the relation lacks are left out (a dropped column must not stop the
+// stream); a missing key column is an error.
+func Compile(rule *Rule, rel *replication.Relation, types Types, logger *slog.Logger) (*Table, error) {
 	t := &Table{Rule: rule, Spec: rule.Spec(), rel: rel, fields: make([]fieldPlan, len(rel.Columns))}
 	present := make(map[string]bool, len(rel.Columns))
 	for i, col := range rel.Columns {
@@ -44,10 +43,14 @@ func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 		if !ok {
 			continue
 		}
-		if err := checkFormat(c.Format, col.TypeOID); err != nil {
+		vt, err := resolveType(types, col.TypeOID)
+		if err != nil {
 			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
 		}
-		t.fields[i] = fieldPlan{target: c.Target, enc: encoder{oid: col.TypeOID, format: c.Format, types: types}}
+		if err := checkFormat(c.Format, vt); err != nil {
+			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
+		}
+		t.fields[i] = fieldPlan{target: c.Target, enc: encoder{t: vt, format: c.Format}}
 	}
 	for _, c := range rule.Columns {
 		if !present[c.Source] {

@@ -19,7 +19,7 @@ func stampTable(t *testing.T, key string) *Table {
 		Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "at", Target: "at_ms", Format: FormatUnixMS}, {Source: "name", Target: "name"}}}
 	rel := &replication.Relation{Namespace: "public", Name: "ev", Columns: []replication.Column{
 		{Name: "id", TypeOID: pgtype.Int4OID}, {Name: "at", TypeOID: pgtype.TimestamptzOID}, {Name: "name", TypeOID: pgtype.TextOID}}}
-	tbl, err := Compile(rule, rel, pgtype.NewMap(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tbl, err := Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
 }
