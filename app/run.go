@@ -124,6 +124,9 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	defer fetchConn.Close(context.Background())
 	fetcher := &replication.Fetcher{Conn: fetchConn}
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
+	mapper.ResolvePartitions(func(ctx context.Context, relID uint32) ([]string, bool, error) {
+		return replication.PartitionAncestors(ctx, fetchConn, relID)
+	})
 
 	mon.Phase("snapshot")
 	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}

@@ -48,7 +48,7 @@ func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
 		s.lastCommit = m.EndLSN
 		s.p.Commit(m.EndLSN)
 	case replication.KindRelation:
-		return s.mapper.Relation(m.Relation)
+		return s.mapper.Relation(s.ctx, m.Relation)
 	case replication.KindInsert, replication.KindUpdate, replication.KindDelete:
 		return s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
 			return s.p.Add(t, rec, tick)
