@@ -87,6 +87,9 @@ func (m *Mapper) partitionRule(ctx context.Context, rel *replication.Relation) (
 		return nil, fmt.Errorf("mapping: cannot tell whether %s, which the stream carries, is a partition of a mapped table: %w", rel.QualifiedName(), err)
 	}
 	if !found {
+		if m.logged[rel.ID] {
+			return nil, nil
+		}
 		m.logger.Warn("the stream carries a table that no longer exists and no mapping names; its changes are ignored (if it was a partition of a mapped table, resync that table)", "table", rel.QualifiedName(), "relation_id", rel.ID)
 		m.logged[rel.ID] = true
 		return nil, nil
