@@ -64,7 +64,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 		}
 		detail := fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))
 		if info.Partitioned {
-			detail += ", partitioned (copied and streamed through the partitioned table)"
+			detail += ", partitioned (copied and streamed through the partitioned table; PostgreSQL does not publish a TRUNCATE of a single partition: resync the table after one)"
 		}
 		items = append(items, CheckItem{Name: name, Status: CheckOK, Detail: detail})
 		tables = append(tables, sourceTable{rule: rule, info: info})

@@ -89,3 +89,17 @@ func TestCheckPublicationViaRoot(t *testing.T) {
 	require.Equal(t, app.CheckFail, foreign.Status, "%+v", foreign)
 	require.Contains(t, foreign.Detail, "ALTER PUBLICATION "+`"`+pub+`"`+" SET (publish_via_partition_root = true)")
 }
+
+// A TRUNCATE of a partitioned table is met by the table's on_truncate
+// policy, never passed over. (PostgreSQL does not publish a TRUNCATE of a
+// single partition through the root at all; check and the docs say so.)
+func TestPartitionTruncateHalts(t *testing.T) {
+	e := newEnv(t, partitionedSchema)
+	e.exec(`INSERT INTO items VALUES (1, 'a', 1), (1001, 'b', 2)`)
+	daemon := e.startStreaming(e.config(itemsMapping))
+	e.waitMirror("items", "items", 60*time.Second, "id")
+	e.exec(`TRUNCATE items`)
+	err := waitStopped(t, daemon, "TRUNCATE with on_truncate: halt")
+	require.ErrorContains(t, err, "public.items")
+	require.ErrorContains(t, err, "on_truncate: halt")
+}
