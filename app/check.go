@@ -42,7 +42,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 	items = append(items, problemItem("wal_level = logical", replication.CheckWALLevel(ctx, conn)))
 	items = append(items, problemItem("role may replicate", replication.CheckReplicationRole(ctx, conn)))
 	items = append(items, keepSizeItem(ctx, conn))
-	items = append(items, slotItem(ctx, conn, cfg.Source.Slot))
+	items = append(items, slotItem(ctx, conn, cfg.Source.Slot), slotStateItem(ctx, conn, cfg))
 	items = append(items, publicationItem(ctx, conn, cfg))
 
 	var tables []sourceTable

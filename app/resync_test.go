@@ -110,6 +110,10 @@ func TestRecreatedSlotRefused(t *testing.T) {
 	mirrorThenStop(t, e, cfg)
 	e.recreateSlot()
 
+	moved := checkItem(t, app.Check(context.Background(), cfg, app.Deps{Logger: quietLogger(), Writers: writers(e)}), "slot follows")
+	require.Equal(t, app.CheckFail, moved.Status, "%+v", moved)
+	require.Contains(t, moved.Detail, "replicator resync --config FILE --all")
+
 	err := waitStopped(t, e.start(cfg), "a re-created slot")
 	require.True(t, errors.Is(err, app.ErrSlotMismatch), "%v", err)
 	require.ErrorContains(t, err, "ahead of the checkpoint")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -188,4 +190,30 @@ func mappedSources(cfg *config.Config) []string {
 		out[i] = m.Source
 	}
 	return out
+}
+
+// slotStateItem says, before a start would, that the slot moved ahead of
+// the checkpoint the state directory saved. It reads the state without
+// creating it.
+func slotStateItem(ctx context.Context, conn *pgx.Conn, cfg *config.Config) CheckItem {
+	name := "slot follows the saved checkpoint"
+	if _, err := os.Stat(filepath.Join(cfg.State.Dir, "state.json")); err != nil {
+		return CheckItem{Name: name, Status: CheckOK, Detail: "no saved state yet"}
+	}
+	store, err := state.Open(cfg.State.Dir)
+	if err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	confirmed, found, err := replication.SlotPosition(ctx, conn, cfg.Source.Slot)
+	if err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	if !found || store.Slot() != cfg.Source.Slot {
+		return CheckItem{Name: name, Status: CheckOK, Detail: "the state follows no existing slot: run copies every table"}
+	}
+	if cp := store.Checkpoint(); cp != 0 && confirmed > cp {
+		return CheckItem{Name: name, Status: CheckFail, Detail: fmt.Sprintf("slot %s has confirmed %s, ahead of the saved checkpoint %s: someone moved it, or dropped and created it again. %s",
+			cfg.Source.Slot, confirmed, cp, slotChoice)}
+	}
+	return CheckItem{Name: name, Status: CheckOK, Detail: "checkpoint " + store.Checkpoint().String()}
 }

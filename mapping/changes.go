@@ -102,7 +102,9 @@ func (m *Mapper) partitionRule(ctx context.Context, rel *replication.Relation) (
 	}
 	if rule != nil && !m.logged[rel.ID] {
 		m.logged[rel.ID] = true
-		m.logger.Info("changes of a partition arrive under its own name (the publication does not publish through the partition root); mapping them with the partitioned table's rule",
+		// pgoutput announces a partition along with its root even when it
+		// publishes the changes under the root.
+		m.logger.Debug("a partition of a mapped table; changes under its name follow the table's mapping",
 			"partition", rel.QualifiedName(), "table", rule.Source)
 	}
 	return rule, nil

@@ -26,7 +26,7 @@ func TestRelationResolvesPartitions(t *testing.T) {
 		13: {},
 	}
 	var logs bytes.Buffer
-	m := NewMapper([]*Rule{root, sub}, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	m := NewMapper([]*Rule{root, sub}, nil, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	m.ResolvePartitions(func(_ context.Context, id uint32) ([]string, bool, error) {
 		if id == 99 {
 			return nil, false, errors.New("connection lost")

@@ -100,6 +100,15 @@ func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInf
 	}
 	info.ReplicaIdentity = identity[0]
 	info.Partitioned = kind == "p"
+	if info.Partitioned {
+		// A partitioned table has no rows of its own: estimate from its leaves.
+		err := conn.QueryRow(ctx, `
+			SELECT CASE WHEN bool_and(c.reltuples < 0) THEN -1 ELSE COALESCE(sum(GREATEST(c.reltuples, 0)), 0) END::float8
+			FROM pg_partition_tree($1::oid::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf`, info.ID).Scan(&reltuples)
+		if err != nil {
+			return nil, fmt.Errorf("read the partitions of %s: %w", qualified, err)
+		}
+	}
 	info.EstimatedRows = int64(reltuples)
 	rows, err := conn.Query(ctx, `
 		SELECT a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod),
