@@ -45,7 +45,8 @@ func sourceIdentity(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn) (s
 // saves the checkpoint before it reports a position, so only someone else
 // can have moved (or dropped and re-created) the slot.
 func checkSlot(store *state.Store, slot string, id state.SlotIdentity, confirmed replicator.LSN) error {
-	if saved := store.Identity(); saved != nil && *saved != id {
+	// A renamed database keeps its oid and its slots.
+	if saved := store.Identity(); saved != nil && (saved.SystemID != id.SystemID || saved.DatabaseOID != id.DatabaseOID) {
 		return fmt.Errorf("%w: slot %s is in database %s (oid %d) of server %s, but the state followed it in database %s (oid %d) of server %s.\n%s",
 			ErrSlotMismatch, slot, id.Database, id.DatabaseOID, id.SystemID, saved.Database, saved.DatabaseOID, saved.SystemID, slotChoice)
 	}
