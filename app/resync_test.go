@@ -171,3 +171,31 @@ func TestSlotOnAnotherServerRefused(t *testing.T) {
 	require.True(t, errors.Is(err, app.ErrSlotMismatch), "%v", err)
 	require.ErrorContains(t, err, "of server 1")
 }
+
+// A slot dropped behind the daemon's back is a lost slot: the daemon stops
+// and says how to resync, rather than quietly copying over a target that
+// still holds rows deleted meanwhile.
+func TestDroppedSlotRefused(t *testing.T) {
+	e := newEnv(t, itemsSchema)
+	cfg := e.config(itemsMapping)
+	mirrorThenStop(t, e, cfg)
+	eventually(t, 30*time.Second, "the walsender to release the slot", func() bool {
+		var active bool
+		err := e.db.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&active)
+		return err == nil && !active
+	})
+	e.exec(`SELECT pg_drop_replication_slot($1)`, "slot_"+e.name)
+	e.exec(`DELETE FROM items WHERE id <= 5`)
+	e.exec(`INSERT INTO items (id, name) VALUES (60, 'gap')`)
+
+	err := waitStopped(t, e.start(cfg), "a dropped slot")
+	require.ErrorContains(t, err, "no longer exists")
+	require.ErrorContains(t, err, "replicator resync --config FILE --all")
+
+	e.emptyTarget("items")
+	_, err = app.Resync(context.Background(), cfg, true, nil)
+	require.NoError(t, err)
+	daemon := e.startStreaming(cfg)
+	e.waitMirror("items", "items", 60*time.Second, "id")
+	require.NoError(t, daemon.stop())
+}

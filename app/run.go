@@ -233,7 +233,8 @@ func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot s
 		return confirmed, "", nil
 	}
 	if store.Slot() == slot && store.Checkpoint() != 0 {
-		logger.Warn("replication slot is gone (dropped, or invalidated); creating it again and copying every table anew (rows deleted meanwhile stay on the targets: empty them and restart for an exact mirror)", "slot", slot)
+		return 0, "", fmt.Errorf("%w: slot %s, which the state followed up to %s, no longer exists (someone dropped it, or the server was replaced); the changes since are gone. Empty the target tables, run 'replicator resync --config FILE --all', then start again: the slot is created anew and every table copied (docs/production.md, \"A moved or re-created slot\")",
+			errSlotLost, slot, store.Checkpoint())
 	}
 	created, err := replication.CreateSlot(ctx, repl, slot, dryRun)
 	if err != nil {
