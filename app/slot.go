@@ -121,7 +121,7 @@ func Resync(ctx context.Context, cfg *config.Config, all bool, tables []string) 
 	}
 	var done []string
 	for _, t := range tables {
-		if err := store.ForgetTable(t); err != nil {
+		if err := store.RequestResync(t); err != nil {
 			return done, err
 		}
 		done = append(done, fmt.Sprintf("table %s will be copied again at the next start", t))

@@ -184,8 +184,7 @@ func keyStrings(key [][]byte) []string {
 	return out
 }
 
-// resyncPoint is a snapshot taken before a copy that does not start with
-// the slot (a resync, a resumed daemon, a table mapped later): the copy's own
+// resyncPoint is a snapshot taken before a resync's copy: the copy's own
 // snapshot is later, so it holds every change this one sees, and the stream
 // skips those changes of the table (see StreamSink.SkipSeen).
 type resyncPoint struct{ snapshot, before string }
@@ -202,7 +201,7 @@ func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, 
 			s.monitor.SnapshotProgress(t.rule.Source, prog.Rows, prog.Rows, true)
 			continue
 		}
-		if exported == "" && prog.ResyncSnapshot == "" && prog.Rows == 0 {
+		if exported == "" && prog.Resync && prog.ResyncSnapshot == "" {
 			if point == nil {
 				snap, before, err := replication.CurrentSnapshot(ctx, conn)
 				if err != nil {

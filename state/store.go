@@ -18,11 +18,14 @@ type TableProgress struct {
 	// LastKey is the source text of the key of the last confirmed row.
 	LastKey []string `json:"last_key,omitempty"`
 	Rows    int64    `json:"rows"`
-	// ResyncSnapshot is the transaction snapshot (pg_current_snapshot) of a
-	// copy that did not start with the slot: changes of transactions it sees
-	// are already in the copied rows, and the stream skips them if they come
-	// before ResyncBefore (so a TRUNCATE that a resync answers is not met
-	// again).
+	// Resync says a person asked for this copy, having emptied the target
+	// table: the copy then records ResyncSnapshot, a transaction snapshot
+	// (pg_current_snapshot) taken before it. Changes of transactions it
+	// sees are already in the copied rows, and the stream skips them if
+	// they come before ResyncBefore (so a TRUNCATE that a resync answers is
+	// not met again). Without an emptied target, a skipped delete would
+	// leave a row behind, so no other copy skips anything.
+	Resync         bool   `json:"resync,omitempty"`
 	ResyncSnapshot string `json:"resync_snapshot,omitempty"`
 	ResyncBefore   string `json:"resync_before,omitempty"`
 }
@@ -183,12 +186,12 @@ func (s *Store) Unbind() error {
 	return s.save()
 }
 
-// ForgetTable drops a table's snapshot progress: the next start copies it
-// again.
-func (s *Store) ForgetTable(name string) error {
+// RequestResync drops a table's snapshot progress and marks it for a
+// resync: the next start copies it again.
+func (s *Store) RequestResync(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.doc.Tables, name)
+	s.doc.Tables[name] = &TableProgress{Resync: true}
 	return s.save()
 }
 

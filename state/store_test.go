@@ -29,8 +29,8 @@ func TestStoreSlotBinding(t *testing.T) {
 	require.Equal(t, replicator.LSN(0x100), s.Checkpoint())
 	require.Equal(t, TableProgress{Done: true, Rows: 3, ResyncSnapshot: "5:9:7", ResyncBefore: "0/200"}, s.Table("public.a"))
 
-	require.NoError(t, s.ForgetTable("public.a"))
-	require.Equal(t, TableProgress{}, s.Table("public.a"))
+	require.NoError(t, s.RequestResync("public.a"))
+	require.Equal(t, TableProgress{Resync: true}, s.Table("public.a"))
 	require.True(t, s.Table("public.b").Done)
 
 	other := SlotIdentity{SystemID: "7300000000000000002", Database: "app", DatabaseOID: 16390}

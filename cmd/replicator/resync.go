@@ -23,7 +23,7 @@ func (l *tableList) Set(v string) error {
 }
 
 func resyncCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlags("resync", "Usage: replicator resync --config FILE (--table SCHEMA.TABLE ... | --all)\n\nMarks tables to be copied again at the next start, from a snapshot taken then; changes the copy\nalready holds are skipped when the stream meets them (so a TRUNCATE that stopped the daemon is\nanswered). Empty the target tables first: rows deleted at the source since would stay otherwise.\nWith --all the state also lets go of the slot's position: the next start follows the slot from\nwhere it is (the way out when the slot was moved or created again). Stop the daemon first.", stderr)
+	fs, configPath := newFlags("resync", "Usage: replicator resync --config FILE (--table SCHEMA.TABLE ... | --all)\n\nMarks tables to be copied again at the next start, from a snapshot taken then. Empty the target\ntables first. With --table, changes the copy already holds are skipped when the stream meets them\n(so a TRUNCATE that stopped the daemon is answered). With --all the state lets go of the slot's\nposition and every table's progress: the next start follows the slot from where it is (the way out\nwhen the slot was moved, dropped or created again). Stop the daemon first.", stderr)
 	var tables tableList
 	fs.Var(&tables, "table", "a mapped source `table` to copy again (repeatable)")
 	all := fs.Bool("all", false, "copy every mapped table again")
