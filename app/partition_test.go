@@ -65,6 +65,8 @@ func TestPartitionedTableMirrored(t *testing.T) {
 	daemon = e.start(cfg)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	require.NoError(t, daemon.stop())
+	require.NoError(t, e.db.QueryRow(context.Background(), "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", "pub_"+e.name).Scan(&viaRoot))
+	require.True(t, viaRoot, "the daemon sets publish_via_partition_root on a publication it can alter")
 }
 
 // check says when a publication made by another role does not publish
