@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -86,7 +87,7 @@ func TestKeyChangeFromUnencodableKey(t *testing.T) {
 	rel := *tbl.Relation()
 	rel.ID = 5
 	m := NewMapper([]*Rule{tbl.Rule}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, m.Relation(&rel))
+	require.NoError(t, m.Relation(context.Background(), &rel))
 	var emitted []replicator.Record
 	err := m.Change(t.Context(), &replication.Message{
 		Kind: replication.KindUpdate, RelationID: 5,
