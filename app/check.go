@@ -44,7 +44,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 	items = append(items, problemItem("wal_level = logical", replication.CheckWALLevel(ctx, conn)))
 	items = append(items, problemItem("role may replicate", replication.CheckReplicationRole(ctx, conn)))
 	items = append(items, keepSizeItem(ctx, conn))
-	items = append(items, slotItem(ctx, conn, cfg.Source.Slot))
+	items = append(items, slotItem(ctx, conn, cfg.Source.Slot), slotStateItem(ctx, conn, cfg))
 	items = append(items, publicationItem(ctx, conn, cfg))
 
 	var tables []sourceTable
@@ -64,8 +64,11 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: strings.Join(problems, "; ")})
 			continue
 		}
-		item := CheckItem{Name: name, Status: CheckOK,
-			Detail: fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))}
+		detail := fmt.Sprintf("key (%s), %d columns, replica identity %s", strings.Join(rule.Key, ", "), len(rule.Columns), identityName(info.ReplicaIdentity))
+		if info.Partitioned {
+			detail += ", partitioned (copied and streamed through the partitioned table; PostgreSQL does not publish a TRUNCATE of a single partition: resync the table after one)"
+		}
+		item := CheckItem{Name: name, Status: CheckOK, Detail: detail}
 		warnings := append(ruleWarnings(rule, info), driftWarnings(m, rule, info)...)
 		if w := nullableKey(ctx, conn, info, rule.Key); w != "" {
 			warnings = append(warnings, w)
@@ -140,31 +143,30 @@ func slotItem(ctx context.Context, conn *pgx.Conn, slot string) CheckItem {
 
 func publicationItem(ctx context.Context, conn *pgx.Conn, cfg *config.Config) CheckItem {
 	name := "publication " + cfg.Source.Publication
-	rows, err := conn.Query(ctx, `SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1`, cfg.Source.Publication)
+	pub, err := replication.ReadPublication(ctx, conn, cfg.Source.Publication)
 	if err != nil {
 		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
 	}
-	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
-	}
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", cfg.Source.Publication).Scan(&exists); err != nil {
-		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
-	}
-	if !exists {
-		return CheckItem{Name: name, Status: CheckOK, Detail: "does not exist yet: run creates it"}
+	if !pub.Exists {
+		return CheckItem{Name: name, Status: CheckOK, Detail: "does not exist yet: run creates it (publish_via_partition_root = true)"}
 	}
 	want := make([]string, len(cfg.Mappings))
 	for i, m := range cfg.Mappings {
 		want[i] = m.Source
 	}
-	sort.Strings(have)
-	sort.Strings(want)
-	if strings.Join(have, ",") != strings.Join(want, ",") {
-		return CheckItem{Name: name, Status: CheckOK, Detail: fmt.Sprintf("covers %s; run sets it to the mapped tables %s", strings.Join(have, ", "), strings.Join(want, ", "))}
+	if pub.Matches(want) {
+		return CheckItem{Name: name, Status: CheckOK, Detail: "covers exactly the mapped tables, publish_via_partition_root = true"}
 	}
-	return CheckItem{Name: name, Status: CheckOK, Detail: "covers exactly the mapped tables"}
+	cmds := strings.Join(pub.AlterCommands(cfg.Source.Publication, want), "; ")
+	if !pub.Ours {
+		return CheckItem{Name: name, Status: CheckFail, Detail: fmt.Sprintf("created by %s, which this role cannot alter; it must cover exactly the mapped tables and publish partitions through their root (otherwise changes of a partitioned table arrive under the partitions' names). Run as %s: %s",
+			pub.Owner, pub.Owner, cmds)}
+	}
+	detail := fmt.Sprintf("covers %s; run sets it to the mapped tables %s", strings.Join(pub.Tables, ", "), strings.Join(want, ", "))
+	if !pub.ViaRoot {
+		detail += " and sets publish_via_partition_root = true"
+	}
+	return CheckItem{Name: name, Status: CheckOK, Detail: detail}
 }
 
 func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []sourceTable) []CheckItem {

@@ -65,14 +65,14 @@ func (m *maintenance) checkSlot(ctx context.Context) error {
 	err := m.conn.QueryRow(ctx, `SELECT wal_status, safe_wal_size, current_setting('max_slot_wal_keep_size')
 		FROM pg_replication_slots WHERE slot_name = $1`, m.slot).Scan(&status, &safe, &keep)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: slot %s no longer exists; changes since the last acknowledged position are gone. Resync: run 'replicator teardown --config FILE --yes', then start again (every table is copied anew)", errSlotLost, m.slot)
+		return fmt.Errorf("%w: slot %s no longer exists; changes since the last acknowledged position are gone. Resync: empty the target tables, run 'replicator teardown --config FILE --yes', then start again (every table is copied anew)", errSlotLost, m.slot)
 	}
 	if err != nil {
 		m.logger.Warn("could not read the slot's WAL retention", "slot", m.slot, "error", err)
 		return nil
 	}
 	if status != nil && *status == "lost" {
-		return fmt.Errorf("%w: slot %s was invalidated because it held more WAL than max_slot_wal_keep_size allows; changes are gone. Resync: run 'replicator teardown --config FILE --yes', then start again (every table is copied anew), and consider raising max_slot_wal_keep_size", errSlotLost, m.slot)
+		return fmt.Errorf("%w: slot %s was invalidated because it held more WAL than max_slot_wal_keep_size allows; changes are gone. Resync: empty the target tables, run 'replicator teardown --config FILE --yes', then start again (every table is copied anew), and consider raising max_slot_wal_keep_size", errSlotLost, m.slot)
 	}
 	if safe == nil {
 		m.monitor.SlotRetention(-1, 1)

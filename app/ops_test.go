@@ -103,7 +103,7 @@ func TestStatusTeardownAndResync(t *testing.T) {
 
 	done, err := app.Teardown(context.Background(), cfg)
 	require.NoError(t, err)
-	require.Len(t, done, 2)
+	require.Len(t, done, 3)
 	require.Empty(t, e.slotFlushed(), "the slot must be gone")
 	var pubs int
 	require.NoError(t, e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_publication").Scan(&pubs))

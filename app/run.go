@@ -134,6 +134,10 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	defer fetchConn.Close(context.Background())
 	fetcher := &replication.Fetcher{Conn: fetchConn}
 	mapper := mapping.NewMapper(rules, fetcher.Fetch, logger)
+	mapper.SetTypes(&replication.TypeCatalog{Conn: fetchConn})
+	mapper.ResolvePartitions(func(ctx context.Context, relID uint32) ([]string, bool, error) {
+		return replication.PartitionAncestors(ctx, fetchConn, relID)
+	})
 	mapper.NoticeWith(mon.Error)
 	mapper.CatalogWith(func(table, column string) (bool, error) {
 		info, err := replication.LoadTable(ctx, fetchConn, table)
@@ -156,6 +160,10 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if cp := store.Checkpoint(); cp > start {
 		start = cp
 	}
+	seen, err := seenByCopies(store, start)
+	if err != nil {
+		return err
+	}
 	wire, err := replication.StartStream(ctx, repl, cfg.Source.Slot, cfg.Source.Publication, start)
 	streaming = true
 	if err != nil {
@@ -166,6 +174,9 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	mon.Phase("streaming")
 	defer mon.Phase("stopped")
 	sink := pipeline.NewStreamSink(ctx, p, mapper, start, logger)
+	for _, s := range seen {
+		sink.SkipSeen(s.source, s.snap, s.before)
+	}
 	maint := &maintenance{conn: fetchConn, slot: cfg.Source.Slot, heartbeat: cfg.Source.Heartbeat, monitor: mon, logger: logger}
 	stream := &replication.Stream{
 		Conn: wire, Sink: sink,
@@ -215,8 +226,13 @@ func prepareTargets(ctx context.Context, tables []sourceTable, writers map[strin
 
 // ensureSlot returns the slot's confirmed position, creating the slot (and
 // forgetting all snapshot progress, since a new slot starts a new history)
-// when it is missing. exported names the new slot's snapshot.
+// when it is missing. exported names the new slot's snapshot. A slot that
+// is not the one the state followed stops the daemon (see checkSlot).
 func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot string, store *state.Store, dryRun bool, logger *slog.Logger) (confirmed replicator.LSN, exported string, err error) {
+	id, err := sourceIdentity(ctx, conn, repl)
+	if err != nil {
+		return 0, "", err
+	}
 	confirmed, found, err := replication.SlotPosition(ctx, conn, slot)
 	if err != nil {
 		return 0, "", err
@@ -226,20 +242,25 @@ func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot s
 			if store.Slot() != "" {
 				logger.Warn("state directory belongs to another slot; copying every table again", "slot", slot, "state_slot", store.Slot())
 			}
-			if err := store.Reset(slot); err != nil {
-				return 0, "", err
-			}
+			return confirmed, "", store.Bind(slot, id, confirmed)
+		}
+		if err := checkSlot(store, slot, id, confirmed); err != nil {
+			return 0, "", err
+		}
+		if store.Identity() == nil {
+			return confirmed, "", store.SetIdentity(id)
 		}
 		return confirmed, "", nil
 	}
 	if store.Slot() == slot && store.Checkpoint() != 0 {
-		logger.Warn("replication slot is gone (dropped, or invalidated); creating it again and copying every table anew", "slot", slot)
+		return 0, "", fmt.Errorf("%w: slot %s, which the state followed up to %s, no longer exists (someone dropped it, or the server was replaced); the changes since are gone. Empty the target tables, run 'replicator resync --config FILE --all', then start again: the slot is created anew and every table copied (docs/production.md, \"A moved or re-created slot\")",
+			errSlotLost, slot, store.Checkpoint())
 	}
 	created, err := replication.CreateSlot(ctx, repl, slot, dryRun)
 	if err != nil {
 		return 0, "", err
 	}
-	if err := store.Reset(slot); err != nil {
+	if err := store.Bind(slot, id, created.ConsistentPoint); err != nil {
 		return 0, "", err
 	}
 	logger.Info("created replication slot", "slot", slot, "consistent_point", created.ConsistentPoint)

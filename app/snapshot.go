@@ -67,7 +67,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			return nil
 		}
 		if n > 0 {
-			prog = state.TableProgress{LastKey: marks[n-1].lastKey, Rows: marks[n-1].rows}
+			prog.LastKey, prog.Rows = marks[n-1].lastKey, marks[n-1].rows
 			marks = marks[n:]
 		}
 		prog.Done = done
@@ -235,18 +235,39 @@ func keyStrings(key [][]byte) []string {
 	return out
 }
 
+// resyncPoint is a snapshot taken before a resync's copy: the copy's own
+// snapshot is later, so it holds every change this one sees, and the stream
+// skips those changes of the table (see StreamSink.SkipSeen).
+type resyncPoint struct{ snapshot, before string }
+
 // run copies every table whose snapshot is not done, in one repeatable-read
 // transaction (the slot's exported snapshot when it was just created), and
 // returns once every copied row is confirmed.
 func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, tables []sourceTable, mapper *mapping.Mapper) error {
 	var todo []sourceTable
+	var point *resyncPoint
 	for _, t := range tables {
-		if prog := s.store.Table(t.rule.Source); prog.Done {
+		prog := s.store.Table(t.rule.Source)
+		if prog.Done {
 			s.monitor.SnapshotProgress(t.rule.Source, prog.Rows, prog.Rows, true)
 			continue
 		}
+		if exported == "" && prog.Resync && prog.ResyncSnapshot == "" {
+			if point == nil {
+				snap, before, err := replication.CurrentSnapshot(ctx, conn)
+				if err != nil {
+					return err
+				}
+				point = &resyncPoint{snap.String(), before.String()}
+			}
+			prog.ResyncSnapshot, prog.ResyncBefore = point.snapshot, point.before
+			if err := s.store.SaveTable(t.rule.Source, prog); err != nil {
+				return err
+			}
+		}
 		if !t.rule.Snapshot {
-			if err := s.store.SaveTable(t.rule.Source, state.TableProgress{Done: true}); err != nil {
+			prog.Done = true
+			if err := s.store.SaveTable(t.rule.Source, prog); err != nil {
 				return err
 			}
 			continue

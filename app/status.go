@@ -232,8 +232,8 @@ func countLines(path string) (int, error) {
 	return n, sc.Err()
 }
 
-// Teardown drops the slot and the publication; the state directory stays
-// (a new slot makes the next run copy every table again).
+// Teardown drops the slot and the publication and lets the state directory
+// forget its progress: the next run creates them and copies every table.
 func Teardown(ctx context.Context, cfg *config.Config) ([]string, error) {
 	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
 	if err != nil {
@@ -259,5 +259,17 @@ func Teardown(ctx context.Context, cfg *config.Config) ([]string, error) {
 	if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{cfg.Source.Publication}.Sanitize()); err != nil {
 		return done, fmt.Errorf("drop publication %s: %w", cfg.Source.Publication, err)
 	}
-	return append(done, fmt.Sprintf("publication %s: dropped", cfg.Source.Publication)), nil
+	done = append(done, fmt.Sprintf("publication %s: dropped", cfg.Source.Publication))
+	// The next start must not take the missing slot for a lost one.
+	if _, err := os.Stat(filepath.Join(cfg.State.Dir, "state.json")); err == nil {
+		store, err := state.Open(cfg.State.Dir)
+		if err == nil {
+			err = store.Unbind()
+		}
+		if err != nil {
+			return done, err
+		}
+		done = append(done, "state: progress forgotten; the next start copies every table anew")
+	}
+	return done, nil
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/replication"
 )
@@ -16,18 +14,34 @@ import (
 type Mapper struct {
 	rules  map[string]*Rule
 	tables map[uint32]*Table // nil value: a relation we saw but do not map
-	types  *pgtype.Map
+	types  Types
 	fetch  Fetcher
+	logger *slog.Logger
 	notice func(source string, err error)
 	// inSource, when set, tells whether the source table has a column now.
 	inSource func(table, column string) (bool, error)
-	logger   *slog.Logger
+
+	ancestors AncestorLookup
+	logged    map[uint32]bool // relations whose mapping was already logged
+}
+
+// AncestorLookup returns the partitioned tables a relation is a partition
+// of ("schema.table"), nearest first; found is false when the relation is no
+// longer in the catalog.
+type AncestorLookup func(ctx context.Context, relID uint32) (ancestors []string, found bool, err error)
+
+// ResolvePartitions makes a relation that no rule names, but that is a
+// partition of a mapped table, follow that table's rule. pgoutput names
+// partitions when the publication does not publish through the root (one
+// created by someone else, or changes written before it was altered).
+func (m *Mapper) ResolvePartitions(lookup AncestorLookup) {
+	m.ancestors = lookup
 }
 
 // NewMapper maps the given rules; fetch reads whole rows when a key change
 // arrives with unchanged (TOASTed) values.
 func NewMapper(rules []*Rule, fetch Fetcher, logger *slog.Logger) *Mapper {
-	m := &Mapper{rules: make(map[string]*Rule, len(rules)), tables: map[uint32]*Table{}, types: pgtype.NewMap(), fetch: fetch, logger: logger}
+	m := &Mapper{rules: make(map[string]*Rule, len(rules)), tables: map[uint32]*Table{}, fetch: fetch, logger: logger, logged: map[uint32]bool{}}
 	for _, r := range rules {
 		m.rules[r.Source] = r
 	}
@@ -46,15 +60,31 @@ func (m *Mapper) CatalogWith(inSource func(table, column string) (bool, error)) 
 	m.inSource = inSource
 }
 
-// Types is the type map used for decoding, shared with snapshot reads.
-func (m *Mapper) Types() *pgtype.Map { return m.types }
+// SetTypes makes the mapper resolve types the mapping does not know
+// (domains, enums, arrays of them…) through the source catalog.
+func (m *Mapper) SetTypes(types Types) { m.types = types }
+
+// Types is the type lookup, shared with the snapshot so that snapshot rows
+// encode exactly like streamed ones.
+func (m *Mapper) Types() Types { return m.types }
 
 // Relation (re)compiles the table a Relation message describes; a schema
-// change mid-stream lands here.
-func (m *Mapper) Relation(rel *replication.Relation) error {
+// change mid-stream lands here. A partition of a mapped table follows that
+// table's rule; a relation no rule covers is logged once and ignored.
+func (m *Mapper) Relation(ctx context.Context, rel *replication.Relation) error {
 	rule, ok := m.rules[rel.QualifiedName()]
 	if !ok {
+		var err error
+		if rule, err = m.partitionRule(ctx, rel); err != nil {
+			return err
+		}
+	}
+	if rule == nil {
 		m.tables[rel.ID] = nil
+		if !m.logged[rel.ID] {
+			m.logged[rel.ID] = true
+			m.logger.Info("the stream carries a table no mapping names; its changes are ignored", "table", rel.QualifiedName())
+		}
 		return nil
 	}
 	var olderThan map[string]bool
@@ -74,13 +104,47 @@ func (m *Mapper) Relation(rel *replication.Relation) error {
 		t, err = compile(rule, rel, m.types, m.logger, olderThan)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (changes of %s arrive under that name)", err, rel.QualifiedName())
 	}
 	if len(t.LeftOut) > 0 && m.notice != nil {
 		m.notice(rule.Source, LeftOutError(rule, t.LeftOut))
 	}
 	m.tables[rel.ID] = t
 	return nil
+}
+
+// partitionRule returns the rule of the topmost mapped table rel is a
+// partition of, or nil.
+func (m *Mapper) partitionRule(ctx context.Context, rel *replication.Relation) (*Rule, error) {
+	if m.ancestors == nil {
+		return nil, nil
+	}
+	ancestors, found, err := m.ancestors(ctx, rel.ID)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: cannot tell whether %s, which the stream carries, is a partition of a mapped table: %w", rel.QualifiedName(), err)
+	}
+	if !found {
+		if m.logged[rel.ID] {
+			return nil, nil
+		}
+		m.logger.Warn("the stream carries a table that no longer exists and no mapping names; its changes are ignored (if it was a partition of a mapped table, resync that table)", "table", rel.QualifiedName(), "relation_id", rel.ID)
+		m.logged[rel.ID] = true
+		return nil, nil
+	}
+	var rule *Rule
+	for _, a := range ancestors {
+		if r, ok := m.rules[a]; ok {
+			rule = r
+		}
+	}
+	if rule != nil && !m.logged[rel.ID] {
+		m.logged[rel.ID] = true
+		// pgoutput announces a partition along with its root even when it
+		// publishes the changes under the root.
+		m.logger.Debug("a partition of a mapped table; changes under its name follow the table's mapping",
+			"partition", rel.QualifiedName(), "table", rule.Source)
+	}
+	return rule, nil
 }
 
 // Table returns the compiled table of a relation id; nil when unmapped.

@@ -10,7 +10,6 @@ import (
 )
 
 func TestEncode(t *testing.T) {
-	types := pgtype.NewMap()
 	tests := []struct {
 		name     string
 		oid      uint32
@@ -45,10 +44,20 @@ func TestEncode(t *testing.T) {
 		{"string keeps the postgres text", pgtype.BoolOID, FormatString, "t", replicator.KindText, `"t"`},
 		{"json embeds the value as text", pgtype.JSONBOID, FormatJSON, `{"a":1}`, replicator.KindText, `"{\"a\":1}"`},
 		{"json of a number", pgtype.Int4OID, FormatJSON, "5", replicator.KindText, `"5"`},
+		{"json of an array", pgtype.Int4ArrayOID, FormatJSON, "{{1,2},{3,NULL}}", replicator.KindText, `"[[1,2],[3,null]]"`},
+		{"unix_ms of a BC timestamp", pgtype.TimestamptzOID, FormatUnixMS, "0001-12-31 23:59:59.999+00 BC", replicator.KindInt, "-62135596800001"},
+		{"unix_s of year 10000", pgtype.TimestampOID, FormatUnixS, "10000-01-01 00:00:00", replicator.KindInt, "253402300800"},
+		{"unix_ms of a BC date", pgtype.DateOID, FormatUnixMS, "0001-12-31 BC", replicator.KindInt, "-62135683200000"},
+		{"money is a number", 790, "", "-$1,234.56", replicator.KindNumeric, "-1234.56"},
+		{"money as string keeps its text", 790, FormatString, "$1.00", replicator.KindText, `"$1.00"`},
+		{"date of year 10000 is its text", pgtype.DateOID, "", "10000-01-01", replicator.KindText, `"10000-01-01"`},
+		{"box array uses ';'", 1020, "", "{(1,1),(0,0);(2,2),(1,1)}", replicator.KindJSON, `["(1,1),(0,0)","(2,2),(1,1)"]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := encoder{oid: tt.oid, format: tt.format, types: types}
+			vt, err := resolveType(nil, tt.oid)
+			require.NoError(t, err)
+			e := encoder{t: vt, format: tt.format}
 			v, err := e.encode([]byte(tt.in))
 			require.NoError(t, err)
 			require.Equal(t, tt.wantKind, v.Kind)
@@ -57,8 +66,35 @@ func TestEncode(t *testing.T) {
 	}
 }
 
+// TestEncodeRejects: values the encoder cannot carry are errors with a
+// reason (the mapping turns them into rejections of the value).
+func TestEncodeRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		oid    uint32
+		format string
+		in     string
+		reason string
+	}{
+		{"boolean other than t/f", pgtype.BoolOID, "", "true", "neither t nor f"},
+		{"money in another locale", 790, "", "1.234,56 €", "C locale"},
+		{"unix_ms of infinity", pgtype.TimestamptzOID, FormatUnixMS, "infinity", "infinity has no Unix time"},
+		{"unix_s of -infinity", pgtype.DateOID, FormatUnixS, "-infinity", "infinity has no Unix time"},
+		{"broken array", pgtype.Int4ArrayOID, "", "{1,", "ends early"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vt, err := resolveType(nil, tt.oid)
+			require.NoError(t, err)
+			e := encoder{t: vt, format: tt.format}
+			_, err = e.encode([]byte(tt.in))
+			require.ErrorContains(t, err, tt.reason)
+		})
+	}
+}
+
 func TestCheckFormat(t *testing.T) {
-	require.NoError(t, checkFormat(FormatUnixMS, pgtype.TimestamptzOID))
-	require.Error(t, checkFormat(FormatUnixMS, pgtype.TextOID))
-	require.Error(t, checkFormat("iso", pgtype.TextOID))
+	require.NoError(t, checkFormat(FormatUnixMS, &valueType{class: classTimestampTZ}))
+	require.Error(t, checkFormat(FormatUnixMS, &valueType{class: classText}))
+	require.Error(t, checkFormat("iso", &valueType{class: classText}))
 }

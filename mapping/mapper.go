@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/replication"
 )
@@ -38,18 +36,19 @@ type fieldPlan struct {
 	enc      encoder
 }
 
-// Compile builds the plan for rel's columns. A listed column the relation
-// lacks (renamed or dropped) is an error unless the rule's missing-column
-// policy is skip; under a copy-every-column rule, columns come and go with
-// the relation, and one the target table lacks is left out. A missing key
-// column is an error.
-func Compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger) (*Table, error) {
+// Compile builds the plan for rel's columns, resolving each column's type
+// once (types may be nil: built-in types only). A listed column the
+// relation lacks (renamed or dropped) is an error unless the rule's
+// missing-column policy is skip; under a copy-every-column rule, columns
+// come and go with the relation, and one the target table lacks is left
+// out. A missing key column is an error.
+func Compile(rule *Rule, rel *replication.Relation, types Types, logger *slog.Logger) (*Table, error) {
 	return compile(rule, rel, types, logger, nil)
 }
 
 // compile is Compile; the listed columns in olderThan are known to exist
 // in the source table now, so a relation without them describes older rows.
-func compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *slog.Logger, olderThan map[string]bool) (*Table, error) {
+func compile(rule *Rule, rel *replication.Relation, types Types, logger *slog.Logger, olderThan map[string]bool) (*Table, error) {
 	t := &Table{Rule: rule, Spec: rule.Spec(), rel: rel, fields: make([]fieldPlan, len(rel.Columns))}
 	present := make(map[string]bool, len(rel.Columns))
 	for i, col := range rel.Columns {
@@ -61,10 +60,14 @@ func compile(rule *Rule, rel *replication.Relation, types *pgtype.Map, logger *s
 			}
 			continue
 		}
-		if err := checkFormat(c.Format, col.TypeOID); err != nil {
+		vt, err := resolveType(types, col.TypeOID)
+		if err != nil {
 			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
 		}
-		t.fields[i] = fieldPlan{target: c.Target, required: rule.Required[c.Target], enc: encoder{oid: col.TypeOID, format: c.Format, types: types}}
+		if err := checkFormat(c.Format, vt); err != nil {
+			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
+		}
+		t.fields[i] = fieldPlan{target: c.Target, required: rule.Required[c.Target], enc: encoder{t: vt, format: c.Format}}
 	}
 	if len(t.LeftOut) > 0 {
 		logger.Warn("source columns are not in the target table; leaving them out (add them to the target table and restart to copy them)",

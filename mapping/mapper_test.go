@@ -73,7 +73,7 @@ func TestCompileColumnPolicies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rule := tt.rule
 			rule.Source, rule.Table, rule.Key, rule.OnDelete = "public.t", "t", []string{"id"}, DeleteRow
-			tbl, err := Compile(&rule, tt.rel, pgtype.NewMap(), slog.New(slog.DiscardHandler))
+			tbl, err := Compile(&rule, tt.rel, nil, slog.New(slog.DiscardHandler))
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
@@ -99,7 +99,7 @@ func TestNullKeyIsARecordRejection(t *testing.T) {
 	rel := testRelation('d', "id", "code")
 	var emitted []replicator.Record
 	m := NewMapper([]*Rule{rule}, nil, slog.New(slog.DiscardHandler))
-	require.NoError(t, m.Relation(rel))
+	require.NoError(t, m.Relation(context.Background(), rel))
 	emit := func(_ *Table, rec replicator.Record) error { emitted = append(emitted, rec); return nil }
 
 	insert := &replication.Message{Kind: replication.KindInsert, RelationID: 1, New: []replication.Cell{text("1"), null}}
@@ -128,7 +128,7 @@ func TestNullKeyIsARecordRejection(t *testing.T) {
 
 func TestMissingColumnIsTyped(t *testing.T) {
 	rule := &Rule{Source: "public.t", Table: "t", Key: []string{"id"}, Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "gone", Target: "g"}}}
-	_, err := Compile(rule, testRelation('d', "id"), pgtype.NewMap(), slog.New(slog.DiscardHandler))
+	_, err := Compile(rule, testRelation('d', "id"), nil, slog.New(slog.DiscardHandler))
 	var missing *MissingColumn
 	require.True(t, errors.As(err, &missing))
 	require.Equal(t, MissingColumn{Source: "public.t", Column: "gone", Target: "g"}, *missing)

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,7 +20,7 @@ func stampTable(t *testing.T, key string) *Table {
 		Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "at", Target: "at_ms", Format: FormatUnixMS}, {Source: "name", Target: "name"}}}
 	rel := &replication.Relation{Namespace: "public", Name: "ev", Columns: []replication.Column{
 		{Name: "id", TypeOID: pgtype.Int4OID}, {Name: "at", TypeOID: pgtype.TimestamptzOID}, {Name: "name", TypeOID: pgtype.TextOID}}}
-	tbl, err := Compile(rule, rel, pgtype.NewMap(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tbl, err := Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
 }
@@ -86,7 +87,7 @@ func TestKeyChangeFromUnencodableKey(t *testing.T) {
 	rel := *tbl.Relation()
 	rel.ID = 5
 	m := NewMapper([]*Rule{tbl.Rule}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	require.NoError(t, m.Relation(&rel))
+	require.NoError(t, m.Relation(context.Background(), &rel))
 	var emitted []replicator.Record
 	err := m.Change(t.Context(), &replication.Message{
 		Kind: replication.KindUpdate, RelationID: 5,

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
@@ -23,7 +22,7 @@ func testTable(t *testing.T) *mapping.Table {
 	rule := &mapping.Rule{Source: "public.t", Target: "mem", Table: "t", Key: []string{"id"},
 		Columns: []mapping.ColumnRule{{Source: "id", Target: "id"}, {Source: "body", Target: "body"}}, OnDelete: mapping.DeleteRow}
 	rel := &replication.Relation{Namespace: "public", Name: "t", Columns: []replication.Column{{Name: "id", TypeOID: 20, Key: true}, {Name: "body", TypeOID: 25}}}
-	tbl, err := mapping.Compile(rule, rel, pgtype.NewMap(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tbl, err := mapping.Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
 }

@@ -74,7 +74,7 @@ func stampTable(t *testing.T, onReject mapping.RejectPolicy) *mapping.Table {
 	rule := &mapping.Rule{Source: "public.ev", Target: "mem", Table: "ev", Key: []string{"id"}, OnDelete: mapping.DeleteRow, OnReject: onReject,
 		Columns: []mapping.ColumnRule{{Source: "id", Target: "id"}, {Source: "at", Target: "at", Format: mapping.FormatUnixMS}}}
 	rel := &replication.Relation{Namespace: "public", Name: "ev", Columns: []replication.Column{{Name: "id", TypeOID: pgtype.Int4OID}, {Name: "at", TypeOID: pgtype.TimestamptzOID}}}
-	tbl, err := mapping.Compile(rule, rel, pgtype.NewMap(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tbl, err := mapping.Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
 }

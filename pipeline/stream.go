@@ -27,7 +27,39 @@ type StreamSink struct {
 
 	inTxn      bool
 	commitLSN  replicator.LSN
+	xid        uint32
 	lastCommit replicator.LSN
+	seen       map[string]*seenBySnapshot
+}
+
+// seenBySnapshot marks a table's changes that its copy already holds.
+type seenBySnapshot struct {
+	snap    replication.TxSnapshot
+	before  replicator.LSN
+	skipped int64
+}
+
+// SkipSeen drops the changes of source table whose transactions snap sees
+// and that commit before the position read after it: the table was copied
+// from a later snapshot, so they are already in its rows. This is what lets
+// a resync answer a TRUNCATE instead of meeting it again.
+func (s *StreamSink) SkipSeen(source string, snap replication.TxSnapshot, before replicator.LSN) {
+	if s.seen == nil {
+		s.seen = map[string]*seenBySnapshot{}
+	}
+	s.seen[source] = &seenBySnapshot{snap: snap, before: before}
+}
+
+func (s *StreamSink) skip(t *mapping.Table) bool {
+	seen := s.seen[t.Rule.Source]
+	if seen == nil || s.commitLSN >= seen.before || !seen.snap.Visible(s.xid) {
+		return false
+	}
+	if seen.skipped == 0 {
+		s.logger.Info("skipping changes the table's last copy already holds", "table", t.Rule.Source, "until", seen.before)
+	}
+	seen.skipped++
+	return true
 }
 
 // NewStreamSink acknowledges from start, the position the stream resumes at.
@@ -43,16 +75,19 @@ var _ replication.Sink = (*StreamSink)(nil)
 func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
 	switch m.Kind {
 	case replication.KindBegin:
-		s.inTxn, s.commitLSN = true, m.LSN
+		s.inTxn, s.commitLSN, s.xid = true, m.LSN, m.Xid
 		s.p.Begin(s.tracker, replication.PGTime(m.Time))
 	case replication.KindCommit:
 		s.inTxn = false
 		s.lastCommit = m.EndLSN
 		s.p.Commit(m.EndLSN)
 	case replication.KindRelation:
-		return s.mapper.Relation(m.Relation)
+		return s.mapper.Relation(s.ctx, m.Relation)
 	case replication.KindInsert, replication.KindUpdate, replication.KindDelete:
 		err := s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
+			if s.skip(t) {
+				return nil
+			}
 			return s.p.Add(s.ctx, t, rec, tick)
 		})
 		if row, ok := errors.AsType[*mapping.RowError](err); ok {
@@ -75,7 +110,7 @@ func (s *StreamSink) truncate(m *replication.Message) error {
 		if err != nil {
 			return err
 		}
-		if t == nil {
+		if t == nil || s.skip(t) {
 			continue
 		}
 		if t.Rule.OnTruncate == mapping.TruncateIgnore {
@@ -83,8 +118,12 @@ func (s *StreamSink) truncate(m *replication.Message) error {
 				"table", t.Rule.Source, "target", t.Rule.Target, "target_table", t.Rule.Table)
 			continue
 		}
-		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. Empty target table %s, reset its snapshot (see the README, \"Resyncing a table\"), then restart; or set on_truncate: ignore",
-			t.Rule.Source, s.commitLSN, t.Rule.Table)
+		what := t.Rule.Source
+		if name := t.Relation().QualifiedName(); name != what {
+			what += " (partition " + name + ")"
+		}
+		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. To mirror it: empty target table %s, run 'replicator resync --config FILE --table %s' and start again (docs/production.md, \"Resyncing one table\"); or set on_truncate: ignore",
+			what, s.commitLSN, t.Rule.Table, t.Rule.Source)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +22,9 @@ type TableInfo struct {
 	// from 18 only with the publication option publish_generated_columns),
 	// so neither the stream nor the snapshot carries them.
 	Generated []string
+	// Partitioned says the table is partitioned: its rows live in its
+	// partitions, which reads of the table include.
+	Partitioned bool
 	// EstimatedRows is the planner's estimate (-1 when never analyzed).
 	EstimatedRows int64
 	// typeNames are format_type() names, for casting key text back.
@@ -87,12 +92,12 @@ var errNoTable = errors.New("table not found")
 func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInfo, error) {
 	schema, name := SplitName(qualified)
 	info := &TableInfo{Relation: Relation{Namespace: schema, Name: name}}
-	var identity string
+	var identity, kind string
 	var reltuples float64
 	err := conn.QueryRow(ctx, `
-		SELECT c.oid, c.relreplident::text, c.reltuples::float8
+		SELECT c.oid, c.relreplident::text, c.reltuples::float8, c.relkind::text
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&info.ID, &identity, &reltuples)
+		WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&info.ID, &identity, &reltuples, &kind)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%s: %w", qualified, errNoTable)
 	}
@@ -100,6 +105,16 @@ func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInf
 		return nil, fmt.Errorf("read table %s: %w", qualified, err)
 	}
 	info.ReplicaIdentity = identity[0]
+	info.Partitioned = kind == "p"
+	if info.Partitioned {
+		// A partitioned table has no rows of its own: estimate from its leaves.
+		err := conn.QueryRow(ctx, `
+			SELECT CASE WHEN bool_and(c.reltuples < 0) THEN -1 ELSE COALESCE(sum(GREATEST(c.reltuples, 0)), 0) END::float8
+			FROM pg_partition_tree($1::oid::regclass) t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf`, info.ID).Scan(&reltuples)
+		if err != nil {
+			return nil, fmt.Errorf("read the partitions of %s: %w", qualified, err)
+		}
+	}
 	info.EstimatedRows = int64(reltuples)
 	rows, err := conn.Query(ctx, `
 		SELECT a.attname, a.atttypid, a.atttypmod, format_type(a.atttypid, a.atttypmod),
@@ -165,27 +180,114 @@ func (t *TableInfo) IdentityCovers(key []string) bool {
 	return true
 }
 
-// EnsurePublication creates the publication or sets its tables to exactly
-// tables ("schema.table").
-func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, tables []string) error {
+// Publication is what the catalog says about a publication.
+type Publication struct {
+	Exists bool
+	// Tables are the tables it names ("schema.table"), sorted.
+	Tables []string
+	// ViaRoot is publish_via_partition_root: changes of a partition are
+	// published under its root's name and shape.
+	ViaRoot bool
+	Owner   string
+	// Ours says the current role may alter it (owns it, or is a member of
+	// its owner).
+	Ours bool
+}
+
+// ReadPublication reads a publication's tables and settings.
+func ReadPublication(ctx context.Context, conn *pgx.Conn, name string) (Publication, error) {
+	var p Publication
+	err := conn.QueryRow(ctx, `
+		SELECT p.pubviaroot, pg_get_userbyid(p.pubowner), pg_has_role(current_user, p.pubowner, 'MEMBER'),
+		       COALESCE((SELECT array_agg(n.nspname || '.' || c.relname ORDER BY 1)
+		                 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		                 WHERE r.prpubid = p.oid), '{}')
+		FROM pg_publication p WHERE p.pubname = $1`, name).Scan(&p.ViaRoot, &p.Owner, &p.Ours, &p.Tables)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read publication %s: %w", name, err)
+	}
+	p.Exists = true
+	return p, nil
+}
+
+// Matches reports whether the publication covers exactly tables and
+// publishes partitions through their root.
+func (p Publication) Matches(tables []string) bool {
+	want := append([]string(nil), tables...)
+	sort.Strings(want)
+	return p.ViaRoot && slices.Equal(p.Tables, want)
+}
+
+// AlterCommands are the statements that make an existing publication cover
+// exactly tables through partition roots.
+func (p Publication) AlterCommands(name string, tables []string) []string {
+	var cmds []string
+	want := append([]string(nil), tables...)
+	sort.Strings(want)
+	if !slices.Equal(p.Tables, want) {
+		cmds = append(cmds, fmt.Sprintf("ALTER PUBLICATION %s SET TABLE %s", quoteIdent(name), quotedTables(tables)))
+	}
+	if !p.ViaRoot {
+		cmds = append(cmds, fmt.Sprintf("ALTER PUBLICATION %s SET (publish_via_partition_root = true)", quoteIdent(name)))
+	}
+	return cmds
+}
+
+func quotedTables(tables []string) string {
 	quoted := make([]string, len(tables))
 	for i, t := range tables {
 		s, n := SplitName(t)
 		quoted[i] = quoteIdent(s) + "." + quoteIdent(n)
 	}
-	list := strings.Join(quoted, ", ")
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", name).Scan(&exists); err != nil {
-		return fmt.Errorf("read publication %s: %w", name, err)
+	return strings.Join(quoted, ", ")
+}
+
+// EnsurePublication creates the publication, or alters it, so that it
+// covers exactly tables ("schema.table") and publishes the changes of a
+// partitioned table under the partitioned table's name (without that,
+// pgoutput names the partitions and no mapping would match them). A
+// publication that already matches is left alone, so one created by
+// someone else works without owning it.
+func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, tables []string) error {
+	pub, err := ReadPublication(ctx, conn, name)
+	if err != nil {
+		return err
 	}
-	sql := fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s", quoteIdent(name), list)
-	if exists {
-		sql = fmt.Sprintf("ALTER PUBLICATION %s SET TABLE %s", quoteIdent(name), list)
+	cmds := []string{fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", quoteIdent(name), quotedTables(tables))}
+	if pub.Exists {
+		cmds = pub.AlterCommands(name, tables)
 	}
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("set up publication %s: %w (the role needs CREATE on the database and ownership of the tables)", name, err)
+	for _, sql := range cmds {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("set up publication %s: %w (the role needs CREATE on the database and ownership of the tables and of the publication; or run as its owner: %s)", name, err, strings.Join(cmds, "; "))
+		}
 	}
 	return nil
+}
+
+// PartitionAncestors returns the partitioned tables a relation is a
+// partition of ("schema.table"), nearest first; found is false when the
+// relation is no longer in the catalog.
+func PartitionAncestors(ctx context.Context, conn *pgx.Conn, relID uint32) (ancestors []string, found bool, err error) {
+	rows, err := conn.Query(ctx, `
+		SELECT n.nspname || '.' || c.relname
+		FROM pg_partition_ancestors($1::oid::regclass) WITH ORDINALITY a(relid, i)
+		JOIN pg_class c ON c.oid = a.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+		ORDER BY a.i`, relID)
+	if err != nil {
+		return nil, false, fmt.Errorf("read the partition ancestors of relation %d: %w", relID, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, false, fmt.Errorf("read the partition ancestors of relation %d: %w", relID, err)
+	}
+	if len(names) == 0 {
+		return nil, false, nil
+	}
+	return names[1:], true, nil
 }
 
 // SlotPosition returns the slot's confirmed position; found is false when

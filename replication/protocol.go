@@ -21,6 +21,7 @@ var sessionParams = map[string]string{
 	"IntervalStyle":      "postgres",
 	"extra_float_digits": "1",
 	"bytea_output":       "hex",
+	"lc_monetary":        "C",
 	"application_name":   "replicator",
 }
 

@@ -18,10 +18,29 @@ type TableProgress struct {
 	// LastKey is the source text of the key of the last confirmed row.
 	LastKey []string `json:"last_key,omitempty"`
 	Rows    int64    `json:"rows"`
+	// Resync says a person asked for this copy, having emptied the target
+	// table: the copy then records ResyncSnapshot, a transaction snapshot
+	// (pg_current_snapshot) taken before it. Changes of transactions it
+	// sees are already in the copied rows, and the stream skips them if
+	// they come before ResyncBefore (so a TRUNCATE that a resync answers is
+	// not met again). Without an emptied target, a skipped delete would
+	// leave a row behind, so no other copy skips anything.
+	Resync         bool   `json:"resync,omitempty"`
+	ResyncSnapshot string `json:"resync_snapshot,omitempty"`
+	ResyncBefore   string `json:"resync_before,omitempty"`
+}
+
+// SlotIdentity is what tells the slot the state follows from a slot of the
+// same name elsewhere: the server's system identifier and the database.
+type SlotIdentity struct {
+	SystemID    string `json:"system_id"`
+	Database    string `json:"database"`
+	DatabaseOID uint32 `json:"database_oid"`
 }
 
 type document struct {
 	Slot       string                    `json:"slot"`
+	Identity   *SlotIdentity             `json:"slot_identity,omitempty"`
 	Checkpoint string                    `json:"checkpoint"`
 	Tables     map[string]*TableProgress `json:"tables"`
 	UpdatedAt  time.Time                 `json:"updated_at"`
@@ -120,12 +139,59 @@ func (s *Store) SaveTable(name string, p TableProgress) error {
 	return s.save()
 }
 
-// Reset forgets the checkpoint and every table's progress: a new slot
-// means every table is copied again.
-func (s *Store) Reset(slot string) error {
+// Identity is what identifies the slot the state follows; nil when a
+// daemon that did not record it wrote the state.
+func (s *Store) Identity() *SlotIdentity {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.doc = document{Slot: slot, Tables: map[string]*TableProgress{}}
+	if s.doc.Identity == nil {
+		return nil
+	}
+	id := *s.doc.Identity
+	return &id
+}
+
+// Bind forgets the checkpoint and every table's progress and follows slot
+// from checkpoint: a new slot means every table is copied again.
+func (s *Store) Bind(slot string, id SlotIdentity, checkpoint replicator.LSN) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc = document{Slot: slot, Identity: &id, Checkpoint: checkpoint.String(), Tables: map[string]*TableProgress{}}
+	return s.save()
+}
+
+// Rebind follows slot from checkpoint, keeping every table's progress: the
+// changes between the old checkpoint and the new one are given up.
+func (s *Store) Rebind(slot string, id SlotIdentity, checkpoint replicator.LSN) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc.Slot, s.doc.Identity, s.doc.Checkpoint = slot, &id, checkpoint.String()
+	return s.save()
+}
+
+// SetIdentity records the identity of the slot already followed.
+func (s *Store) SetIdentity(id SlotIdentity) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc.Identity = &id
+	return s.save()
+}
+
+// Unbind forgets the slot, the checkpoint and every table's progress: the
+// next start follows the slot from where it is and copies every table.
+func (s *Store) Unbind() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc = document{Tables: map[string]*TableProgress{}}
+	return s.save()
+}
+
+// RequestResync drops a table's snapshot progress and marks it for a
+// resync: the next start copies it again.
+func (s *Store) RequestResync(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.doc.Tables[name] = &TableProgress{Resync: true}
 	return s.save()
 }
 

@@ -25,6 +25,8 @@ func commands() []command {
 		{"check", "check the configuration, database, tables and targets", checkCommand},
 		{"status", "show the slot's lag, snapshot progress, dead letters and tokens", statusCommand},
 		{"teardown", "drop the replication slot and publication", teardownCommand},
+		{"resync", "copy tables again at the next start (after a TRUNCATE, or a moved slot)", resyncCommand},
+		{"accept-slot", "follow a moved or re-created slot from where it is, giving up the gap", acceptSlotCommand},
 		{"feishu-login", "authorize a Feishu target in a browser and store its tokens", feishuLoginCommand},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/targets/pace"
 )
 
 // call is one API request, sent again as often as it takes.
@@ -62,15 +63,18 @@ const maxAnswerBytes = 32 << 20
 func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 	refreshes, retries := 0, 0
 	for attempt := 1; ; attempt++ {
-		if err := w.waitTurn(ctx); err != nil {
+		ticket, err := w.waitTurn(ctx)
+		if err != nil {
 			return nil, err
 		}
 		tok, err := w.tokens.token(ctx)
 		if err != nil {
+			ticket.Done()
 			return nil, err
 		}
 		start := time.Now()
-		ans, terr := w.send(ctx, c, tok)
+		ans, terr := w.send(ticket.Trace(ctx), c, tok)
+		ticket.Done()
 		w.m.Latency.WithLabelValues(w.cfg.Name, c.op).Observe(time.Since(start).Seconds())
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -266,32 +270,33 @@ func (w *Writer) pause(d time.Duration) {
 	}
 }
 
-// waitTurn waits out a throttling pause and the rate limiter, and counts
-// the time waited. Callers queue for the limiter one at a time, so that a
-// reservation is made only when its caller is running: goroutines that
-// reserved ahead and then all woke late from a stall (GC, a busy machine)
-// would otherwise arrive at the server together.
-func (w *Writer) waitTurn(ctx context.Context) error {
+// waitTurn waits out a throttling pause, the rate limiter and the request
+// window, and counts the time waited. Callers queue for the limiter one at
+// a time, so that a reservation is made only when its caller is running:
+// goroutines that reserved ahead and then all woke late from a stall (GC, a
+// busy machine) would otherwise arrive at the server together. The ticket
+// must be stamped by the request (Trace) and ended (Done).
+func (w *Writer) waitTurn(ctx context.Context) (*pace.Ticket, error) {
 	start := time.Now()
 	defer func() { w.m.ThrottleWait.WithLabelValues(w.cfg.Name).Add(time.Since(start).Seconds()) }()
 	select {
 	case w.turn <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	defer func() { <-w.turn }()
 	w.pauseMu.Lock()
 	until := w.pauseUntil
 	w.pauseMu.Unlock()
 	if err := sleep(ctx, time.Until(until)); err != nil {
-		return err
+		return nil, err
 	}
 	if err := w.limiter.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		// The limiter refuses early a wait that would outlast ctx.
-		return fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+		return nil, fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
 	}
-	return nil
+	return w.window.Acquire(ctx)
 }

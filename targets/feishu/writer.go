@@ -18,6 +18,7 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/targets/isolate"
+	"github.com/replicator-cdc/replicator/targets/pace"
 )
 
 // Writer applies batches to one Feishu workspace. It is safe for concurrent
@@ -28,6 +29,7 @@ type Writer struct {
 	m       *metrics.Target
 	http    *http.Client
 	limiter *rate.Limiter
+	window  *pace.Window  // the server's count: by arrival, in any second
 	turn    chan struct{} // queue for the limiter, one caller at a time
 	tokens  tokenSource
 	base    string // the workspace's API root
@@ -45,6 +47,14 @@ var _ replicator.Writer = (*Writer)(nil)
 // one-second window.
 const limiterSlack = 1.02
 
+// requestWindow admits at most the documented number of requests into any
+// second (stretched by the limiter's slack), counted by when they were
+// written: the limiter alone spaces releases, not arrivals.
+func requestWindow(perSecond float64) *pace.Window {
+	n := max(1, int(perSecond))
+	return pace.NewWindow(n, time.Duration(float64(n)*float64(time.Second)*limiterSlack/perSecond))
+}
+
 // New checks cfg and builds a writer. With OAuth it loads the saved token
 // file, which wins over cfg.OAuth.RefreshToken.
 func New(cfg Config, deps Deps) (*Writer, error) {
@@ -58,6 +68,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		m:       deps.Metrics,
 		http:    deps.HTTPClient,
 		limiter: rate.NewLimiter(rate.Every(time.Duration(float64(time.Second)*limiterSlack/cfg.RequestsPerSecond)), 1),
+		window:  requestWindow(cfg.RequestsPerSecond),
 		turn:    make(chan struct{}, 1),
 		base:    strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}

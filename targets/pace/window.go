@@ -1,0 +1,143 @@
+// Package pace keeps a client under a server's "at most n requests in any
+// window" limit as the server counts them: by arrival.
+//
+// A token bucket spaces the moments requests are released, but a request
+// released on time can reach the wire late (a dial after a dropped
+// connection, a token refresh, a goroutine descheduled on a busy machine)
+// while the next one goes out on time, and the server then sees both inside
+// one window. Window counts each request from when its headers were
+// actually written, and a request that has not been written yet counts as
+// arriving now, so no window of the server's can hold more than n of them
+// whatever the delays on this side.
+package pace
+
+import (
+	"context"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// Window admits at most n requests into any sliding window of length w.
+type Window struct {
+	n int
+	w time.Duration
+
+	mu      sync.Mutex
+	sent    []*Ticket     // admitted within the last w, or not written yet
+	changed chan struct{} // closed and replaced when a ticket is written
+}
+
+// Ticket is one admitted request.
+type Ticket struct {
+	win     *Window
+	written time.Time // zero while the request is not on the wire yet
+}
+
+// NewWindow admits n requests per w; n < 1 admits everything.
+func NewWindow(n int, w time.Duration) *Window {
+	return &Window{n: n, w: w, changed: make(chan struct{})}
+}
+
+// Acquire waits until one more request cannot make any window of the
+// server's hold more than n, and admits it. The request's context must come
+// from Ticket.Trace, and Done must follow the request.
+func (p *Window) Acquire(ctx context.Context) (*Ticket, error) {
+	t := &Ticket{win: p}
+	if p.n < 1 {
+		return t, nil
+	}
+	for {
+		p.mu.Lock()
+		now := time.Now()
+		p.prune(now)
+		if len(p.sent) < p.n {
+			p.sent = append(p.sent, t)
+			p.mu.Unlock()
+			return t, nil
+		}
+		wait, changed := p.nextFree(now), p.changed
+		p.mu.Unlock()
+		if err := waitFor(ctx, wait, changed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// prune drops tickets written more than w ago: a request written at or
+// before now-w cannot share a window with one written from now on.
+func (p *Window) prune(now time.Time) {
+	kept := p.sent[:0]
+	for _, t := range p.sent {
+		if t.written.IsZero() || now.Sub(t.written) < p.w {
+			kept = append(kept, t)
+		}
+	}
+	clear(p.sent[len(kept):])
+	p.sent = kept
+}
+
+// nextFree is how long until the earliest written ticket leaves the window;
+// negative when every ticket is still unwritten (then only a write helps).
+func (p *Window) nextFree(now time.Time) time.Duration {
+	wait := time.Duration(-1)
+	for _, t := range p.sent {
+		if t.written.IsZero() {
+			continue
+		}
+		if d := t.written.Add(p.w).Sub(now); wait < 0 || d < wait {
+			wait = d
+		}
+	}
+	return wait
+}
+
+func waitFor(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	select {
+	case <-timeout:
+	case <-changed:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Trace returns ctx with a hook that stamps the ticket when the request's
+// headers are written: from then on the server may count it.
+func (t *Ticket) Trace(ctx context.Context) context.Context {
+	if t.win.n < 1 {
+		return ctx
+	}
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// The transport may write a request again on a fresh connection;
+		// the server counts the later arrival, so the later stamp wins.
+		WroteHeaders: func() { t.stamp(true) },
+	})
+}
+
+// Done ends the request. One that never reached the wire is stamped now,
+// since it may have been partly written: a stamp too late only delays the
+// next request a little.
+func (t *Ticket) Done() {
+	if t.win.n >= 1 {
+		t.stamp(false)
+	}
+}
+
+func (t *Ticket) stamp(again bool) {
+	p := t.win
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !again && !t.written.IsZero() {
+		return
+	}
+	t.written = time.Now()
+	close(p.changed)
+	p.changed = make(chan struct{})
+}

@@ -1,0 +1,104 @@
+package pace
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestUnwrittenRequestCountsAsArrivingNow(t *testing.T) {
+	p := NewWindow(2, time.Hour)
+	a, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Acquire(ctx); err == nil {
+		t.Fatal("a third request was admitted while two were in the window")
+	}
+	a.Done()
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Acquire(ctx); err == nil {
+		t.Fatal("a request written an hour-long window ago no longer counts")
+	}
+}
+
+func TestWrittenRequestLeavesAfterTheWindow(t *testing.T) {
+	p := NewWindow(1, 30*time.Millisecond)
+	a, err := p.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Acquire(ctx); err != nil {
+		t.Fatalf("the second request never got in: %v", err)
+	}
+	if gap := time.Since(a.written); gap < 30*time.Millisecond {
+		t.Fatalf("admitted %v after the first was written, window 30ms", gap)
+	}
+}
+
+// Requests that reach the wire late (a dial, a stall) must not crowd the
+// next window: counted by when their headers were written, no window of
+// length w holds more than n, however late each one went out.
+func TestNoWindowHoldsMoreThanNWhateverTheDelays(t *testing.T) {
+	const n, w = 3, 60 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	p := NewWindow(n, w)
+	var mu sync.Mutex
+	var stamps []time.Time
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 8 {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				ticket, err := p.Acquire(ctx)
+				if err != nil {
+					cancel()
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+				ctx = httptrace.WithClientTrace(ticket.Trace(ctx), &httptrace.ClientTrace{WroteHeaders: func() {
+					mu.Lock()
+					stamps = append(stamps, time.Now())
+					mu.Unlock()
+				}})
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, nil)
+				resp, err := srv.Client().Do(req)
+				ticket.Done()
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(stamps, func(a, b time.Time) int { return a.Compare(b) })
+	if len(stamps) != 32 {
+		t.Fatalf("%d requests written, want 32", len(stamps))
+	}
+	for i := n; i < len(stamps); i++ {
+		if d := stamps[i].Sub(stamps[i-n]); d < w {
+			t.Fatalf("requests %d and %d were written %v apart: %d requests within one %v window", i-n, i, d, n+1, w)
+		}
+	}
+}
