@@ -64,6 +64,11 @@ func newNamedEnv(t testing.TB, name, schema string) *env {
 	db, err := replication.ConnectSQL(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
+	// Registered after Close, so run before it and after the test's daemons
+	// stopped: the cluster's slots are few and shared by every test.
+	t.Cleanup(func() {
+		_, _ = db.Exec(context.Background(), `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, "slot_"+name)
+	})
 	if schema != "" {
 		_, err = db.Exec(ctx, schema)
 		require.NoError(t, err)
