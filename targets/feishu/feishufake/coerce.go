@@ -235,7 +235,19 @@ func parseFloat(k kind, s string) (any, error) {
 	if k == kindFloat32 {
 		bits = 32
 	}
+	if strings.EqualFold(strings.TrimLeft(t, "+-"), "nan") && len(t) <= 4 {
+		// strtod reads a signed NaN; Go does not.
+		return "NaN", nil
+	}
 	f, err := strconv.ParseFloat(t, bits)
+	if err == nil && strings.ContainsRune(t, '_') {
+		// Go reads '_' between digits; strtod, which PostgreSQL uses, does not.
+		return nil, invalid(k, s)
+	}
+	if err == nil && f == 0 && nonzeroMantissa(t) {
+		// strtod underflows to zero, which PostgreSQL refuses.
+		err = &strconv.NumError{Func: "ParseFloat", Num: t, Err: strconv.ErrRange}
+	}
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 			return nil, fmt.Errorf("%q is out of range for type %s", s, typeNames[k])
@@ -251,6 +263,20 @@ func parseFloat(k kind, s string) (any, error) {
 		return "-Infinity", nil
 	}
 	return json.Number(strconv.FormatFloat(f, 'g', -1, bits)), nil
+}
+
+// nonzeroMantissa reports whether a float's digits before its exponent
+// are not all zero.
+func nonzeroMantissa(t string) bool {
+	m := strings.TrimLeft(t, "+-")
+	cut := "eE"
+	if h, ok := strings.CutPrefix(strings.ToLower(m), "0x"); ok {
+		m, cut = h, "pP"
+	}
+	if i := strings.IndexAny(m, cut); i >= 0 {
+		m = m[:i]
+	}
+	return strings.ContainsAny(m, "123456789abcdefABCDEF")
 }
 
 func parseBool(s string) (any, error) {
