@@ -55,10 +55,13 @@ func stripRefused(b *replicator.Batch, cols map[string]column) (keep []replicato
 	if cols == nil {
 		return b.Records, nil, nil
 	}
-	keep = b.Records[:0:0]
-	for _, r := range b.Records {
+	keep = b.Records
+	copied := false
+	for i, r := range b.Records {
 		if r.Op != replicator.OpUpsert {
-			keep = append(keep, r)
+			if copied {
+				keep = append(keep, r)
+			}
 			continue
 		}
 		var refused []refusedValue
@@ -80,9 +83,18 @@ func stripRefused(b *replicator.Batch, cols map[string]column) (keep []replicato
 				whole = fmt.Sprintf("column %q, NOT NULL without a default, so the row cannot go without it: %s", f.Name, why)
 			}
 		}
+		if len(refused) == 0 {
+			if copied {
+				keep = append(keep, r)
+			}
+			continue
+		}
+		if !copied {
+			// The batch's own slice stays as it came: the caller may hold it.
+			keep = append(make([]replicator.Record, 0, len(b.Records)), b.Records[:i]...)
+			copied = true
+		}
 		switch {
-		case len(refused) == 0:
-			keep = append(keep, r)
 		case whole != "":
 			rejected = append(rejected, replicator.Rejection{Record: r, Reason: "feishu would refuse the upsert: " + whole})
 		default:

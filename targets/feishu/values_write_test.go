@@ -71,6 +71,7 @@ func TestUnwritableRecordRejectedWhole(t *testing.T) {
 		upsertRec(sku("not-a-uuid"), field("qty", val(replicator.KindInt, "1"))),
 		upsertRec(sku("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"), field("qty", val(replicator.KindText, "many"))),
 		upsertRec(sku("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12"), field("qty", val(replicator.KindInt, "3"))),
+		deleteRec(sku("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a13")),
 	)
 	require.Len(t, rej, 2)
 	for _, r := range rej {
@@ -80,6 +81,7 @@ func TestUnwritableRecordRejectedWhole(t *testing.T) {
 	require.Contains(t, rej[0].Reason+rej[1].Reason, `column "qty", NOT NULL`)
 	require.Len(t, e.fake.Rows("stock"), 1)
 	require.Len(t, e.requests(http.MethodPost, "/records"), 1)
+	require.Len(t, e.requests(http.MethodDelete, "/records"), 1, "the records after a rejected one are still sent")
 }
 
 // TestLeftOutValueOfRefusedRecord: when the API refuses the rest of the
