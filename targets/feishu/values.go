@@ -1,11 +1,16 @@
 package feishu
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -14,7 +19,12 @@ import (
 // can tell, before sending, a value the column certainly cannot hold.
 type schemas struct {
 	mu     sync.RWMutex
-	tables map[string]map[string]column
+	tables map[string]tableSchema
+}
+
+type tableSchema struct {
+	cols map[string]column
+	read time.Time
 }
 
 func (s *schemas) keep(table string, cols []column) {
@@ -25,15 +35,53 @@ func (s *schemas) keep(table string, cols []column) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tables == nil {
-		s.tables = make(map[string]map[string]column)
+		s.tables = make(map[string]tableSchema)
 	}
-	s.tables[table] = byName
+	s.tables[table] = tableSchema{cols: byName, read: time.Now()}
 }
 
-func (s *schemas) of(table string) map[string]column {
+func (s *schemas) of(table string) tableSchema {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.tables[table]
+}
+
+// schemaMaxAge bounds how long one schema answer alone decides that values
+// are refused. Changing the column's type is the natural fix for such dead
+// letters, and from then on the values must land, without a restart.
+const schemaMaxAge = time.Minute
+
+// checkValues applies stripRefused with the table's schema, read again
+// first when it is older than schemaMaxAge and would refuse a value. A
+// schema that cannot be read now leaves the one known in force.
+func (w *Writer) checkValues(ctx context.Context, b *replicator.Batch) ([]replicator.Record, map[string][]refusedValue, []replicator.Rejection) {
+	s := w.schemas.of(b.Table.Table)
+	keep, stripped, rejected := stripRefused(b, s.cols)
+	if len(stripped)+len(rejected) == 0 || time.Since(s.read) <= schemaMaxAge {
+		return keep, stripped, rejected
+	}
+	cols, err := w.readColumns(ctx, b.Table.Table)
+	if err != nil {
+		w.log.Info("feishu: could not read the table's schema again; its last answer decides which values are refused", "table", b.Table.Table, "error", err)
+		return keep, stripped, rejected
+	}
+	w.schemas.keep(b.Table.Table, cols)
+	return stripRefused(b, w.schemas.of(b.Table.Table).cols)
+}
+
+// readColumns reads a table's columns from the schema call.
+func (w *Writer) readColumns(ctx context.Context, table string) ([]column, error) {
+	data, err := w.do(ctx, call{op: "schema", table: table, method: http.MethodGet, path: "/tables/" + url.PathEscape(table)})
+	if err != nil {
+		return nil, err
+	}
+	var schema struct {
+		Columns []column `json:"columns"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		return nil, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, table, err)
+	}
+	return schema.Columns, nil
 }
 
 // refusedValue is a value left out of the record that is sent.

@@ -139,3 +139,38 @@ func TestDistinctBadValuesCostFewRequests(t *testing.T) {
 	require.Equal(t, rows/500, clean)
 	require.LessOrEqual(t, dirty, 2*clean, fmt.Sprintf("%d requests with %d distinct bad values, %d clean", dirty, bad, clean))
 }
+
+// TestChangedColumnTypeReadAgain: once the schema answer is older than
+// schemaMaxAge, a value it would refuse makes the writer read the schema
+// again, so that changing the column's type lets such values land without
+// a restart; a clean batch costs no schema read.
+func TestChangedColumnTypeReadAgain(t *testing.T) {
+	e := newEnv(t, feishufake.Options{})
+	e.addCustomers()
+	w := e.prepared(customers)
+	reads := func() int { return len(e.requests(http.MethodGet, "/tables/customers")) }
+	big := func(id int, s string) replicator.Record {
+		return upsertRec(idField(id), field("big", val(replicator.KindText, s)))
+	}
+	require.Len(t, e.write(w, customers, big(1, "twelve")), 1)
+	require.Equal(t, 1, reads(), "a fresh schema answer decides alone")
+
+	// The table made again, with big as text now.
+	require.NoError(t, e.fake.AddTable("customers", []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsUnique: true},
+		{Name: "big", DataType: "text", AllowNull: true},
+	}))
+	require.Len(t, e.write(w, customers, big(2, "thirteen")), 1)
+	require.Equal(t, 1, reads())
+
+	w.schemas.mu.Lock()
+	s := w.schemas.tables["customers"]
+	s.read = s.read.Add(-2 * schemaMaxAge)
+	w.schemas.tables["customers"] = s
+	w.schemas.mu.Unlock()
+	require.Empty(t, e.write(w, customers, big(3, "fourteen")))
+	require.Equal(t, 2, reads())
+	require.Equal(t, "fourteen", e.byID("customers", "id")["3"]["big"])
+	require.Empty(t, e.write(w, customers, big(4, "fifteen")))
+	require.Equal(t, 2, reads())
+}

@@ -91,7 +91,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // rejection. Requests run concurrently (MaxInFlight), which is safe because
 // a batch holds at most one record per key.
 func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
-	recs, stripped, refused := stripRefused(&b, w.schemas.of(b.Table.Table))
+	recs, stripped, refused := w.checkValues(ctx, &b)
 	b.Records = recs
 	jobs, rejected := plan(&b, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
 	rejected = append(rejected, refused...)
