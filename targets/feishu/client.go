@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/targets/backoff"
 	"github.com/replicator-cdc/replicator/targets/pace"
 )
 
@@ -130,12 +130,12 @@ func (w *Writer) do(ctx context.Context, c call) (json.RawMessage, error) {
 			w.pause(wait)
 		default:
 			retries++
-			wait = backoff(w.cfg.RetryMin, w.cfg.RetryMax, retries)
+			wait = backoff.Delay(w.cfg.RetryMin, w.cfg.RetryMax, retries)
 		}
 		w.log.Warn("feishu request failed; retrying", "table", c.table, "operation", c.op, "rows", c.rows,
 			"attempt", attempt, "error", failure.Error(), "wait", wait)
 		if cls != classThrottle {
-			if err := sleep(ctx, wait); err != nil {
+			if err := backoff.Sleep(ctx, wait); err != nil {
 				return nil, err
 			}
 		}
@@ -237,29 +237,6 @@ func resetAfter(h http.Header) time.Duration {
 	return min(time.Duration(n)*time.Second, 5*time.Minute)
 }
 
-// backoff is exponential with full jitter: uniform in [0, min(max, min·2^(n-1))].
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := hi
-	if n < 32 {
-		d = min(hi, lo<<(n-1))
-	}
-	return rand.N(d + 1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // pause holds back every request of the writer for d, as a throttling
 // answer asks of the whole app.
 func (w *Writer) pause(d time.Duration) {
@@ -288,7 +265,7 @@ func (w *Writer) waitTurn(ctx context.Context) (*pace.Ticket, error) {
 	w.pauseMu.Lock()
 	until := w.pauseUntil
 	w.pauseMu.Unlock()
-	if err := sleep(ctx, time.Until(until)); err != nil {
+	if err := backoff.Sleep(ctx, time.Until(until)); err != nil {
 		return nil, err
 	}
 	if err := w.limiter.Wait(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/backoff"
 )
 
 const tokenEndpoint = "/open-apis/authen/v2/oauth/token"
@@ -82,12 +83,12 @@ func (c *tokenClient) exchange(ctx context.Context, grant map[string]string) (to
 			return tokenFile{}, fmt.Errorf("feishu target %q: token endpoint: giving up after %d attempts: %w", c.cfg.Name, attempt, failure)
 		}
 		retries++
-		wait := backoff(c.cfg.RetryMin, c.cfg.RetryMax, retries)
+		wait := backoff.Delay(c.cfg.RetryMin, c.cfg.RetryMax, retries)
 		if status == http.StatusTooManyRequests {
 			wait = resetAfter(header)
 		}
 		c.log.Warn("feishu token request failed; retrying", "attempt", attempt, "error", failure.Error(), "wait", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return tokenFile{}, err
 		}
 	}

@@ -61,6 +61,7 @@ func (w *Writer) Preflight(ctx context.Context, tables []replicator.TableSpec) (
 		if err := json.Unmarshal(data, &schema); err != nil {
 			return warnings, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, t.Table, err)
 		}
+		w.schemas.keep(t.Table, schema.Columns)
 		problems, doubts := checkTable(t, schema.Columns)
 		for _, err := range problems {
 			errs = append(errs, fmt.Errorf("feishu target %q: %w", w.cfg.Name, err))

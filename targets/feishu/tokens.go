@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/backoff"
 )
 
 // tokenSource hands out the access token for the next request.
@@ -181,7 +182,7 @@ func (o *oauthTokens) token(ctx context.Context) (string, error) {
 		if o.cfg.MaxRetries > 0 && attempt > o.cfg.MaxRetries {
 			return "", fmt.Errorf("feishu target %q: the access token expired and is not refreshed while the token file cannot be written (%v): free space in the state directory or fix its permissions; the refresh token is not spent", o.cfg.Name, err)
 		}
-		if err := sleep(ctx, backoff(o.cfg.RetryMin, o.cfg.RetryMax, attempt)); err != nil {
+		if err := backoff.Sleep(ctx, backoff.Delay(o.cfg.RetryMin, o.cfg.RetryMax, attempt)); err != nil {
 			return "", err
 		}
 	}
@@ -234,7 +235,7 @@ func (o *oauthTokens) saveCurrent() error {
 		return nil
 	}
 	o.saveFails++
-	o.saveAt = time.Now().Add(backoff(o.cfg.RetryMin, o.cfg.RetryMax, o.saveFails))
+	o.saveAt = time.Now().Add(backoff.Delay(o.cfg.RetryMin, o.cfg.RetryMax, o.saveFails))
 	o.tok.m.Errors.WithLabelValues(o.cfg.Name, "token_unsaved").Inc()
 	if unsaved {
 		o.tok.log.Error("feishu: the refreshed OAuth token could not be saved; it is kept in memory and saving is retried. The previous refresh token is spent: free space in the state directory (or fix its permissions) and do NOT stop or restart the daemon until the log says the token is saved, or a person must authorize again",

@@ -34,6 +34,7 @@ type Writer struct {
 	tokens  tokenSource
 	base    string // the workspace's API root
 	health  *isolate.Health
+	schemas schemas // from Preflight: values are checked against the column types
 
 	pauseMu    sync.Mutex
 	pauseUntil time.Time
@@ -101,7 +102,10 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // rejection. Requests run concurrently (MaxInFlight), which is safe because
 // a batch holds at most one record per key.
 func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
+	recs, stripped, refused := w.checkValues(ctx, &b)
+	b.Records = recs
 	jobs, rejected := plan(&b, w.cfg.MaxBatchRows, w.cfg.MaxFilterLength)
+	rejected = append(rejected, refused...)
 	var p pinned
 	rej, err := w.runAll(ctx, &b.Table, jobs, &p)
 	if err != nil {
@@ -116,7 +120,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		}
 		rejected = append(rejected, rej...)
 	}
-	return rejected, nil
+	return settle(rejected, stripped), nil
 }
 
 // runAll runs jobs, MaxInFlight at a time. With p, rows carrying a value

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/backoff"
 )
 
 // maxAnswerBytes bounds what is read of an answer; an update answer echoes
@@ -68,14 +69,14 @@ func (w *Writer) send(ctx context.Context, c call) ([]byte, error) {
 			return nil, fmt.Errorf("gptbots target %q: %s on table %s failed %d times, last: %s; check the network and the API's status, or raise max_retries",
 				w.cfg.Name, c.op, c.table, attempt, describe(r))
 		}
-		delay := w.backoff(attempt)
+		delay := backoff.Delay(w.cfg.BackoffMin, w.cfg.BackoffMax, attempt)
 		if retryAfter > delay {
 			w.metrics.ThrottleWait.WithLabelValues(w.cfg.Name).Add(retryAfter.Seconds())
 			delay = retryAfter
 		}
 		w.log.Warn("gptbots call failed, retrying", "table", c.table, "operation", c.op,
 			"attempt", attempt, "reason", v.reason, "error", describe(r), "retry_in", delay)
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return nil, w.stopped(c, err)
 		}
 	}
@@ -148,27 +149,6 @@ func retryAfter(h string) time.Duration {
 		return 0
 	}
 	return min(time.Duration(n)*time.Second, time.Hour)
-}
-
-// backoff is exponential with full jitter: uniform in (0, BackoffMin·2^(attempt-1)],
-// capped at BackoffMax.
-func (w *Writer) backoff(attempt int) time.Duration {
-	ceiling := w.cfg.BackoffMin
-	for i := 1; i < attempt && ceiling < w.cfg.BackoffMax; i++ {
-		ceiling *= 2
-	}
-	return rand.N(min(ceiling, w.cfg.BackoffMax)) + 1
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func outcome(a action) string {

@@ -31,8 +31,9 @@ package isolate
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/backoff"
 )
 
 // Kind is what an answer says about a request.
@@ -320,30 +321,5 @@ func (r *run[T]) wait(ctx context.Context, reason string, sent time.Time) error 
 	if r.opts.MaxRetries > 0 && r.waits > r.opts.MaxRetries {
 		return &FailingError{Table: r.opts.Table, Attempts: r.waits, Reason: reason}
 	}
-	return sleep(ctx, backoff(r.opts.RetryMin, r.opts.RetryMax, r.waits))
-}
-
-// backoff is exponential with jitter: uniform in [d/2, d] for
-// d = min(hi, lo·2^(n-1)), so that writers waiting on one table do not
-// return in step, and a wait never collapses to nothing.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := hi
-	if n < 32 {
-		d = min(hi, lo<<(n-1))
-	}
-	if d <= 0 {
-		return 0
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Sleep(ctx, backoff.Delay(r.opts.RetryMin, r.opts.RetryMax, r.waits))
 }

@@ -265,13 +265,3 @@ func TestWaitEndsWithContext(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
-
-func TestBackoffBounds(t *testing.T) {
-	for n := 1; n < 40; n++ {
-		d := backoff(10*time.Millisecond, time.Second, n)
-		ceiling := min(time.Second, 10*time.Millisecond<<min(n-1, 31))
-		if d < ceiling/2 || d > ceiling {
-			t.Fatalf("attempt %d: %v outside [%v, %v]", n, d, ceiling/2, ceiling)
-		}
-	}
-}

@@ -109,8 +109,42 @@ func invalid(k kind, s string) error {
 
 var (
 	numericRe = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
-	uuidRe    = regexp.MustCompile(`^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$`)
 )
+
+// trimSpace drops what C's isspace calls space, as PostgreSQL's input
+// functions do; other Unicode spaces stay and are refused.
+func trimSpace(s string) string {
+	return strings.Trim(s, " \t\n\v\f\r")
+}
+
+// uuidHex reads uuid_in's forms: 32 hex digits, a '-' allowed after any
+// group of four, optionally in braces, no spaces. It returns the digits in
+// lower case.
+func uuidHex(s string) (string, bool) {
+	t := s
+	if strings.HasPrefix(t, "{") {
+		if len(t) < 2 || !strings.HasSuffix(t, "}") {
+			return "", false
+		}
+		t = t[1 : len(t)-1]
+	}
+	var h []byte
+	for i := 0; i < 16; i++ {
+		if len(t) < 2 || !isHexDigit(t[0]) || !isHexDigit(t[1]) {
+			return "", false
+		}
+		h = append(h, t[:2]...)
+		t = t[2:]
+		if len(t) > 0 && t[0] == '-' && i%2 == 1 && i < 15 {
+			t = t[1:]
+		}
+	}
+	return strings.ToLower(string(h)), t == ""
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
+}
 
 var intBits = map[kind]int{kindInt16: 16, kindInt32: 32, kindInt64: 64}
 
@@ -119,7 +153,7 @@ var intBits = map[kind]int{kindInt16: 16, kindInt32: 32, kindInt64: 64}
 func parseText(k kind, s string) (any, error) {
 	switch k {
 	case kindInt16, kindInt32, kindInt64:
-		t := strings.TrimSpace(s)
+		t := trimSpace(s)
 		n, err := strconv.ParseInt(t, 10, intBits[k])
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
@@ -135,11 +169,10 @@ func parseText(k kind, s string) (any, error) {
 	case kindBool:
 		return parseBool(s)
 	case kindUUID:
-		t := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "{"), "}")
-		if !uuidRe.MatchString(t) {
+		h, ok := uuidHex(s)
+		if !ok {
 			return nil, invalid(k, s)
 		}
-		h := strings.ToLower(strings.ReplaceAll(t, "-", ""))
 		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], nil
 	case kindTimestampTZ, kindTimestamp, kindDate, kindTime:
 		return parseDateTime(k, s)
@@ -163,7 +196,7 @@ func parseText(k kind, s string) (any, error) {
 // parseNumeric keeps the digits as written, except that an exponent is
 // expanded the way numeric stores it.
 func parseNumeric(s string) (any, error) {
-	t := strings.TrimSpace(s)
+	t := trimSpace(s)
 	switch strings.ToLower(t) {
 	case "nan":
 		return "NaN", nil
@@ -197,12 +230,24 @@ func parseNumeric(s string) (any, error) {
 }
 
 func parseFloat(k kind, s string) (any, error) {
-	t := strings.TrimSpace(s)
+	t := trimSpace(s)
 	bits := 64
 	if k == kindFloat32 {
 		bits = 32
 	}
+	if strings.EqualFold(strings.TrimLeft(t, "+-"), "nan") && len(t) <= 4 {
+		// strtod reads a signed NaN; Go does not.
+		return "NaN", nil
+	}
 	f, err := strconv.ParseFloat(t, bits)
+	if err == nil && strings.ContainsRune(t, '_') {
+		// Go reads '_' between digits; strtod, which PostgreSQL uses, does not.
+		return nil, invalid(k, s)
+	}
+	if err == nil && f == 0 && nonzeroMantissa(t) {
+		// strtod underflows to zero, which PostgreSQL refuses.
+		err = &strconv.NumError{Func: "ParseFloat", Num: t, Err: strconv.ErrRange}
+	}
 	if err != nil {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 			return nil, fmt.Errorf("%q is out of range for type %s", s, typeNames[k])
@@ -220,8 +265,22 @@ func parseFloat(k kind, s string) (any, error) {
 	return json.Number(strconv.FormatFloat(f, 'g', -1, bits)), nil
 }
 
+// nonzeroMantissa reports whether a float's digits before its exponent
+// are not all zero.
+func nonzeroMantissa(t string) bool {
+	m := strings.TrimLeft(t, "+-")
+	cut := "eE"
+	if h, ok := strings.CutPrefix(strings.ToLower(m), "0x"); ok {
+		m, cut = h, "pP"
+	}
+	if i := strings.IndexAny(m, cut); i >= 0 {
+		m = m[:i]
+	}
+	return strings.ContainsAny(m, "123456789abcdefABCDEF")
+}
+
 func parseBool(s string) (any, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
+	t := strings.ToLower(trimSpace(s))
 	switch t {
 	case "t", "tr", "tru", "true", "y", "ye", "yes", "on", "1":
 		return true, nil
