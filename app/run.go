@@ -233,6 +233,9 @@ func ensureSlot(ctx context.Context, conn *pgx.Conn, repl *pgconn.PgConn, slot s
 	if err != nil {
 		return 0, "", err
 	}
+	if err := waitSlotFree(ctx, conn, slot, logger); err != nil {
+		return 0, "", err
+	}
 	confirmed, found, err := replication.SlotPosition(ctx, conn, slot)
 	if err != nil {
 		return 0, "", err

@@ -311,3 +311,20 @@ func SlotPosition(ctx context.Context, conn *pgx.Conn, slot string) (lsn replica
 	lsn, err = replicator.ParseLSN(*confirmed)
 	return lsn, true, err
 }
+
+// SlotHolder reports whether a connection is streaming from the slot, and
+// the server process that serves it.
+func SlotHolder(ctx context.Context, conn *pgx.Conn, slot string) (pid int32, active bool, err error) {
+	var holder *int32
+	err = conn.QueryRow(ctx, `SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active, &holder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read slot %s: %w", slot, err)
+	}
+	if holder != nil {
+		pid = *holder
+	}
+	return pid, active, nil
+}
