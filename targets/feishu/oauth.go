@@ -102,6 +102,7 @@ func (c *tokenClient) tokens(ans tokenAnswer, issued time.Time) (tokenFile, erro
 		AppID:                c.cfg.OAuth.AppID,
 		AccessToken:          ans.AccessToken,
 		AccessTokenExpiresAt: issued.Add(time.Duration(ans.ExpiresIn) * time.Second).UTC(),
+		AccessTokenIssuedAt:  issued.UTC(),
 		RefreshToken:         ans.RefreshToken,
 	}
 	if ans.RefreshTokenExpiresIn > 0 {

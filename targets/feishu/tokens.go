@@ -40,6 +40,7 @@ type tokenFile struct {
 	AppID                 string    `json:"app_id"`
 	AccessToken           string    `json:"access_token"`
 	AccessTokenExpiresAt  time.Time `json:"access_token_expires_at"`
+	AccessTokenIssuedAt   time.Time `json:"access_token_issued_at,omitzero"`
 	RefreshToken          string    `json:"refresh_token"`
 	RefreshTokenExpiresAt time.Time `json:"refresh_token_expires_at,omitzero"`
 }
@@ -130,10 +131,21 @@ func (o *oauthTokens) usable() (string, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	c := o.cur
-	if c.AccessToken == "" || c.AccessToken == o.stale || !time.Now().Before(c.AccessTokenExpiresAt.Add(-o.cfg.TokenRefreshMargin)) {
+	if c.AccessToken == "" || c.AccessToken == o.stale || !time.Now().Before(c.AccessTokenExpiresAt.Add(-refreshMargin(c, o.cfg.TokenRefreshMargin))) {
 		return "", false
 	}
 	return c.AccessToken, true
+}
+
+// refreshMargin is how long before expiry a token is refreshed: the
+// configured margin, but at most half the token's lifetime, so that a
+// short-lived token is refreshed once per lifetime rather than before every
+// request.
+func refreshMargin(t tokenFile, configured time.Duration) time.Duration {
+	if t.AccessTokenIssuedAt.IsZero() {
+		return configured
+	}
+	return min(configured, t.AccessTokenExpiresAt.Sub(t.AccessTokenIssuedAt)/2)
 }
 
 // unexpired returns the current access token while it is still good,

@@ -148,6 +148,12 @@ func TestFullDiskDoesNotSpendRefreshToken(t *testing.T) {
 	// serves, the refresh waits.
 	disk.set(true, 0)
 	w.cfg.TokenRefreshMargin = 3 * time.Hour
+	// The margin applies whole only to a token of unknown lifetime (a
+	// token file written before the issue time was kept).
+	o := w.tokens.(*oauthTokens)
+	o.mu.Lock()
+	o.cur.AccessTokenIssuedAt = time.Time{}
+	o.mu.Unlock()
 	fails := disk.failures()
 	e.write(w, customers, upsertRec(idField(2)))
 	e.write(w, customers, upsertRec(idField(3)))

@@ -84,15 +84,28 @@ func TestTokenRefreshedBeforeExpiry(t *testing.T) {
 	e := newEnv(t, feishufake.Options{TokenTTL: 2 * time.Second})
 	e.addCustomers()
 	e.useOAuth()
-	e.cfg.TokenRefreshMargin = 1500 * time.Millisecond
+	e.cfg.TokenRefreshMargin = 800 * time.Millisecond
 	w := e.writer()
 	e.write(w, customers, upsertRec(idField(1)))
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(1300 * time.Millisecond)
 	e.write(w, customers, upsertRec(idField(2)))
 	assert.Len(t, e.requests(http.MethodPost, "/token"), 2, "refreshed ahead of expiry")
 	for _, r := range e.fake.Requests() {
 		assert.NotEqual(t, 99991677, r.Code, "no request went out with an expired token")
 	}
+}
+
+// A token that lives shorter than the configured margin is refreshed once
+// per lifetime (ahead of expiry by half of it), not before every request.
+func TestShortLivedTokenRefreshedOncePerLifetime(t *testing.T) {
+	e := newEnv(t, feishufake.Options{TokenTTL: 20 * time.Second})
+	e.addCustomers()
+	e.useOAuth()
+	w := e.writer()
+	for i := range 5 {
+		e.write(w, customers, upsertRec(idField(i)))
+	}
+	assert.Len(t, e.requests(http.MethodPost, "/token"), 1, "one refresh for five writes within half the token's 20 s lifetime")
 }
 
 func TestConcurrentRefreshIsSerialized(t *testing.T) {
