@@ -44,12 +44,12 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) 
 	}
 	switch t.Type {
 	case config.TypeFeishu:
-		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m, TableHealth: health})
+		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
 	case config.TypeGPTBots:
 		return gptbots.New(gptbots.Config{
 			Name: t.Name, BaseURL: t.BaseURL, APIKey: t.APIKey, RequestsPerSecond: t.RequestsPerSecond,
 			RequestTimeout: t.RequestTimeout, Timezone: t.Timezone,
-		}, gptbots.Deps{Logger: deps.Logger.With("target", t.Name), Metrics: m, TableHealth: health})
+		}, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
 	}
 	return nil, fmt.Errorf("unknown target type %q", t.Type)
 }
