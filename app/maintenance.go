@@ -43,6 +43,9 @@ func (m *maintenance) run(lastMessage time.Time) error {
 	if m.heartbeat > 0 && now.Sub(lastMessage) >= m.heartbeat && now.Sub(m.lastBeat) >= m.heartbeat {
 		m.lastBeat = now
 		if _, err := m.conn.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, '')", pipeline.HeartbeatPrefix); err != nil {
+			if m.conn.IsClosed() {
+				return fmt.Errorf("source: the SQL connection was lost sending a heartbeat: %w", err)
+			}
 			m.logger.Warn("heartbeat failed; the slot may hold WAL back while the mapped tables are idle", "error", err)
 		} else {
 			m.monitor.Heartbeat()
@@ -66,6 +69,10 @@ func (m *maintenance) checkSlot(ctx context.Context) error {
 		FROM pg_replication_slots WHERE slot_name = $1`, m.slot).Scan(&status, &safe, &keep)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: slot %s no longer exists; changes since the last acknowledged position are gone. Resync: empty the target tables, run 'replicator teardown --config FILE --yes', then start again (every table is copied anew)", errSlotLost, m.slot)
+	}
+	if err != nil && m.conn.IsClosed() {
+		// Row fetches share the connection: reconnect before one needs it.
+		return fmt.Errorf("source: the SQL connection was lost reading the slot's WAL retention: %w", err)
 	}
 	if err != nil {
 		m.logger.Warn("could not read the slot's WAL retention", "slot", m.slot, "error", err)

@@ -23,6 +23,7 @@ import (
 	"github.com/replicator-cdc/replicator/pipeline"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/backoff"
 )
 
 // Deps are what Run takes from its caller rather than from configuration.
@@ -67,34 +68,83 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	if err != nil {
 		return err
 	}
+	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
+	if err != nil {
+		return err
+	}
+	a := &attempt{cfg: cfg, deps: deps, store: store, writers: writers}
+	failures, lastErr := 0, ""
+	for {
+		a.streamed = false
+		err := a.run(ctx)
+		// Until the first attempt got through start-up, a failure is more
+		// likely a wrong source.dsn than an outage: say so at once.
+		if err == nil || ctx.Err() != nil || a.tables == nil || !transientSource(err) {
+			return err
+		}
+		if a.streamed {
+			failures = 0
+		}
+		failures++
+		wait := backoff.Delay(time.Second, 30*time.Second, failures)
+		mon.Phase("reconnecting")
+		mon.Error("", err)
+		if msg := err.Error(); msg != lastErr {
+			logger.Warn("lost the connection to PostgreSQL; reconnecting and resuming from the acknowledged position", "error", err, "attempt", failures, "wait", wait)
+			lastErr = msg
+		} else {
+			logger.Debug("reconnecting", "error", err, "attempt", failures, "wait", wait)
+		}
+		if err := backoff.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// attempt is one connection to the source, from connecting to the end of
+// streaming. What outlives a lost connection (the state, the writers and
+// their tokens, the metrics) is built once, before the first.
+type attempt struct {
+	cfg     *config.Config
+	deps    Deps
+	store   *state.Store
+	writers map[string]replicator.Writer
+	// tables are resolved and the targets prepared on the first attempt.
+	tables []sourceTable
+	// streamed says this attempt reached the stream, so backoff restarts.
+	streamed bool
+}
+
+func (a *attempt) run(ctx context.Context) error {
+	cfg, deps, store, writers, logger, mon := a.cfg, a.deps, a.store, a.writers, a.deps.Logger, a.deps.Monitor
 	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	tables, err := resolve(ctx, conn, cfg)
-	if err != nil {
-		return err
-	}
-	for _, t := range tables {
-		for _, msg := range t.warnings {
-			logger.Warn(msg)
+	if a.tables == nil {
+		tables, err := resolve(ctx, conn, cfg)
+		if err != nil {
+			return err
 		}
-	}
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
-	if err != nil {
-		return err
-	}
-	leftOut := fitTargets(ctx, tables, writers, logger)
-	if err := prepareTargets(ctx, tables, writers); err != nil {
-		return err
-	}
-	for _, t := range tables {
-		mon.AddTable(t.rule.Source, t.rule.Target, t.rule.Table)
-		if cols := leftOut[t.rule.Source]; len(cols) > 0 {
-			mon.Error(t.rule.Source, mapping.LeftOutError(t.rule, cols))
+		for _, t := range tables {
+			for _, msg := range t.warnings {
+				logger.Warn(msg)
+			}
 		}
+		leftOut := fitTargets(ctx, tables, writers, logger)
+		if err := prepareTargets(ctx, tables, writers); err != nil {
+			return err
+		}
+		for _, t := range tables {
+			mon.AddTable(t.rule.Source, t.rule.Target, t.rule.Table)
+			if cols := leftOut[t.rule.Source]; len(cols) > 0 {
+				mon.Error(t.rule.Source, mapping.LeftOutError(t.rule, cols))
+			}
+		}
+		a.tables = tables
 	}
+	tables := a.tables
 	sources := make([]string, len(tables))
 	for i, t := range tables {
 		sources[i] = t.rule.Source
@@ -172,6 +222,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	defer wire.Close()
 	logger.Info("streaming changes", "slot", cfg.Source.Slot, "from", start)
 	mon.Phase("streaming")
+	a.streamed = true
 	defer mon.Phase("stopped")
 	sink := pipeline.NewStreamSink(ctx, p, mapper, start, logger)
 	for _, s := range seen {

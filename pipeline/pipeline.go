@@ -98,6 +98,13 @@ func New(routes []Route, deadLetters DeadLetterWriter, observer Observer, opts O
 	return p
 }
 
+// TargetError is a target's fatal error: it may wrap network errors, yet
+// it says nothing about the source's connection.
+type TargetError struct{ Err error }
+
+func (e *TargetError) Error() string { return e.Err.Error() }
+func (e *TargetError) Unwrap() error { return e.Err }
+
 // Err returns the first fatal error a worker hit, if any.
 func (p *Pipeline) Err() error {
 	p.errMu.Lock()
@@ -320,7 +327,7 @@ func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
 		if errors.Is(err, context.Canceled) && p.ctx.Err() != nil {
 			return counts, err
 		}
-		return counts, fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)
+		return counts, &TargetError{fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)}
 	}
 	if len(rejected) == 0 {
 		return counts, nil

@@ -32,6 +32,10 @@ type Sink interface {
 	Drain(ctx context.Context, tick func() error) error
 }
 
+// ErrStreamLost says the replication connection ended without the daemon
+// asking: the server restarted, or the walsender was terminated.
+var ErrStreamLost = errors.New("replication: the stream from PostgreSQL ended unexpectedly")
+
 // Stream reads a slot's changes. One goroutine (Run's) owns the connection.
 type Stream struct {
 	Conn *Wire
@@ -123,7 +127,7 @@ func (s *Stream) run(ctx context.Context) error {
 			if errors.As(err, &netErr) && netErr.Timeout() {
 				continue
 			}
-			return fmt.Errorf("replication: receive: %w", err)
+			return fmt.Errorf("%w: receive: %w", ErrStreamLost, err)
 		}
 		if err := s.receive(typ, body); err != nil {
 			return err
@@ -138,8 +142,10 @@ func (s *Stream) receive(typ byte, body []byte) error {
 		return s.copyData(body)
 	case 'E':
 		return fmt.Errorf("replication: server error: %w", decodeError(body))
-	case 'c':
-		return errors.New("replication: the server ended the stream")
+	case 'c', 'C', 'Z':
+		// CopyDone, and what follows it: a server shutting down ends the
+		// copy before closing the connection.
+		return fmt.Errorf("%w: the server ended the stream (message %q)", ErrStreamLost, typ)
 	case 'N', 'S':
 		return nil
 	default:
