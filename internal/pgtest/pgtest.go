@@ -89,6 +89,9 @@ type Cluster struct {
 	dataDir  string
 	logPath  string
 	runAs    *syscall.Credential // nil unless we are root
+	settings map[string]string
+	port     int
+	procMu   sync.Mutex // proc is replaced by Restart
 	proc     *process
 	stopOnce sync.Once
 }
@@ -178,8 +181,9 @@ func launchLocal(ctx context.Context, overrides map[string]string) (_ *Cluster, 
 	if err := c.initdb(ctx); err != nil {
 		return nil, err
 	}
+	c.settings = settings
 	for attempt := 1; ; attempt++ {
-		err := c.start(ctx, settings)
+		err := c.start(ctx)
 		if err == nil {
 			return c, nil
 		}
@@ -281,13 +285,26 @@ var errPortInUse = errors.New("port already in use")
 
 // start runs postgres on a fresh free port and waits until it accepts
 // connections.
-func (c *Cluster) start(ctx context.Context, settings map[string]string) error {
+func (c *Cluster) start(ctx context.Context) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
+	c.port = port
+	c.conn = connString{url: &url.URL{
+		Scheme:   "postgres",
+		User:     url.User("postgres"),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		RawQuery: "sslmode=disable",
+	}}
 	// Truncated per attempt so that errors show only this attempt's log.
-	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	return c.run(ctx, port, os.O_TRUNC)
+}
+
+// run starts postgres on port; logFlag is os.O_TRUNC or os.O_APPEND.
+func (c *Cluster) run(ctx context.Context, port, logFlag int) error {
+	settings := c.settings
+	logFile, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|logFlag, 0o644)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
@@ -310,13 +327,9 @@ func (c *Cluster) start(ctx context.Context, settings map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
+	c.procMu.Lock()
 	c.proc = p
-	c.conn = connString{url: &url.URL{
-		Scheme:   "postgres",
-		User:     url.User("postgres"),
-		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		RawQuery: "sslmode=disable",
-	}}
+	c.procMu.Unlock()
 	return c.waitReady(ctx)
 }
 
@@ -455,9 +468,11 @@ func (c *Cluster) Stop() {
 			return
 		}
 		var errs []error
+		c.procMu.Lock()
 		if c.proc != nil {
 			errs = append(errs, c.proc.stop())
 		}
+		c.procMu.Unlock()
 		errs = append(errs, os.RemoveAll(c.dir))
 		if err := errors.Join(errs...); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: stop: %v\n", err)
@@ -581,4 +596,37 @@ func (cs connString) with(db, user, password string) string {
 // quoteValue quotes a keyword/value connection string value.
 func quoteValue(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// Restart shuts a server Launch started down and starts it again on the same
+// port and data directory, as a database restart does under a running
+// client. mode is "fast" (clients are told, and the shutdown checkpoint
+// is written) or "immediate" (the server stops at once and recovers from
+// the WAL on start).
+func (c *Cluster) Restart(ctx context.Context, mode string) error {
+	if c.external {
+		return fmt.Errorf("pgtest: cannot restart the %s server", EnvDSN)
+	}
+	sig := map[string]os.Signal{"fast": syscall.SIGINT, "immediate": syscall.SIGQUIT}[mode]
+	if sig == nil {
+		return fmt.Errorf("pgtest: restart mode %q: want fast or immediate", mode)
+	}
+	c.procMu.Lock()
+	proc := c.proc
+	c.procMu.Unlock()
+	_ = proc.cmd.Process.Signal(sig)
+	select {
+	case <-proc.done:
+	case <-time.After(stopTimeout):
+		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.cmd.Process.Pid, stopTimeout, mode)
+	}
+	// The port is ours until another process happens to take it while the
+	// server is down; a short wait gives such a process time to let go.
+	for attempt := 1; ; attempt++ {
+		err := c.run(ctx, c.port, os.O_APPEND)
+		if err == nil || !errors.Is(err, errPortInUse) || attempt == portAttempts {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -170,3 +170,24 @@ func TestWithDatabase(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret")
 }
+
+// TestRestart restarts a server of its own both ways: clients lose their
+// connections, and the same DSN reaches the same data afterwards.
+func TestRestart(t *testing.T) {
+	if os.Getenv(pgtest.EnvDSN) != "" {
+		t.Skip("the external server is not ours to restart")
+	}
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	conn := connect(t, dsn)
+	_, err := conn.Exec(t.Context(), "CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)")
+	require.NoError(t, err)
+	for _, mode := range []string{"fast", "immediate"} {
+		require.NoError(t, c.Restart(t.Context(), mode), mode)
+		_, err := conn.Exec(t.Context(), "SELECT 1")
+		require.Error(t, err, "%s: the old connection survived", mode)
+		conn = connect(t, dsn)
+		assert.Equal(t, "1", queryString(t, conn, "SELECT n::text FROM kept"), mode)
+	}
+	require.Error(t, c.Restart(t.Context(), "smart"))
+}
