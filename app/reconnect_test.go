@@ -13,7 +13,10 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/pgtest"
 	"github.com/replicator-cdc/replicator/monitor"
+	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/targets/memory"
 )
 
 // TestReconnectAfterTerminatedBackends kills the daemon's connections while
@@ -50,6 +53,44 @@ func TestReconnectAfterTerminatedBackends(t *testing.T) {
 		select {
 		case err := <-daemon.done:
 			t.Fatalf("daemon stopped after terminating its %s: %v", k.name, err)
+		default:
+		}
+	}
+	require.Contains(t, logs.String(), "reconnecting")
+	require.NoError(t, daemon.stop())
+}
+
+// TestReconnectAfterServerRestart restarts the server under the streaming
+// daemon, fast and immediate, in a cluster of its own.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	c := pgtest.Start(t)
+	name := "restarted"
+	dsn, err := c.CreateDatabase(context.Background(), name)
+	require.NoError(t, err)
+	e := &env{t: t, name: name, dsn: dsn, mem: memory.New(), stateDir: t.TempDir()}
+	reopen := func() {
+		db, err := replication.ConnectSQL(context.Background(), dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close(context.Background()) })
+		e.db = db
+	}
+	reopen()
+	e.exec(itemsSchema)
+	e.exec(`INSERT INTO items (id, name, qty) SELECT g, 'name ' || g, g FROM generate_series(1, 200) g`)
+	logs := &syncBuffer{}
+	daemon := e.startLogged(e.config(itemsMapping), logs)
+	e.waitMirror("items", "items", 60*time.Second, "id")
+	for i, mode := range []string{"fast", "immediate"} {
+		e.exec(`UPDATE items SET qty = qty + 1 WHERE id % 2 = $1`, i)
+		e.exec(`INSERT INTO items (id, name) VALUES ($1, 'before')`, 1000+i)
+		require.NoError(t, c.Restart(context.Background(), mode))
+		reopen()
+		e.exec(`DELETE FROM items WHERE id = $1`, 10+i)
+		e.exec(`UPDATE items SET name = 'after ' || $1::int WHERE id <= 20`, i)
+		e.waitMirror("items", "items", 90*time.Second, "id")
+		select {
+		case err := <-daemon.done:
+			t.Fatalf("daemon stopped after a %s restart: %v", mode, err)
 		default:
 		}
 	}
