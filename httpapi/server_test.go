@@ -58,6 +58,7 @@ func TestReadyz(t *testing.T) {
 	}{
 		{"starting", 0, "starting", 0, 503, "not ready: phase is starting, not streaming\n"},
 		{"snapshot", 0, "snapshot", 0.2, 503, "not ready: phase is snapshot, not streaming\n"},
+		{"reconnecting", 0, "reconnecting", 0, 503, "not ready: phase is reconnecting, not streaming\n"},
 		{"streaming", 0, "streaming", 0.4, 200, "ready: streaming, lag 0.4s\n"},
 		{"lag just below the default", 0, "streaming", 299.9, 200, "ready: streaming, lag 4m 59s\n"},
 		{"lag at the default", 0, "streaming", 300, 503, "not ready: lag 5m 00s is not below 5m0s\n"},

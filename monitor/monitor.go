@@ -44,7 +44,7 @@ type Table struct {
 type Snapshot struct {
 	Now          time.Time `json:"now"`
 	Started      time.Time `json:"started"`
-	Phase        string    `json:"phase"` // starting, snapshot, streaming, stopping
+	Phase        string    `json:"phase"` // starting, snapshot, streaming, reconnecting, stopping
 	Acknowledged string    `json:"acknowledged"`
 	LagBytes     int64     `json:"lag_bytes"`
 	LagSeconds   float64   `json:"lag_seconds"`
