@@ -216,17 +216,25 @@ func (r *run[T]) findOne(ctx context.Context, group []T) ([]T, error) {
 
 // single sends one item alone.
 func (r *run[T]) single(ctx context.Context, item T) error {
+	_, refused, err := r.alone(ctx, item)
+	if err == nil && refused {
+		r.suspect(item)
+	}
+	return err
+}
+
+// alone sends item by itself and settles an answer that decides it;
+// refused says the answer refused it without naming it.
+func (r *run[T]) alone(ctx context.Context, item T) (a Answer, refused bool, err error) {
 	items := []T{item}
-	a, err := r.send(ctx, items)
-	if err != nil {
-		return err
+	if a, err = r.send(ctx, items); err != nil {
+		return a, false, err
 	}
 	if a.Kind == Landed || len(a.Bad) > 0 {
 		r.settle(items, a)
-		return nil
+		return a, false, nil
 	}
-	r.suspect(item)
-	return nil
+	return a, true, nil
 }
 
 // suspect notes an item refused alone without naming; confirm decides it
@@ -256,17 +264,11 @@ func (r *run[T]) confirm(ctx context.Context, s suspect[T]) error {
 			return err
 		}
 	}
-	items := []T{s.item}
-	a, err := r.send(ctx, items)
-	if err != nil {
-		return err
+	a, refused, err := r.alone(ctx, s.item)
+	if err == nil && refused {
+		r.rejected = append(r.rejected, Rejection[T]{Item: s.item, Reason: a.Reason})
 	}
-	if a.Kind == Landed || len(a.Bad) > 0 {
-		r.settle(items, a)
-		return nil
-	}
-	r.rejected = append(r.rejected, Rejection[T]{Item: s.item, Reason: a.Reason})
-	return nil
+	return err
 }
 
 // send makes one request, waiting out answers about the table and sending
