@@ -46,7 +46,7 @@ func (w *Writer) Preflight(ctx context.Context, tables []replicator.TableSpec) (
 	var errs []error
 	for i := range tables {
 		t := &tables[i]
-		data, err := w.do(ctx, call{op: "schema", table: t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(t.Table)})
+		cols, err := w.readColumns(ctx, t.Table)
 		var rej *rejectError
 		if errors.As(err, &rej) {
 			errs = append(errs, fmt.Errorf("feishu target %q: table %q (mapped from %s): %v: check that the table exists in workspace %s", w.cfg.Name, t.Table, t.Source, rej.apiError, w.cfg.WorkspaceID))
@@ -55,14 +55,8 @@ func (w *Writer) Preflight(ctx context.Context, tables []replicator.TableSpec) (
 		if err != nil {
 			return warnings, err
 		}
-		var schema struct {
-			Columns []column `json:"columns"`
-		}
-		if err := json.Unmarshal(data, &schema); err != nil {
-			return warnings, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, t.Table, err)
-		}
-		w.schemas.keep(t.Table, schema.Columns)
-		problems, doubts := checkTable(t, schema.Columns)
+		w.schemas.keep(t.Table, cols)
+		problems, doubts := checkTable(t, cols)
 		for _, err := range problems {
 			errs = append(errs, fmt.Errorf("feishu target %q: %w", w.cfg.Name, err))
 		}
@@ -147,28 +141,37 @@ func keyDoubt(t *replicator.TableSpec, byName map[string]*column, pk []string) s
 // must carry (NOT NULL without a default, except the system key the
 // platform fills).
 func (w *Writer) TargetColumns(ctx context.Context, table string) (columns, required []string, err error) {
-	data, err := w.do(ctx, call{op: "schema", table: table, method: http.MethodGet, path: "/tables/" + url.PathEscape(table)})
+	cols, err := w.readColumns(ctx, table)
 	if err != nil {
 		return nil, nil, err
 	}
-	var schema struct {
-		Columns []column `json:"columns"`
-	}
-	if err := json.Unmarshal(data, &schema); err != nil {
-		return nil, nil, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, table, err)
-	}
 	pk := 0
-	for _, c := range schema.Columns {
+	for _, c := range cols {
 		if c.IsPrimaryKey {
 			pk++
 		}
 	}
-	for i := range schema.Columns {
-		c := &schema.Columns[i]
+	for i := range cols {
+		c := &cols[i]
 		columns = append(columns, c.Name)
 		if !c.IsAllowNull && c.DefaultValue == "" && !systemColumn(c, pk) {
 			required = append(required, c.Name)
 		}
 	}
 	return columns, required, nil
+}
+
+// readColumns reads a table's columns from the schema call.
+func (w *Writer) readColumns(ctx context.Context, table string) ([]column, error) {
+	data, err := w.do(ctx, call{op: "schema", table: table, method: http.MethodGet, path: "/tables/" + url.PathEscape(table)})
+	if err != nil {
+		return nil, err
+	}
+	var schema struct {
+		Columns []column `json:"columns"`
+	}
+	if err := json.Unmarshal(data, &schema); err != nil {
+		return nil, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, table, err)
+	}
+	return schema.Columns, nil
 }

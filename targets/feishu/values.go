@@ -2,10 +2,7 @@ package feishu
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -65,21 +62,6 @@ func (w *Writer) checkValues(ctx context.Context, b *replicator.Batch) ([]replic
 	}
 	w.schemas.keep(b.Table.Table, cols)
 	return stripRefused(b, w.schemas.of(b.Table.Table).cols)
-}
-
-// readColumns reads a table's columns from the schema call.
-func (w *Writer) readColumns(ctx context.Context, table string) ([]column, error) {
-	data, err := w.do(ctx, call{op: "schema", table: table, method: http.MethodGet, path: "/tables/" + url.PathEscape(table)})
-	if err != nil {
-		return nil, err
-	}
-	var schema struct {
-		Columns []column `json:"columns"`
-	}
-	if err := json.Unmarshal(data, &schema); err != nil {
-		return nil, fmt.Errorf("feishu target %q: table %q: unreadable schema answer: %w", w.cfg.Name, table, err)
-	}
-	return schema.Columns, nil
 }
 
 // refusedValue is a value left out of the record that is sent.

@@ -45,31 +45,13 @@ func (w *Writer) readSchema(ctx context.Context, spec replicator.TableSpec) (*sc
 	if len(spec.Key) != 1 {
 		return nil, fmt.Errorf("%s: the key has %d columns %v; GPTBots upserts by exactly one unique field, so map a single key column", where, len(spec.Key), spec.Key)
 	}
-	body, err := json.Marshal(map[string]any{"table_id": spec.Table, "page": 1, "page_size": 1})
+	all, err := w.readFields(ctx, spec.Table, where)
 	if err != nil {
 		return nil, err
-	}
-	ans, err := w.send(ctx, call{op: "schema", table: spec.Table, path: pagePath, body: body})
-	var invalid *invalidError
-	if errors.As(err, &invalid) {
-		return nil, fmt.Errorf("%s: reading the table's fields: %w", where, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var page pageAnswer
-	if err := json.Unmarshal(ans, &page); err != nil {
-		return nil, fmt.Errorf("%s: reading the table's fields: %w", where, err)
-	}
-	if page.TableInfo == nil && page.Data != nil {
-		page = *page.Data
-	}
-	if page.TableInfo == nil {
-		return nil, fmt.Errorf("%s: the page answer has no table_info; check base_url", where)
 	}
 	s := &schema{spec: spec, key: spec.Key[0], types: map[string]string{}, unique: map[string]bool{}}
 	fields := map[string]fieldInfo{}
-	for _, f := range page.TableInfo.Fields {
+	for _, f := range all {
 		f.Type = strings.ToUpper(f.Type)
 		fields[f.Name] = f
 	}
@@ -89,7 +71,7 @@ func (w *Writer) readSchema(ctx context.Context, spec replicator.TableSpec) (*sc
 		return nil, fmt.Errorf("%s: key field %q is not unique in GPTBots; mark it unique, since upserts and deletes filter on it", where, s.key)
 	}
 	s.keyType = s.types[s.key]
-	for _, f := range page.TableInfo.Fields {
+	for _, f := range all {
 		if _, ok := s.types[f.Name]; f.Required && !ok {
 			w.log.Warn("a required GPTBots field is not mapped; inserts may fail", "table", spec.Table, "field", f.Name)
 		}
@@ -111,26 +93,40 @@ func mapped(spec replicator.TableSpec) []string {
 // TargetColumns reads a table's field names. GPTBots has no NOT NULL
 // constraint an update could trip over, so no field is required.
 func (w *Writer) TargetColumns(ctx context.Context, table string) (columns, required []string, err error) {
-	body, err := json.Marshal(map[string]any{"table_id": table, "page": 1, "page_size": 1})
+	fields, err := w.readFields(ctx, table, fmt.Sprintf("gptbots target %q: table %s", w.cfg.Name, table))
 	if err != nil {
 		return nil, nil, err
 	}
-	ans, err := w.send(ctx, call{op: "schema", table: table, path: pagePath, body: body})
+	for _, f := range fields {
+		columns = append(columns, f.Name)
+	}
+	return columns, nil, nil
+}
+
+// readFields reads a table's fields with a one-record page; where starts
+// its error messages.
+func (w *Writer) readFields(ctx context.Context, table, where string) ([]fieldInfo, error) {
+	body, err := json.Marshal(map[string]any{"table_id": table, "page": 1, "page_size": 1})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	ans, err := w.send(ctx, call{op: "schema", table: table, path: pagePath, body: body})
+	var invalid *invalidError
+	if errors.As(err, &invalid) {
+		return nil, fmt.Errorf("%s: reading the table's fields: %w", where, err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	var page pageAnswer
 	if err := json.Unmarshal(ans, &page); err != nil {
-		return nil, nil, fmt.Errorf("gptbots target %q: table %s: reading the table's fields: %w", w.cfg.Name, table, err)
+		return nil, fmt.Errorf("%s: reading the table's fields: %w", where, err)
 	}
 	if page.TableInfo == nil && page.Data != nil {
 		page = *page.Data
 	}
 	if page.TableInfo == nil {
-		return nil, nil, fmt.Errorf("gptbots target %q: table %s: the page answer has no table_info; check base_url", w.cfg.Name, table)
+		return nil, fmt.Errorf("%s: the page answer has no table_info; check base_url", where)
 	}
-	for _, f := range page.TableInfo.Fields {
-		columns = append(columns, f.Name)
-	}
-	return columns, nil, nil
+	return page.TableInfo.Fields, nil
 }
