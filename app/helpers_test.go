@@ -23,6 +23,7 @@ import (
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
@@ -305,6 +306,31 @@ func (e *env) startStreaming(cfg *config.Config) *running {
 	}
 	e.t.Fatal("daemon did not start streaming within 60s")
 	return nil
+}
+
+// startStreamingWith is startStreaming with the daemon's monitor given and
+// its log also kept in logs; it waits until the monitor says streaming.
+func (e *env) startStreamingWith(cfg *config.Config, mon *monitor.Monitor, logs io.Writer) *running {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{e.t}, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	go func() {
+		r.done <- app.Run(ctx, cfg, app.Deps{Logger: logger, Monitor: mon, Writers: writers(e)})
+	}()
+	e.t.Cleanup(func() { r.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for mon.Snapshot().Phase != "streaming" {
+		select {
+		case err := <-r.done:
+			e.t.Fatalf("daemon stopped before streaming: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("daemon did not start streaming within 60s")
+		}
+	}
+	return r
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -184,7 +184,7 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 `)
 	e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 	mon := monitor.New(prometheus.NewRegistry())
-	daemon := e.startStreamingWith(cfg, mon)
+	daemon := e.startStreamingWith(cfg, mon, io.Discard)
 	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
 	e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 	e.exec(`INSERT INTO items VALUES (2, 'b', 2, 'x')`)
@@ -202,7 +202,7 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 
 	e.exec(`UPDATE items SET name = 'b2' WHERE id = 2`)
 	mon = monitor.New(prometheus.NewRegistry())
-	daemon = e.startStreamingWith(cfg, mon)
+	daemon = e.startStreamingWith(cfg, mon, io.Discard)
 	require.Contains(t, tableError(t, mon, "public.items"), "quantity, extra are not in target table items", "the status page shows it after a restart")
 	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b2"` })
 	require.NoError(t, daemon.stop())
@@ -335,30 +335,6 @@ func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
 	})
 	require.NoError(t, daemon.stop())
 	require.Empty(t, e.deadLetters())
-}
-
-// startStreamingWith is startStreaming with the daemon's monitor given.
-func (e *env) startStreamingWith(cfg *config.Config, mon *monitor.Monitor) *running {
-	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	logger := slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	go func() {
-		r.done <- app.Run(ctx, cfg, app.Deps{Logger: logger, Monitor: mon, Writers: writers(e)})
-	}()
-	e.t.Cleanup(func() { r.stop() })
-	deadline := time.Now().Add(60 * time.Second)
-	for mon.Snapshot().Phase != "streaming" {
-		select {
-		case err := <-r.done:
-			e.t.Fatalf("daemon stopped before streaming: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatal("daemon did not start streaming within 60s")
-		}
-	}
-	return r
 }
 
 func tableError(t *testing.T, mon *monitor.Monitor, source string) string {

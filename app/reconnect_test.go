@@ -2,17 +2,12 @@ package app_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/app"
-	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/replication"
@@ -26,7 +21,7 @@ func TestReconnectAfterTerminatedBackends(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	e.exec(`INSERT INTO items (id, name, qty) SELECT g, 'name ' || g, g FROM generate_series(1, 200) g`)
 	logs := &syncBuffer{}
-	daemon := e.startLogged(e.config(itemsMapping), logs)
+	daemon := e.startStreamingWith(e.config(itemsMapping), monitor.New(prometheus.NewRegistry()), logs)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 
 	slot := "slot_" + e.name
@@ -78,7 +73,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	e.exec(itemsSchema)
 	e.exec(`INSERT INTO items (id, name, qty) SELECT g, 'name ' || g, g FROM generate_series(1, 200) g`)
 	logs := &syncBuffer{}
-	daemon := e.startLogged(e.config(itemsMapping), logs)
+	daemon := e.startStreamingWith(e.config(itemsMapping), monitor.New(prometheus.NewRegistry()), logs)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	for i, mode := range []string{"fast", "immediate"} {
 		e.exec(`UPDATE items SET qty = qty + 1 WHERE id % 2 = $1`, i)
@@ -96,33 +91,6 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	}
 	require.Contains(t, logs.String(), "reconnecting")
 	require.NoError(t, daemon.stop())
-}
-
-// startLogged starts the daemon with its log also kept in logs, and waits
-// until it streams.
-func (e *env) startLogged(cfg *config.Config, logs io.Writer) *running {
-	e.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1)}
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{e.t}, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	reg := prometheus.NewRegistry()
-	mon := monitor.New(reg)
-	go func() {
-		r.done <- app.Run(ctx, cfg, app.Deps{Logger: logger, Registry: reg, Monitor: mon, Writers: map[string]replicator.Writer{"mem": e.mem}})
-	}()
-	e.t.Cleanup(func() { r.stop() })
-	deadline := time.Now().Add(60 * time.Second)
-	for mon.Snapshot().Phase != "streaming" {
-		select {
-		case err := <-r.done:
-			e.t.Fatalf("daemon stopped before streaming: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatal("daemon did not start streaming within 60s")
-		}
-	}
-	return r
 }
 
 func (e *env) slotHolder(slot string) int32 {

@@ -392,7 +392,13 @@ func (w *workload) run(ctx context.Context, n int, maxPause time.Duration) error
 // sourceRows reads items as PostgreSQL's own JSON rendering of each row,
 // keyed by id: independent of the daemon's decoding and encoding.
 func sourceRows(ctx context.Context, db *pgx.Conn) (map[string]map[string]any, error) {
-	rows, err := db.Query(ctx, `SELECT id::text, to_jsonb(t)::text FROM items t`)
+	return jsonRows(ctx, db, `SELECT id::text, to_jsonb(t)::text FROM items t`)
+}
+
+// jsonRows reads a query of (id, a JSON object as text) into rows keyed by
+// id.
+func jsonRows(ctx context.Context, db *pgx.Conn, query string) (map[string]map[string]any, error) {
+	rows, err := db.Query(ctx, query)
 	if err != nil {
 		return nil, err
 	}

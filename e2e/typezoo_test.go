@@ -184,24 +184,7 @@ func zooWant(ctx context.Context, conn *pgx.Conn) (map[string]map[string]any, er
 		}
 		exprs[i] = fmt.Sprintf(strings.ReplaceAll(want, "%s", "%[1]s"), c.name) + " AS " + c.name
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT id::text, row_to_json(s)::text FROM (SELECT id, %s FROM zoo) s", strings.Join(exprs, ", ")))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]map[string]any{}
-	for rows.Next() {
-		var id, text string
-		if err := rows.Scan(&id, &text); err != nil {
-			return nil, err
-		}
-		v, err := decodeJSON(text)
-		if err != nil {
-			return nil, err
-		}
-		out[id] = v.(map[string]any)
-	}
-	return out, rows.Err()
+	return jsonRows(ctx, conn, fmt.Sprintf("SELECT id::text, row_to_json(s)::text FROM (SELECT id, %s FROM zoo) s", strings.Join(exprs, ", ")))
 }
 
 // zooDiff lists every value of the fake that differs from PostgreSQL's.
