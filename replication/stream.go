@@ -58,10 +58,10 @@ type Stream struct {
 	Maintain func(lastMessage time.Time) error
 	// OnStop, when set, runs as the drain after a stop signal begins.
 	OnStop func()
-	// OnSilence, when set, learns that the server has sent nothing since
-	// the given time for longer than a live connection stays silent (the
-	// stream is stalled), and the zero time when messages flow again.
-	OnSilence func(since time.Time)
+	// OnListening, when set, learns about every poll interval how long the
+	// stream has waited for the server in vain, and the wait past which it
+	// is stalled (monitor.Listening).
+	OnListening func(waited, staleAfter time.Duration)
 	// DryRun reports the start position forever: nothing is acknowledged.
 	DryRun bool
 	Logger *slog.Logger
@@ -73,10 +73,10 @@ type Stream struct {
 	lastStatus  time.Time
 	msg         Message
 
-	silence  silence
-	quietFor time.Duration // waited in vain since the last message
-	probed   bool          // a reply was asked for since the last message
-	stalled  bool          // OnSilence was told of the silence
+	silence    silence
+	quietFor   time.Duration // waited in vain since the last message
+	probed     bool          // a reply was asked for since the last message
+	lastReport time.Time     // of OnListening
 }
 
 // pollInterval bounds how long a read waits, so that shutdown, aged batches
@@ -180,15 +180,7 @@ func (s *Stream) quiet(waited time.Duration) error {
 			ErrStreamLost, time.Since(s.lastMessage).Round(time.Second), s.Conn.walSenderTimeout)
 	case s.quietFor >= s.silence.probe && !s.probed:
 		s.probed = true
-		if err := s.sendStatus(true); err != nil {
-			return err
-		}
-	}
-	if s.quietFor >= s.silence.stale && !s.stalled {
-		s.stalled = true
-		if s.OnSilence != nil {
-			s.OnSilence(s.lastMessage)
-		}
+		return s.sendStatus(true)
 	}
 	return nil
 }
@@ -197,12 +189,6 @@ func (s *Stream) quiet(waited time.Duration) error {
 func (s *Stream) heard() {
 	s.lastMessage = time.Now()
 	s.quietFor, s.probed = 0, false
-	if s.stalled {
-		s.stalled = false
-		if s.OnSilence != nil {
-			s.OnSilence(time.Time{})
-		}
-	}
 }
 
 func (s *Stream) receive(msg pgproto3.BackendMessage) error {
@@ -262,9 +248,17 @@ func (s *Stream) copyData(d []byte) error {
 }
 
 // tick sends a status update when one is due: every StatusInterval, and
-// within ackStatusInterval of the acknowledged position moving.
+// within ackStatusInterval of the acknowledged position moving. It runs
+// between messages and while the sink waits.
 func (s *Stream) tick() error {
-	since := time.Since(s.lastStatus)
+	now := time.Now()
+	// Reported from here, which also runs while the sink waits for the
+	// targets: a stream that stops reporting is stuck elsewhere.
+	if s.OnListening != nil && now.Sub(s.lastReport) >= pollInterval {
+		s.lastReport = now
+		s.OnListening(s.quietFor, s.silence.stale)
+	}
+	since := now.Sub(s.lastStatus)
 	if since >= s.StatusInterval || (since >= ackStatusInterval && s.Sink.Acknowledged() > s.reported) {
 		return s.sendStatus(false)
 	}
