@@ -105,7 +105,7 @@ func validMessage(f *fuzzSource) []byte {
 }
 
 // requireSameTuple compares a decoded tuple with pglogrepl's.
-func requireSameTuple(t *testing.T, want *pglogrepl.TupleData, got []Cell) {
+func requireSameTuple(t *testing.T, want *pglogrepl.TupleData, got []replicator.Cell) {
 	t.Helper()
 	if want == nil {
 		require.Nil(t, got)
@@ -119,18 +119,18 @@ func requireSameTuple(t *testing.T, want *pglogrepl.TupleData, got []Cell) {
 }
 
 // requireSameMessage compares a decoded message with pglogrepl's.
-func requireSameMessage(t *testing.T, want pglogrepl.Message, got *Message) {
+func requireSameMessage(t *testing.T, want pglogrepl.Message, got *replicator.Message) {
 	t.Helper()
-	require.Equal(t, MessageKind(want.Type()), got.Kind)
+	require.Equal(t, replicator.MessageKind(want.Type()), got.Kind)
 	switch w := want.(type) {
 	case *pglogrepl.BeginMessage:
 		require.Equal(t, replicator.LSN(w.FinalLSN), got.LSN)
-		require.True(t, w.CommitTime.Equal(PGTime(got.Time)), "commit time %s, pglogrepl %s", PGTime(got.Time), w.CommitTime)
+		require.True(t, w.CommitTime.Equal(got.Time), "commit time %s, pglogrepl %s", got.Time, w.CommitTime)
 		require.Equal(t, w.Xid, got.Xid)
 	case *pglogrepl.CommitMessage:
 		require.Equal(t, replicator.LSN(w.CommitLSN), got.LSN)
 		require.Equal(t, replicator.LSN(w.TransactionEndLSN), got.EndLSN)
-		require.True(t, w.CommitTime.Equal(PGTime(got.Time)), "commit time %s, pglogrepl %s", PGTime(got.Time), w.CommitTime)
+		require.True(t, w.CommitTime.Equal(got.Time), "commit time %s, pglogrepl %s", got.Time, w.CommitTime)
 	case *pglogrepl.OriginMessage:
 		require.Equal(t, replicator.LSN(w.CommitLSN), got.LSN)
 		require.Equal(t, w.Name, got.Prefix)
@@ -142,7 +142,7 @@ func requireSameMessage(t *testing.T, want pglogrepl.Message, got *Message) {
 		require.Equal(t, w.ReplicaIdentity, r.ReplicaIdentity)
 		require.Len(t, r.Columns, int(w.ColumnNum))
 		for i, c := range w.Columns {
-			require.Equal(t, Column{Name: c.Name, TypeOID: c.DataType, TypMod: c.TypeModifier, Key: c.Flags == 1}, r.Columns[i])
+			require.Equal(t, replicator.Column{Name: c.Name, TypeOID: c.DataType, TypMod: c.TypeModifier, Key: c.Flags == 1}, r.Columns[i])
 		}
 	case *pglogrepl.TypeMessage:
 	case *pglogrepl.InsertMessage:
@@ -193,8 +193,8 @@ func FuzzDecoderMatchesPglogrepl(f *testing.F) {
 		msg := validMessage(&fuzzSource{b: data})
 		want, err := pglogrepl.Parse(msg)
 		require.NoError(t, err, "pglogrepl refused a valid message %x", msg)
-		var got Message
-		require.NoError(t, Decode(msg, &got), "message %x", msg)
+		var got replicator.Message
+		require.NoError(t, new(Decoder).Decode(msg, &got), "message %x", msg)
 		requireSameMessage(t, want, &got)
 	})
 }

@@ -16,23 +16,24 @@ import (
 )
 
 // Sink consumes decoded messages in stream order. It lives on the stream's
-// goroutine: when Handle or Drain must wait (backpressure), it calls tick
-// regularly so that standby status updates keep flowing to the server.
+// goroutine. When it must wait for the targets (backpressure, a drain) it
+// keeps calling the stream's UpdateStatus, which the daemon gives it once
+// per stream, so that standby status updates keep flowing to the server.
 type Sink interface {
 	// Handle takes one message. Cell data stays valid after it returns.
-	Handle(m *Message, tick func() error) error
+	Handle(m *replicator.Message) error
 	// Mark says the server has sent everything before lsn (a keepalive): it
 	// becomes acknowledged once everything handed over before it is.
 	Mark(lsn replicator.LSN)
 	// Idle is called regularly, to flush batches that aged and to surface
 	// writers' fatal errors.
-	Idle(tick func() error) error
+	Idle() error
 	// Acknowledged is the end of the contiguous prefix of transactions every
 	// target has confirmed: the only position ever reported as flushed.
 	Acknowledged() replicator.LSN
 	// Drain hands over everything pending and waits until it is confirmed or
 	// ctx ends.
-	Drain(ctx context.Context, tick func() error) error
+	Drain(ctx context.Context) error
 }
 
 // ErrStreamLost says the replication connection ended without the daemon
@@ -71,7 +72,8 @@ type Stream struct {
 	received    replicator.LSN
 	reported    replicator.LSN
 	lastStatus  time.Time
-	msg         Message
+	decoder     Decoder
+	msg         replicator.Message
 
 	silence    silence
 	quietFor   time.Duration // waited in vain since the last message
@@ -136,12 +138,12 @@ func (s *Stream) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := s.tick(); err != nil {
+		if err := s.UpdateStatus(); err != nil {
 			return err
 		}
 		if time.Since(lastIdle) >= pollInterval {
 			lastIdle = time.Now()
-			if err := s.Sink.Idle(s.tick); err != nil {
+			if err := s.Sink.Idle(); err != nil {
 				return err
 			}
 		}
@@ -221,13 +223,13 @@ func (s *Stream) copyData(d []byte) error {
 		walStart := replicator.LSN(xld.WALStart)
 		// Records keep slices of the message, which must outlive the
 		// connection's read buffer.
-		if err := Decode(bytes.Clone(xld.WALData), &s.msg); err != nil {
+		if err := s.decoder.Decode(bytes.Clone(xld.WALData), &s.msg); err != nil {
 			return fmt.Errorf("replication: at %s: %w", walStart, err)
 		}
 		if walStart > s.received {
 			s.received = walStart
 		}
-		return s.Sink.Handle(&s.msg, s.tick)
+		return s.Sink.Handle(&s.msg)
 	case pglogrepl.PrimaryKeepaliveMessageByteID:
 		pkm, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
 		if err != nil {
@@ -247,10 +249,11 @@ func (s *Stream) copyData(d []byte) error {
 	}
 }
 
-// tick sends a status update when one is due: every StatusInterval, and
-// within ackStatusInterval of the acknowledged position moving. It runs
-// between messages and while the sink waits.
-func (s *Stream) tick() error {
+// UpdateStatus sends a status update when one is due: every
+// StatusInterval, and within ackStatusInterval of the acknowledged position
+// moving. It must run on the stream's goroutine (Run's, or the Sink's
+// while Run calls it), which owns the connection.
+func (s *Stream) UpdateStatus() error {
 	now := time.Now()
 	// Reported from here, which also runs while the sink waits for the
 	// targets: a stream that stops reporting is stuck elsewhere.
@@ -299,7 +302,7 @@ func (s *Stream) shutdown() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
-	drainErr := s.Sink.Drain(ctx, s.tick)
+	drainErr := s.Sink.Drain(ctx)
 	if err := s.sendStatus(false); err != nil {
 		return errors.Join(drainErr, err)
 	}

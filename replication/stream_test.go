@@ -23,17 +23,17 @@ type fixedSink struct {
 	commits []replicator.LSN
 }
 
-func (s *fixedSink) Handle(m *Message, _ func() error) error {
+func (s *fixedSink) Handle(m *replicator.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m.Kind == KindCommit {
+	if m.Kind == replicator.MessageCommit {
 		s.commits = append(s.commits, m.EndLSN)
 	}
 	return nil
 }
-func (s *fixedSink) Mark(replicator.LSN)                       {}
-func (s *fixedSink) Idle(func() error) error                   { return nil }
-func (s *fixedSink) Drain(context.Context, func() error) error { return nil }
+func (s *fixedSink) Mark(replicator.LSN)         {}
+func (s *fixedSink) Idle() error                 { return nil }
+func (s *fixedSink) Drain(context.Context) error { return nil }
 
 func (s *fixedSink) setAck(lsn replicator.LSN) {
 	s.mu.Lock()
