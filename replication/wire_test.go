@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,5 +35,19 @@ func TestSilenceBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, silenceFor(tt.timeout), "wal_sender_timeout %s", tt.timeout)
+	}
+}
+
+// Connecting gives up after a while unless the DSN chooses how long.
+func TestConnectTimeout(t *testing.T) {
+	for dsn, want := range map[string]time.Duration{
+		"host=127.0.0.1":                            defaultConnectTimeout,
+		"host=127.0.0.1 connect_timeout=3":          3 * time.Second,
+		"postgres://127.0.0.1/db?connect_timeout=7": 7 * time.Second,
+	} {
+		cfg, err := pgconn.ParseConfig(dsn)
+		require.NoError(t, err)
+		configureDial(cfg)
+		require.Equal(t, want, cfg.ConnectTimeout, dsn)
 	}
 }
