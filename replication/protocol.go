@@ -1,13 +1,16 @@
 package replication
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -24,6 +27,9 @@ var sessionParams = map[string]string{
 	"application_name":   "replicator",
 }
 
+// readBuffer is the replication connection's read buffer.
+const readBuffer = 64 << 10
+
 // ConnectReplication opens a logical replication connection to dsn's database.
 func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
@@ -35,6 +41,11 @@ func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 	}
 	cfg.RuntimeParams["replication"] = "database"
 	configureDial(cfg)
+	// When the stream is behind, each read should take hundreds of its
+	// small messages: pgconn's own buffer holds 8 KiB.
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBuffer), w)
+	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("replication: connect: %w", err)
