@@ -129,9 +129,9 @@ func TestDefaults(t *testing.T) {
 			"bots": {Name: "bots", Type: TypeGPTBots, GPTBots: &bots, Line: 8},
 		},
 		Mappings: []*Mapping{{
-			Source:     "public.customers",
-			Target:     "lark",
-			Table:      "customers",
+			Source:          "public.customers",
+			Target:          "lark",
+			Table:           "customers",
 			OnDelete:        OnDelete{Mode: mapping.DeleteRow},
 			OnTruncate:      mapping.TruncateHalt,
 			OnReject:        mapping.RejectDeadLetter,
