@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
 	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
@@ -301,5 +302,5 @@ func syntaxProblem(err error, restore *strings.Replacer) *problem {
 // RedactedDSN returns the DSN with its password replaced by "xxxxx", for
 // messages and logs.
 func (s Source) RedactedDSN() string {
-	return redactDSN(s.DSN)
+	return pgdsn.Redact(s.DSN)
 }

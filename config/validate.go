@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
 	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/mapping"
 )
@@ -51,8 +52,10 @@ func (d *decoder) positive(path string, dur time.Duration) {
 func (d *decoder) validateSource(s *Source) {
 	if s.DSN == "" {
 		d.invalid("source.dsn", "is required: the source database, such as postgres://replicator:${PGPASSWORD}@127.0.0.1:5432/app")
-	} else if msg := dsnProblem(s.DSN); msg != "" {
-		d.invalid("source.dsn", "%s %s", s.RedactedDSN(), msg)
+	} else if _, err := pgdsn.Parse(s.DSN); err != nil {
+		// Never quoted: a DSN that does not parse may show its password
+		// where the host should be.
+		d.invalid("source.dsn", "%v", err)
 	}
 	if !validSlotName(s.Slot) {
 		d.invalid("source.slot", "%s is not a replication slot name: use 1 to 63 lower-case letters, digits and _", d.quote(s.Slot, "source.slot"))
