@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
 )
 
 // sessionParams fix the text forms of values, so that the decoder sees one
@@ -32,10 +33,11 @@ const readBuffer = 64 << 10
 
 // ConnectReplication opens a logical replication connection to dsn's database.
 func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
-	cfg, err := pgconn.ParseConfig(dsn)
+	connCfg, err := pgdsn.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("replication: parse DSN: %w", err)
+		return nil, fmt.Errorf("replication: source.dsn %w", err)
 	}
+	cfg := &connCfg.Config
 	for k, v := range sessionParams {
 		cfg.RuntimeParams[k] = v
 	}
