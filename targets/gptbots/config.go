@@ -39,7 +39,8 @@ type Config struct {
 	// APIKey is the agent's API key.
 	APIKey string
 	// RequestsPerSecond caps the calls this writer makes, all tables
-	// together; it paces 5% below, to absorb network and timer jitter.
+	// together, counted as the server counts them: by arrival, in any
+	// sliding second.
 	RequestsPerSecond float64
 	// RequestTimeout bounds each call.
 	RequestTimeout time.Duration
