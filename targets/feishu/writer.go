@@ -15,8 +15,8 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
-	"github.com/replicator-cdc/replicator/targets/isolate"
 	"github.com/replicator-cdc/replicator/targets/apicall"
+	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
 // Writer applies batches to one Feishu workspace. It is safe for concurrent
@@ -29,7 +29,7 @@ type Writer struct {
 	http    *http.Client
 	api     *apicall.Client // every request of the app: one limiter, one pause
 	tokens  apicall.Credential
-	base    string          // the workspace's API root
+	base    string // the workspace's API root
 	health  *isolate.Health
 	schemas schemas // from Preflight: values are checked against the column types
 }
@@ -44,11 +44,11 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:     cfg,
-		log:     deps.Logger,
-		m:       deps.Metrics,
-		http:    deps.HTTPClient,
-		base:    strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
+		cfg:  cfg,
+		log:  deps.Logger,
+		m:    deps.Metrics,
+		http: deps.HTTPClient,
+		base: strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
