@@ -102,6 +102,7 @@ type Server struct {
 	limiter window
 	log     []Request
 	faults  faultState
+	arrival chan struct{} // closed and replaced when a request arrives
 }
 
 // New starts a server on a loopback port.
@@ -113,6 +114,7 @@ func New(opts Options) *Server {
 		tables:  make(map[string]*table),
 		auth:    newAuthState(),
 		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
+		arrival: make(chan struct{}),
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -142,6 +144,10 @@ const (
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{arrived: time.Now()}))
+	s.mu.Lock()
+	close(s.arrival)
+	s.arrival = make(chan struct{})
+	s.mu.Unlock()
 	switch {
 	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
 		s.serveToken(w, r)
@@ -247,6 +253,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, table string, err 
 }
 
 func (s *Server) throttle(w http.ResponseWriter, r *http.Request, table string, resetSeconds int) {
+	info(r).reset = time.Duration(resetSeconds) * time.Second
 	w.Header().Set("x-ogw-ratelimit-limit", fmt.Sprint(s.opts.RequestsPerSecond))
 	w.Header().Set("x-ogw-ratelimit-reset", fmt.Sprint(resetSeconds))
 	s.answer(w, r, table, 0, http.StatusTooManyRequests, codeThrottled, "request trigger frequency limit", nil)

@@ -29,9 +29,15 @@ const (
 	// FaultThrottle answers HTTP 429 with code 99991400 and a reset header
 	// of Options.ThrottleReset seconds.
 	FaultThrottle
+	// FaultThrottleLate is FaultThrottle answered only once the next
+	// request has arrived (or after Options.SlowDelay): the answer goes
+	// out right after an arrival, so that no request of a client pacing
+	// its requests can be on its way when it does, and a request arriving
+	// before the reset is one the client sent after it knew.
+	FaultThrottleLate
 )
 
-var faultNames = [...]string{"none", "server_error", "slow", "drop", "lost_answer", "throttle"}
+var faultNames = [...]string{"none", "server_error", "slow", "drop", "lost_answer", "throttle", "throttle_late"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -150,6 +156,9 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, table string
 		s.answer(w, r, table, 0, http.StatusInternalServerError, 500, "internal server error", nil)
 	case FaultThrottle:
 		s.throttle(w, r, table, s.opts.ThrottleReset)
+	case FaultThrottleLate:
+		s.nextArrival()
+		s.throttle(w, r, table, s.opts.ThrottleReset)
 	case FaultDrop:
 		s.record(r, table, 0, 0, 0)
 		hangUp(w)
@@ -185,6 +194,21 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	case <-s.closing:
 	}
 	return false
+}
+
+// nextArrival waits until the next request arrives, at most
+// Options.SlowDelay, or the server closes.
+func (s *Server) nextArrival() {
+	s.mu.Lock()
+	next := s.arrival
+	s.mu.Unlock()
+	t := time.NewTimer(s.opts.SlowDelay)
+	defer t.Stop()
+	select {
+	case <-next:
+	case <-t.C:
+	case <-s.closing:
+	}
 }
 
 // hangUp closes the connection without an answer.

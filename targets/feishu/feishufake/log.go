@@ -24,6 +24,10 @@ type Request struct {
 	// Code is the envelope code answered.
 	Code  int
 	Fault Fault
+	// Answered is when the answer was decided; Reset is the wait a
+	// throttling answer named (0 for any other answer).
+	Answered time.Time
+	Reset    time.Duration
 }
 
 type infoKey struct{}
@@ -31,6 +35,7 @@ type infoKey struct{}
 type requestInfo struct {
 	arrived time.Time
 	fault   Fault
+	reset   time.Duration
 }
 
 func info(r *http.Request) *requestInfo {
@@ -43,7 +48,7 @@ func (s *Server) record(r *http.Request, table string, rows, status, code int) {
 	defer s.mu.Unlock()
 	s.log = append(s.log, Request{
 		Time: in.arrived, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Table: table,
-		Rows: rows, Status: status, Code: code, Fault: in.fault,
+		Rows: rows, Status: status, Code: code, Fault: in.fault, Answered: time.Now(), Reset: in.reset,
 	})
 }
 
@@ -71,6 +76,27 @@ func MaxPerWindow(reqs []Request, d time.Duration) int {
 		best = max(best, hi-lo+1)
 	}
 	return best
+}
+
+// EarlyAfterThrottle returns the given requests that arrived after a
+// throttling answer among them was given and before the reset it named:
+// requests the real API would refuse again, and a client that honours the
+// reset never sends. A request already on its way when the answer went out
+// counts too, so a test must keep that from happening (FaultThrottleLate).
+func EarlyAfterThrottle(reqs []Request) []Request {
+	var early []Request
+	for _, t := range reqs {
+		if t.Reset <= 0 {
+			continue
+		}
+		until := t.Answered.Add(t.Reset)
+		for _, r := range reqs {
+			if r.Time.After(t.Answered) && r.Time.Before(until) {
+				early = append(early, r)
+			}
+		}
+	}
+	return early
 }
 
 // window is a sliding one-second log of admitted requests.

@@ -134,6 +134,7 @@ type Server struct {
 	reject  RejectFunc
 	// invalidHook is SetInvalid's hook.
 	invalidHook RejectFunc
+	arrival     chan struct{} // closed and replaced when a call arrives
 }
 
 // New starts a server on a loopback port.
@@ -144,6 +145,7 @@ func New(opts Options) *Server {
 		closing: make(chan struct{}),
 		tables:  make(map[string]*table),
 		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
+		arrival: make(chan struct{}),
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -199,6 +201,10 @@ func (s *Server) invalid(table, format string, args ...any) answer {
 // injected fault, then the call itself.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := &Request{Time: time.Now(), Path: r.URL.Path}
+	s.mu.Lock()
+	close(s.arrival)
+	s.arrival = make(chan struct{})
+	s.mu.Unlock()
 	var h func([]byte) answer
 	switch r.URL.Path {
 	case UpdatePath:
@@ -236,6 +242,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) throttle(w http.ResponseWriter, call *Request) {
+	call.Reset = time.Duration(s.opts.RetryAfter) * time.Second
 	w.Header().Set("Retry-After", fmt.Sprint(s.opts.RetryAfter))
 	s.write(w, call, answer{status: http.StatusTooManyRequests, code: CodeThrottled, body: apiError{CodeThrottled, "too many requests"}})
 }

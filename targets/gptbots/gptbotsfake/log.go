@@ -23,9 +23,14 @@ type Request struct {
 	// Code is the body code answered: 0 for success.
 	Code  int
 	Fault Fault
+	// Answered is when the answer was decided; Reset is the Retry-After a
+	// throttling answer named (0 for any other answer).
+	Answered time.Time
+	Reset    time.Duration
 }
 
 func (s *Server) record(call *Request) {
+	call.Answered = time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log = append(s.log, *call)
@@ -55,6 +60,26 @@ func MaxPerWindow(reqs []Request, d time.Duration) int {
 		best = max(best, hi-lo+1)
 	}
 	return best
+}
+
+// EarlyAfterThrottle returns the given requests that arrived after a
+// throttling answer among them was given and before the Retry-After it
+// named. A request already on its way when the answer went out counts too,
+// so a test must keep that from happening (FaultThrottleLate).
+func EarlyAfterThrottle(reqs []Request) []Request {
+	var early []Request
+	for _, t := range reqs {
+		if t.Reset <= 0 {
+			continue
+		}
+		until := t.Answered.Add(t.Reset)
+		for _, r := range reqs {
+			if r.Time.After(t.Answered) && r.Time.Before(until) {
+				early = append(early, r)
+			}
+		}
+	}
+	return early
 }
 
 // window is a sliding one-second log of admitted requests.
