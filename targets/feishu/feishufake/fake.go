@@ -35,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Options configures a Server. Zero fields take the documented defaults.
@@ -96,13 +98,13 @@ type Server struct {
 	closing chan struct{}
 	close   sync.Once
 
-	mu      sync.Mutex
-	tables  map[string]*table
-	auth    authState
-	limiter window
-	log     []Request
-	faults  faultState
-	arrival chan struct{} // closed and replaced when a request arrives
+	mu       sync.Mutex
+	tables   map[string]*table
+	auth     authState
+	limiter  window
+	log      []Request
+	faults   faultState
+	arrivals fakequota.Arrivals
 }
 
 // New starts a server on a loopback port.
@@ -114,7 +116,6 @@ func New(opts Options) *Server {
 		tables:  make(map[string]*table),
 		auth:    newAuthState(),
 		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
-		arrival: make(chan struct{}),
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -144,10 +145,7 @@ const (
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{arrived: time.Now()}))
-	s.mu.Lock()
-	close(s.arrival)
-	s.arrival = make(chan struct{})
-	s.mu.Unlock()
+	s.arrivals.Arrived()
 	switch {
 	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
 		s.serveToken(w, r)

@@ -157,7 +157,7 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, table string
 	case FaultThrottle:
 		s.throttle(w, r, table, s.opts.ThrottleReset)
 	case FaultThrottleLate:
-		s.nextArrival()
+		s.arrivals.Wait(s.opts.SlowDelay, s.closing)
 		s.throttle(w, r, table, s.opts.ThrottleReset)
 	case FaultDrop:
 		s.record(r, table, 0, 0, 0)
@@ -194,21 +194,6 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	case <-s.closing:
 	}
 	return false
-}
-
-// nextArrival waits until the next request arrives, at most
-// Options.SlowDelay, or the server closes.
-func (s *Server) nextArrival() {
-	s.mu.Lock()
-	next := s.arrival
-	s.mu.Unlock()
-	t := time.NewTimer(s.opts.SlowDelay)
-	defer t.Stop()
-	select {
-	case <-next:
-	case <-t.C:
-	case <-s.closing:
-	}
 }
 
 // hangUp closes the connection without an answer.

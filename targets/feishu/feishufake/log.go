@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Request is one logged call.
@@ -79,24 +81,10 @@ func MaxPerWindow(reqs []Request, d time.Duration) int {
 }
 
 // EarlyAfterThrottle returns the given requests that arrived after a
-// throttling answer among them was given and before the reset it named:
-// requests the real API would refuse again, and a client that honours the
-// reset never sends. A request already on its way when the answer went out
-// counts too, so a test must keep that from happening (FaultThrottleLate).
+// throttling answer among them was given and before the reset it named
+// (see fakequota.Early).
 func EarlyAfterThrottle(reqs []Request) []Request {
-	var early []Request
-	for _, t := range reqs {
-		if t.Reset <= 0 {
-			continue
-		}
-		until := t.Answered.Add(t.Reset)
-		for _, r := range reqs {
-			if r.Time.After(t.Answered) && r.Time.Before(until) {
-				early = append(early, r)
-			}
-		}
-	}
-	return early
+	return fakequota.Early(reqs, func(r Request) (time.Time, time.Time, time.Duration) { return r.Time, r.Answered, r.Reset })
 }
 
 // window is a sliding one-second log of admitted requests.

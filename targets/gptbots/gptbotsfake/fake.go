@@ -47,6 +47,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Documented limits.
@@ -134,7 +136,7 @@ type Server struct {
 	reject  RejectFunc
 	// invalidHook is SetInvalid's hook.
 	invalidHook RejectFunc
-	arrival     chan struct{} // closed and replaced when a call arrives
+	arrivals    fakequota.Arrivals
 }
 
 // New starts a server on a loopback port.
@@ -145,7 +147,6 @@ func New(opts Options) *Server {
 		closing: make(chan struct{}),
 		tables:  make(map[string]*table),
 		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
-		arrival: make(chan struct{}),
 	}
 	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -201,10 +202,7 @@ func (s *Server) invalid(table, format string, args ...any) answer {
 // injected fault, then the call itself.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := &Request{Time: time.Now(), Path: r.URL.Path}
-	s.mu.Lock()
-	close(s.arrival)
-	s.arrival = make(chan struct{})
-	s.mu.Unlock()
+	s.arrivals.Arrived()
 	var h func([]byte) answer
 	switch r.URL.Path {
 	case UpdatePath:

@@ -107,7 +107,7 @@ func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request
 	case FaultThrottle:
 		s.throttle(w, call)
 	case FaultThrottleLate:
-		s.nextArrival()
+		s.arrivals.Wait(s.opts.SlowDelay, s.closing)
 		s.throttle(w, call)
 	case FaultInvalid:
 		s.write(w, call, s.invalid("", "invalid parameter"))
@@ -142,21 +142,6 @@ func (s *Server) sleep(r *http.Request, d time.Duration) bool {
 	case <-s.closing:
 	}
 	return false
-}
-
-// nextArrival waits until the next request arrives, at most
-// Options.SlowDelay, or the server closes.
-func (s *Server) nextArrival() {
-	s.mu.Lock()
-	next := s.arrival
-	s.mu.Unlock()
-	t := time.NewTimer(s.opts.SlowDelay)
-	defer t.Stop()
-	select {
-	case <-next:
-	case <-t.C:
-	case <-s.closing:
-	}
 }
 
 // hangUp closes the connection without an answer.
