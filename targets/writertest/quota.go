@@ -16,7 +16,7 @@ import (
 // ones queued at the limiter when it came, nor those in backoff. Both are
 // counts the fake takes from arrival times, not timings.
 func testQuotaExact(t *testing.T, h Harness) {
-	const rate, goroutines, writes = 5, 8, 3
+	const rate, goroutines, writes = 2, 6, 2
 	e := startWith(t, h, Options{RequestsPerSecond: rate, RateLimit: rate}, "items")
 	// The first write request is throttled while the others queue behind
 	// it; a second throttle comes mid-way, while writes are in flight.
