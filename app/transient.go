@@ -12,6 +12,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/pipeline"
 	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/state"
 )
 
 // transientSource says an attempt failed because the source went away
@@ -40,7 +41,7 @@ func classifySource(err error) (transient bool, fix string) {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false, ""
 	}
-	for _, own := range []error{ErrSlotMismatch, errSlotInUse, errSlotLost} {
+	for _, own := range []error{ErrSlotMismatch, errSlotInUse, errSlotLost, state.ErrStorage} {
 		if errors.Is(err, own) {
 			return false, ""
 		}
@@ -66,7 +67,12 @@ func classifySource(err error) (transient bool, fix string) {
 		errors.Is(err, pgconn.ErrConnClosed) {
 		return true, ""
 	}
-	if _, ok := errors.AsType[net.Error](err); ok {
+	// Only a network operation's failure: a bare errno (say ENOSPC from
+	// the state directory) looks like a net.Error too.
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return true, ""
+	}
+	if _, ok := errors.AsType[*net.DNSError](err); ok {
 		return true, ""
 	}
 	return pgconn.SafeToRetry(err) || pgconn.Timeout(err), ""

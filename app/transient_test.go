@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/pipeline"
 	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/state"
 )
 
 func TestTransientSource(t *testing.T) {
@@ -89,6 +91,20 @@ func TestClassifySourceFixes(t *testing.T) {
 		explained := explainFatal(pg(tc.code)).Error()
 		if tc.fix != "" && !strings.Contains(explained, tc.fix) {
 			t.Errorf("%s: explainFatal = %q, want it to say %q", tc.code, explained, tc.fix)
+		}
+	}
+}
+
+// TestTransientSourceStorage: a full or broken state directory is never a
+// lost connection, although a bare errno looks like a net.Error.
+func TestTransientSourceStorage(t *testing.T) {
+	for _, err := range []error{
+		&os.PathError{Op: "write", Path: "/state/.state.json.tmp-1", Err: syscall.ENOSPC},
+		&os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EEXIST},
+		fmt.Errorf("%w: %w", state.ErrStorage, syscall.EIO),
+	} {
+		if transientSource(err) {
+			t.Errorf("transientSource(%v) = true", err)
 		}
 	}
 }
