@@ -77,6 +77,7 @@ func TestStartWhileServerDown(t *testing.T) {
 	require.Equal(t, "reconnecting", report.Daemon.Phase)
 	require.GreaterOrEqual(t, report.Daemon.ReconnectAttempt, 2)
 	require.Contains(t, report.Daemon.LastError, "connect")
+	require.NotEmpty(t, report.SourceError)
 
 	require.NoError(t, c.StartAgain(context.Background()))
 	e.db = mustConnect(t, dsn)

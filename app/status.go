@@ -34,8 +34,11 @@ type StatusReport struct {
 	StateDir    string        `json:"state_dir"`
 	// Daemon is what the running daemon publishes at http.listen; nil
 	// when that endpoint does not answer.
-	Daemon   *DaemonStatus `json:"daemon,omitempty"`
-	Problems []string      `json:"problems,omitempty"`
+	Daemon *DaemonStatus `json:"daemon,omitempty"`
+	// SourceError is why the source did not answer, when only the daemon
+	// (waiting for it) did.
+	SourceError string   `json:"source_error,omitempty"`
+	Problems    []string `json:"problems,omitempty"`
 }
 
 // SlotStatus describes the replication slot.
@@ -108,7 +111,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 		return nil, err
 	case err != nil:
 		// The daemon waits for the server too: show what it says.
-		r.Problems = append(r.Problems, fmt.Sprintf("source: %v", err))
+		r.SourceError = err.Error()
 	default:
 		defer conn.Close(context.Background())
 		if err := readSlot(ctx, conn, &r.Slot); err != nil {

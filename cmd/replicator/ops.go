@@ -75,9 +75,12 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return enc.Encode(r)
 	}
 	s := r.Slot
-	if !s.Exists {
-		fmt.Fprintf(stdout, "slot %s: does not exist or the server does not answer\n", s.Name)
-	} else {
+	switch {
+	case r.SourceError != "":
+		fmt.Fprintf(stdout, "slot %s: unknown, the source does not answer: %s\n", s.Name, r.SourceError)
+	case !s.Exists:
+		fmt.Fprintf(stdout, "slot %s: does not exist\n", s.Name)
+	default:
 		fmt.Fprintf(stdout, "slot %s: confirmed %s, wal_status %s, active %t\nlag: %d bytes, %s\n", s.Name, s.Confirmed, s.WALStatus, s.Active, s.LagBytes, s.LagText())
 	}
 	if d := r.Daemon; d != nil && d.Phase == "reconnecting" {
