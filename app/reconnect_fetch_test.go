@@ -124,6 +124,6 @@ func TestReconnectDuringSnapshot(t *testing.T) {
 		t.Fatalf("daemon stopped: %v", err)
 	default:
 	}
-	require.Contains(t, logs.String(), "connecting again")
+	require.Contains(t, logs.String(), "reconnecting and resuming")
 	require.NoError(t, daemon.stop())
 }

@@ -90,7 +90,7 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 		wait := backoff.Delay(time.Second, 30*time.Second, failures)
 		mon.Reconnecting(failures, err)
 		if msg := err.Error(); msg != lastErr {
-			logger.Warn("cannot reach PostgreSQL (or a target at start-up); connecting again and resuming from the acknowledged position", "error", err, "attempt", failures, "wait", wait)
+			logger.Warn("cannot reach PostgreSQL (or a target at start-up); reconnecting and resuming from the acknowledged position", "error", err, "attempt", failures, "wait", wait)
 			lastErr = msg
 		} else {
 			logger.Debug("reconnecting", "error", err, "attempt", failures, "wait", wait)
