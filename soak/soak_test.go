@@ -157,9 +157,11 @@ func TestSoak(t *testing.T) {
 	restartServer := func(mode string) {
 		t.Helper()
 		t.Logf("soak: PostgreSQL restart, %s", mode)
+		began := time.Now()
 		if err := cluster.Restart(ctx, mode); err != nil {
 			fail("restart PostgreSQL (%s): %v", mode, err)
 		}
+		t.Logf("soak: PostgreSQL back after %s", time.Since(began).Round(100*time.Millisecond))
 	}
 	killDaemon := func(down time.Duration) {
 		t.Helper()
@@ -205,9 +207,11 @@ func TestSoak(t *testing.T) {
 	}
 	wait(20 * time.Second)
 	t.Logf("soak: PostgreSQL stopped for 10s, the daemon killed and started again while it is down")
+	began := time.Now()
 	if err := cluster.Shutdown("fast"); err != nil {
 		fail("stop PostgreSQL: %v", err)
 	}
+	t.Logf("soak: PostgreSQL stopped after %s", time.Since(began).Round(100*time.Millisecond))
 	wait(3 * time.Second)
 	killDaemon(time.Second)
 	wait(6 * time.Second)

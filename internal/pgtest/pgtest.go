@@ -624,12 +624,19 @@ func (c *Cluster) Shutdown(mode string) error {
 	c.procMu.Lock()
 	proc := c.proc
 	c.procMu.Unlock()
+	// A fast shutdown waits until each logical walsender's client confirmed
+	// all WAL sent, which a client confirming only what it has written
+	// elsewhere may hold up until wal_sender_timeout.
+	timeout := stopTimeout
+	if mode == "fast" {
+		timeout += 90 * time.Second
+	}
 	_ = proc.cmd.Process.Signal(sig)
 	select {
 	case <-proc.done:
 		return nil
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.cmd.Process.Pid, stopTimeout, mode)
+	case <-time.After(timeout):
+		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.cmd.Process.Pid, timeout, mode)
 	}
 }
 
