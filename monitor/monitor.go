@@ -50,7 +50,11 @@ type Snapshot struct {
 	LagBytes     int64     `json:"lag_bytes"`
 	LagSeconds   float64   `json:"lag_seconds"`
 	LastError    string    `json:"last_error,omitempty"`
-	Tables       []Table   `json:"tables"`
+	// ReconnectAttempt counts the failed attempts in a row while the phase
+	// is reconnecting; Reconnects counts every reconnect since start.
+	ReconnectAttempt int     `json:"reconnect_attempt,omitempty"`
+	Reconnects       int64   `json:"reconnects"`
+	Tables           []Table `json:"tables"`
 
 	// Stalled says why a stream is not flowing (phase stalled).
 	Stalled string `json:"stalled,omitempty"`
@@ -74,6 +78,8 @@ type Monitor struct {
 	lagS    float64
 	lastErr string
 	tables  map[string]*tableState
+	attempt int
+	reconns int64
 
 	// quietSince is when the stream started waiting for the server in
 	// vain; past staleAfter it is stalled (zero: not streaming yet).
@@ -92,6 +98,7 @@ type Monitor struct {
 	slotSafe    prometheus.Gauge
 	slotLeft    prometheus.Gauge
 	heartbeats  prometheus.Counter
+	reconnects  prometheus.Counter
 }
 
 // New registers the pipeline's series on reg.
@@ -136,10 +143,11 @@ func New(reg prometheus.Registerer) *Monitor {
 	m.heartbeats = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "replicator_heartbeats_total", Help: "Heartbeat messages emitted into the WAL.",
 	})
+	m.reconnects = newReconnects()
 	m.slotSafe.Set(-1)
 	m.slotLeft.Set(1)
 	reg.MustRegister(m.rows, m.deadLetters, m.snapRows, m.snapTotal, m.lagBytes, m.lagSeconds, m.streaming, m.batchRows, m.inFlight,
-		m.slotSafe, m.slotLeft, m.heartbeats)
+		m.slotSafe, m.slotLeft, m.heartbeats, m.reconnects)
 	return m
 }
 
@@ -287,7 +295,10 @@ func (m *Monitor) Snapshot() Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr}
+	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr, Reconnects: m.reconns}
+	if m.phase == "reconnecting" {
+		s.ReconnectAttempt = m.attempt
+	}
 	if waited, stalled := m.stalled(now); stalled {
 		s.Phase = "stalled"
 		s.Stalled = fmt.Sprintf("no message from PostgreSQL for %s", waited.Round(time.Second))
