@@ -48,7 +48,7 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) 
 	case config.TypeGPTBots:
 		return gptbots.New(gptbots.Config{
 			Name: t.Name, BaseURL: t.BaseURL, APIKey: t.APIKey, RequestsPerSecond: t.RequestsPerSecond,
-			RequestTimeout: t.RequestTimeout, Timezone: t.Timezone,
+			RequestTimeout: t.RequestTimeout, Timezone: t.Timezone, MaxConcurrentRequests: t.MaxConcurrentRequests,
 		}, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
 	}
 	return nil, fmt.Errorf("unknown target type %q", t.Type)
@@ -59,7 +59,7 @@ func FeishuConfig(t *config.Target, stateDir string) feishu.Config {
 	c := feishu.Config{
 		Name: t.Name, BaseURL: t.BaseURL, AuthorizeURL: t.AuthorizeURL, WorkspaceID: t.WorkspaceID,
 		UserAccessToken: t.UserAccessToken, RequestsPerSecond: t.RequestsPerSecond, RequestTimeout: t.RequestTimeout,
-		MaxFilterLength: t.MaxFilterLength, StateDir: stateDir,
+		MaxFilterLength: t.MaxFilterLength, StateDir: stateDir, MaxConcurrentRequests: t.MaxConcurrentRequests,
 	}
 	if t.OAuth != nil {
 		c.OAuth = feishu.OAuth{AppID: t.OAuth.AppID, AppSecret: t.OAuth.AppSecret, RefreshToken: t.OAuth.RefreshToken}

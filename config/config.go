@@ -135,6 +135,9 @@ type Target struct {
 	BaseURL           string
 	RequestsPerSecond float64
 	RequestTimeout    time.Duration
+	// MaxConcurrentRequests bounds the requests in flight; 0 leaves the
+	// target's default.
+	MaxConcurrentRequests int
 
 	// WorkspaceID is the Feishu aPaaS workspace.
 	WorkspaceID string

@@ -360,7 +360,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			name: "target",
 			text: sourceOK + targetsOK + "    rate: 3\n" + mappingsOK,
-			want: `test.yaml:11: targets.bots.rate: unknown key "rate"; known keys: api_key, base_url, request_timeout, requests_per_second, timezone, type`,
+			want: `test.yaml:11: targets.bots.rate: unknown key "rate"; known keys: api_key, base_url, max_concurrent_requests, request_timeout, requests_per_second, timezone, type`,
 		},
 		{
 			name: "oauth",

@@ -492,6 +492,7 @@ func (d *decoder) target(k, v *yaml.Node, path string) *Target {
 		"requests_per_second": d.number(&t.RequestsPerSecond),
 		"request_timeout":     d.duration(&t.RequestTimeout),
 	}
+	known["max_concurrent_requests"] = d.integer(&t.MaxConcurrentRequests)
 	feishu := map[string]handler{
 		"workspace_id":      d.str(&t.WorkspaceID),
 		"user_access_token": d.str(&t.UserAccessToken),

@@ -45,6 +45,10 @@ type Config struct {
 	MaxBatchRows int
 	// MaxInFlight is how many requests a Write keeps in flight; default 4.
 	MaxInFlight int
+	// MaxConcurrentRequests bounds the requests in flight for all tables
+	// together, and the batches the pipeline writes at once; default 16
+	// (fills 10 requests/s at answers of one second), at most 64.
+	MaxConcurrentRequests int
 	// RetryMin and RetryMax bound the exponential backoff; defaults 200ms and 30s.
 	RetryMin time.Duration
 	RetryMax time.Duration
@@ -80,6 +84,13 @@ type Deps struct {
 // WriteScope is the scope record writes need.
 const WriteScope = "app_engine:workspace.table.record:write"
 
+// DefaultMaxConcurrentRequests keeps enough requests in flight to use 10
+// requests per second when each answer takes a second.
+const (
+	DefaultMaxConcurrentRequests = 16
+	MaxConcurrentRequestsLimit   = 64
+)
+
 // apiMaxRows is the documented limit of rows per insert request.
 const apiMaxRows = 500
 
@@ -109,6 +120,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 4
+	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
 	if c.RetryMin == 0 {
 		c.RetryMin = 200 * time.Millisecond
@@ -151,6 +165,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxInFlight < 1 || c.RequestTimeout < 0 || c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.MaxRetries < 0 {
 		bad("max_in_flight, request_timeout, retry_min, retry_max and max_retries must be positive, with retry_max >= retry_min")
+	}
+	if c.MaxConcurrentRequests < 1 || c.MaxConcurrentRequests > MaxConcurrentRequestsLimit {
+		bad("max_concurrent_requests must be between 1 and %d", MaxConcurrentRequestsLimit)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("feishu target %q: %w", c.Name, err)

@@ -31,6 +31,7 @@ type Writer struct {
 	limiter *rate.Limiter
 	window  *pace.Window  // the server's count: by arrival, in any second
 	turn    chan struct{} // queue for the limiter, one caller at a time
+	slots   chan struct{} // requests in flight, all tables together
 	tokens  tokenSource
 	base    string // the workspace's API root
 	health  *isolate.Health
@@ -71,6 +72,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		limiter: rate.NewLimiter(rate.Every(time.Duration(float64(time.Second)*limiterSlack/cfg.RequestsPerSecond)), 1),
 		window:  requestWindow(cfg.RequestsPerSecond),
 		turn:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, cfg.MaxConcurrentRequests),
 		base:    strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}
 	if w.log == nil {
@@ -83,7 +85,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.m.TableFailing, deps.TableHealth)
 	if w.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = cfg.MaxInFlight + 1
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrentRequests + 1
 		w.http = &http.Client{Transport: t}
 	}
 	if cfg.UserAccessToken != "" {
@@ -96,6 +98,22 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	}
 	w.tokens = tokens
 	return w, nil
+}
+
+// MaxConcurrentRequests is how many requests may be in flight at once; the
+// pipeline writes that many key-disjoint batches concurrently.
+func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
+
+// doInSlot sends c while holding one of the writer's request slots.
+func (w *Writer) doInSlot(ctx context.Context, c call) error {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.slots }()
+	_, err := w.do(ctx, c)
+	return err
 }
 
 // Write applies the batch: every record is confirmed or returned as a
@@ -185,7 +203,7 @@ type jobTarget struct {
 
 func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
 	w := jt.w
-	_, err := w.do(ctx, w.request(jt.t, job{op: jt.op, recs: recs}))
+	err := w.doInSlot(ctx, w.request(jt.t, job{op: jt.op, recs: recs}))
 	var rej *rejectError
 	switch {
 	case err == nil:
@@ -209,7 +227,7 @@ func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolat
 // Probe reads the table's schema: an answer that involves no row.
 func (jt *jobTarget) Probe(ctx context.Context) (isolate.Answer, error) {
 	w := jt.w
-	_, err := w.do(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
+	err := w.doInSlot(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
 	var rej *rejectError
 	switch {
 	case err == nil:

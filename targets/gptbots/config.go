@@ -28,6 +28,10 @@ const (
 	DefaultMaxDeleteItems = 1000
 	DefaultBackoffMin     = 200 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
+	// DefaultMaxConcurrentRequests keeps enough calls in flight to use
+	// the rate at answers of one second; MaxConcurrentRequestsLimit caps it.
+	DefaultMaxConcurrentRequests = 16
+	MaxConcurrentRequestsLimit   = 64
 )
 
 // Config is one GPTBots target (one API key). Zero fields take the defaults.
@@ -57,6 +61,9 @@ type Config struct {
 	// MaxRetries is how many times a failed call is retried before Write
 	// gives up with an error; 0 retries until the context ends.
 	MaxRetries int
+	// MaxConcurrentRequests bounds the calls in flight for all tables
+	// together, and the batches the pipeline writes at once.
+	MaxConcurrentRequests int
 }
 
 // Deps are the writer's collaborators.
@@ -101,6 +108,9 @@ func (c *Config) defaults() {
 	if c.BackoffMax == 0 {
 		c.BackoffMax = DefaultBackoffMax
 	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
 }
 
 // validate checks the defaulted config; messages name the field and never
@@ -129,6 +139,7 @@ func (c *Config) validate() (*time.Location, error) {
 		{"backoff_min", c.BackoffMin > 0},
 		{"backoff_max", c.BackoffMax >= c.BackoffMin},
 		{"max_retries", c.MaxRetries >= 0},
+		{"max_concurrent_requests", c.MaxConcurrentRequests >= 1 && c.MaxConcurrentRequests <= MaxConcurrentRequestsLimit},
 	}
 	for _, p := range positive {
 		if !p.ok {

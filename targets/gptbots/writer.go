@@ -33,6 +33,7 @@ type Writer struct {
 	client  *http.Client
 	limiter *rate.Limiter
 	health  *isolate.Health
+	slots   chan struct{} // calls in flight, all tables together
 
 	mu     sync.RWMutex
 	tables map[string]*schema
@@ -61,6 +62,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		metrics: deps.Metrics,
 		client:  deps.HTTPClient,
 		tables:  map[string]*schema{},
+		slots:   make(chan struct{}, cfg.MaxConcurrentRequests),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -70,12 +72,29 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		w.metrics = metrics.NewTarget(prometheus.NewRegistry())
 	}
 	if w.client == nil {
-		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrentRequests + 1
+		w.client = &http.Client{Transport: t}
 	}
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	interval := time.Duration(float64(time.Second) / cfg.RequestsPerSecond * pacingMargin)
 	w.limiter = rate.NewLimiter(rate.Every(interval), 1)
 	return w, nil
+}
+
+// MaxConcurrentRequests is how many calls may be in flight at once; the
+// pipeline writes that many key-disjoint batches concurrently.
+func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
+
+// sendInSlot sends c while holding one of the writer's call slots.
+func (w *Writer) sendInSlot(ctx context.Context, c call) ([]byte, error) {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-w.slots }()
+	return w.send(ctx, c)
 }
 
 // Prepare implements replicator.Writer: it reads each table's fields and
