@@ -201,3 +201,67 @@ func BenchmarkFeishuStreamVersusRecvlogical(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+func snapshotRows() int {
+	if n, err := strconv.Atoi(os.Getenv("REPLICATOR_BENCH_SNAPSHOT_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 200_000
+}
+
+// BenchmarkFeishuSnapshotQuota is issue 9's benchmark 3: the initial
+// snapshot of a table (200,000 rows by default, 40 s at the ceiling;
+// REPLICATOR_BENCH_SNAPSHOT_ROWS overrides it) into the Feishu fake
+// enforcing 10 requests in any second and answering after 300 ms. It
+// reports rows/s from the daemon's start until the last row is confirmed,
+// as a share of the ceiling of 5,000, and the requests the fake refused
+// as over its limit.
+func BenchmarkFeishuSnapshotQuota(b *testing.B) {
+	rows := snapshotRows()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := newNamedEnv(b, fmt.Sprintf("sbench_%d", time.Now().UnixNano()), `CREATE TABLE snap (id bigint PRIMARY KEY, name text, qty integer);`)
+		e.exec(fmt.Sprintf(`INSERT INTO snap SELECT g, 'name ' || g, g %% 1000 FROM generate_series(1, %d) g`, rows))
+		fake := feishufake.New(feishufake.Options{RequestsPerSecond: 10, Latency: 300 * time.Millisecond})
+		b.Cleanup(fake.Close)
+		require.NoError(b, fake.AddTable("snap", []feishufake.Column{
+			{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+			{Name: "name", DataType: "text", AllowNull: true},
+			{Name: "qty", DataType: "integer", AllowNull: true},
+		}))
+		b.StartTimer()
+		start := time.Now()
+		daemon := e.start(e.configWithTargets(fmt.Sprintf(`  lark:
+    type: feishu
+    base_url: %s
+    workspace_id: %s
+    user_access_token: %s
+`, fake.URL(), fake.Options().WorkspaceID, fake.AccessToken()), `  - source: public.snap
+    target: lark
+    table: snap
+`))
+		landed, throttled := 0, 0
+		for deadline := time.Now().Add(20 * time.Minute); landed < rows && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			landed, throttled = 0, 0
+			for _, r := range fake.Requests() {
+				switch {
+				case r.Method == http.MethodPost && r.Status == http.StatusOK:
+					landed += r.Rows
+				case r.Status == http.StatusTooManyRequests:
+					throttled++
+				}
+			}
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		require.Equal(b, rows, landed)
+		require.NoError(b, daemon.stop())
+		rate := float64(rows) / took.Seconds()
+		b.ReportMetric(rate, "rows/s")
+		b.ReportMetric(rate/5000, "of_ceiling")
+		b.ReportMetric(float64(throttled), "over_limit")
+		fmt.Fprintf(os.Stderr, "feishu snapshot: rows=%d %.0f rows/s = %.3f of 5000 over_limit=%d\n", rows, rate, rate/5000, throttled)
+		b.StartTimer()
+	}
+}
