@@ -217,38 +217,6 @@ func plainValue(v []byte) bool {
 	return true
 }
 
-// upsertBody builds {"records":"<JSON array>"}: the rows as one JSON
-// document, itself sent as a JSON string. Values are appended with
-// replicator.AppendJSON, so numbers keep their exact digits.
-func upsertBody(recs []replicator.Record) []byte {
-	size := 2
-	for i := range recs {
-		size += recs[i].Size()
-	}
-	inner := make([]byte, 0, size)
-	inner = append(inner, '[')
-	for i := range recs {
-		if i > 0 {
-			inner = append(inner, ',')
-		}
-		inner = append(inner, '{')
-		for j, f := range recs[i].Fields {
-			if j > 0 {
-				inner = append(inner, ',')
-			}
-			inner = replicator.AppendJSONString(inner, []byte(f.Name))
-			inner = append(inner, ':')
-			inner = replicator.AppendJSON(inner, f.Value)
-		}
-		inner = append(inner, '}')
-	}
-	inner = append(inner, ']')
-	out := make([]byte, 0, len(inner)+len(inner)/8+16)
-	out = append(out, `{"records":`...)
-	out = replicator.AppendJSONString(out, inner)
-	return append(out, '}')
-}
-
 // columnList is the columns parameter: the names of the record's fields.
 func columnList(r *replicator.Record) string {
 	var b strings.Builder
