@@ -1,5 +1,7 @@
 package pipeline
 
+import "hash/maphash"
+
 // concurrent is a writer that can take several requests at once; its
 // answer bounds the Write calls in flight for all its tables together.
 // Writers without it get one Write at a time per table.
@@ -35,11 +37,15 @@ func (p *Pipeline) start(routes []Route) {
 // contiguous prefix of confirmed units (invariant 1).
 func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 	defer p.wg.Done()
-	inFlight := make(map[string]int) // keys of the batches in flight
-	finished := make(chan *batch, cap(slots))
+	// Keys are tracked by a 64-bit hash: a collision only makes two
+	// batches wait for each other, and numbers are cheaper to count than
+	// strings.
+	seed := maphash.MakeSeed()
+	inFlight := make(map[uint64]int32)
+	finished := make(chan []uint64, cap(slots)) // the keys of a written batch
 	running := 0
-	settle := func(b *batch) {
-		for k := range b.index {
+	settle := func(keys []uint64) {
+		for _, k := range keys {
 			if inFlight[k]--; inFlight[k] == 0 {
 				delete(inFlight, k)
 			}
@@ -52,26 +58,30 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		}
 	}()
 	for b := range q.queue {
-		for running > 0 && overlaps(b, inFlight) {
+		keys := make([]uint64, 0, len(b.index))
+		for k := range b.index {
+			keys = append(keys, maphash.String(seed, k))
+		}
+		for running > 0 && overlaps(keys, inFlight) {
 			settle(<-finished)
 		}
 		if !p.acquire(slots, finished, settle) {
 			continue
 		}
-		for k := range b.index {
+		for _, k := range keys {
 			inFlight[k]++
 		}
 		running++
 		go func() {
 			p.write(q, b)
-			finished <- b
+			finished <- keys
 		}()
 	}
 }
 
 // acquire takes a slot of the target, settling finished batches while it
 // waits; it fails once the pipeline stops.
-func (p *Pipeline) acquire(slots chan struct{}, finished chan *batch, settle func(*batch)) bool {
+func (p *Pipeline) acquire(slots chan struct{}, finished chan []uint64, settle func([]uint64)) bool {
 	for {
 		if p.ctx.Err() != nil {
 			return false
@@ -79,29 +89,20 @@ func (p *Pipeline) acquire(slots chan struct{}, finished chan *batch, settle fun
 		select {
 		case slots <- struct{}{}:
 			return true
-		case b := <-finished:
-			settle(b)
+		case keys := <-finished:
+			settle(keys)
 		case <-p.ctx.Done():
 			return false
 		}
 	}
 }
 
-func overlaps(b *batch, inFlight map[string]int) bool {
+func overlaps(keys []uint64, inFlight map[uint64]int32) bool {
 	if len(inFlight) == 0 {
 		return false
 	}
-	small, large := b.index, inFlight
-	if len(large) < len(small) {
-		for k := range large {
-			if _, ok := small[k]; ok {
-				return true
-			}
-		}
-		return false
-	}
-	for k := range small {
-		if _, ok := large[k]; ok {
+	for _, k := range keys {
+		if _, ok := inFlight[k]; ok {
 			return true
 		}
 	}

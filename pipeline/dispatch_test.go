@@ -204,4 +204,3 @@ func TestBatchesSharingAKeyWaitForEachOther(t *testing.T) {
 	require.Equal(t, 1, most, "batches of one key must not be in flight together")
 	require.Equal(t, "\"40\"", mem.Rows("t")["7"]["body"])
 }
-
