@@ -65,7 +65,7 @@ func encodeWith(t *testing.T, types Types, oid uint32, format, text string) (rep
 	vt, err := resolveType(types, oid)
 	require.NoError(t, err)
 	e := encoder{t: vt, format: format}
-	return e.encode([]byte(text))
+	return e.encode(nil, []byte(text))
 }
 
 // TestTypeResolution: types the mapping does not know by OID are resolved

@@ -39,7 +39,7 @@ func TestTypesDocMatchesEncoder(t *testing.T) {
 		vt, err := resolveType(types, oid)
 		require.NoError(t, err)
 		e := encoder{t: vt}
-		v, err := e.encode(text)
+		v, err := e.encode(nil, text)
 		require.NoError(t, err, "line %d: %s", r.Line, text)
 		got := string(replicator.AppendJSON(nil, v))
 		require.Equal(t, r.Feishu, got, "docs/types.md line %d (%s %s, PostgreSQL text %q)", r.Line, r.Type, r.Sample, text)
