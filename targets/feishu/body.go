@@ -1,23 +1,24 @@
 package feishu
 
 import (
+	"slices"
 	"unicode/utf8"
 
 	"github.com/replicator-cdc/replicator"
 )
 
-// upsertBody builds {"records":"<JSON array>"}: the rows as one JSON
+// appendUpsertBody appends {"records":"<JSON array>"}: the rows as one JSON
 // document, itself sent as a JSON string. It writes the outer string's
-// escaped form directly, in one pass and one allocation, instead of
+// escaped form directly, in one pass and at most one allocation, instead of
 // building the document and escaping it again: the bytes are exactly
 // replicator.AppendJSONString of the document replicator.AppendJSON would
 // build, so numbers keep their exact digits.
-func upsertBody(recs []replicator.Record) []byte {
+func appendUpsertBody(out []byte, recs []replicator.Record) []byte {
 	size := len(`{"records":"[]"}`)
 	for i := range recs {
 		size += recs[i].Size() + len(recs[i].Fields)*6
 	}
-	out := make([]byte, 0, size)
+	out = slices.Grow(out, size)
 	out = append(out, `{"records":"[`...)
 	for i := range recs {
 		if i > 0 {
@@ -121,3 +122,27 @@ func appendJSONEscaped(dst, s []byte, double bool) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// maxPooledBody bounds the request bodies kept for reuse.
+const maxPooledBody = 4 << 20
+
+// bodyBuffer returns an empty buffer for a request body, reused when one
+// is free.
+func (w *Writer) bodyBuffer() []byte {
+	if b, ok := w.bodies.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+// recycle keeps the body of a request the API confirmed. A confirmed
+// answer means the server read the whole body, so the transport is done
+// with it; a body whose request failed may still be being written (a
+// server may answer before reading it all) and is left to the collector.
+func (w *Writer) recycle(body []byte) {
+	if cap(body) == 0 || cap(body) > maxPooledBody {
+		return
+	}
+	body = body[:0]
+	w.bodies.Put(&body)
+}

@@ -9,7 +9,7 @@ import (
 )
 
 // referenceBody is the body as first built: the document, then escaped as
-// a JSON string. upsertBody must produce the same bytes in one pass.
+// a JSON string. appendUpsertBody must produce the same bytes in one pass.
 func referenceBody(recs []replicator.Record) []byte {
 	inner := []byte{'['}
 	for i := range recs {
@@ -65,7 +65,7 @@ func bodyRecords(kind replicator.Kind, raw, name string) []replicator.Record {
 func TestUpsertBodyEqualsTwoPassEncoding(t *testing.T) {
 	for _, s := range bodySeeds {
 		recs := bodyRecords(s.kind, s.raw, `col "x"`)
-		got, want := upsertBody(recs), referenceBody(recs)
+		got, want := appendUpsertBody(nil, recs), referenceBody(recs)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%v %q:\n got %s\nwant %s", s.kind, s.raw, got, want)
 		}
@@ -80,7 +80,7 @@ func FuzzUpsertBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, raw, name string) {
 		recs := bodyRecords(replicator.Kind(kind%uint8(replicator.KindBytes+1)), raw, name)
-		got, want := upsertBody(recs), referenceBody(recs)
+		got, want := appendUpsertBody(nil, recs), referenceBody(recs)
 		if !bytes.Equal(got, want) {
 			t.Fatalf("got %s\nwant %s", got, want)
 		}

@@ -37,6 +37,8 @@ type Writer struct {
 	health  *isolate.Health
 	schemas schemas // from Preflight: values are checked against the column types
 
+	bodies sync.Pool // request bodies for reuse, as *[]byte
+
 	pauseMu    sync.Mutex
 	pauseUntil time.Time
 }
@@ -203,10 +205,12 @@ type jobTarget struct {
 
 func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
 	w := jt.w
-	err := w.doInSlot(ctx, w.request(jt.t, job{op: jt.op, recs: recs}))
+	c := w.request(jt.t, job{op: jt.op, recs: recs})
+	err := w.doInSlot(ctx, c)
 	var rej *rejectError
 	switch {
 	case err == nil:
+		w.recycle(c.body)
 		w.m.Rows.WithLabelValues(w.cfg.Name, jt.t.Table, jt.op.String()).Add(float64(len(recs)))
 		return isolate.Answer{Kind: isolate.Landed}, nil
 	case !errors.As(err, &rej):
@@ -250,6 +254,6 @@ func (w *Writer) request(t *replicator.TableSpec, j job) call {
 	c.method = http.MethodPost
 	c.prefer = "resolution=merge-duplicates"
 	c.query = url.Values{"columns": {columnList(&j.recs[0])}, "on_conflict": {strings.Join(t.Key, ",")}}
-	c.body = upsertBody(j.recs)
+	c.body = appendUpsertBody(w.bodyBuffer(), j.recs)
 	return c
 }
