@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator"
 )
 
 // A row of the common types costs the same two allocations however many
@@ -16,14 +16,14 @@ func TestUpsertAllocatesPerRowNotPerValue(t *testing.T) {
 	oids := []uint32{20, 23, 25, 1700, 16, 1184, 3802, 1009, 1184, 1009}
 	values := []string{"9007199254740993", "42", "some text", "12345.678901234567890", "t", "2024-01-02 03:04:05.123456+08",
 		`{"a": [1, 2]}`, `{a,"b c",NULL}`, "1999-12-31 23:59:59+00", `{x}`}
-	rel := &replication.Relation{ID: 1, Namespace: "public", Name: "t"}
+	rel := &replicator.Relation{ID: 1, Namespace: "public", Name: "t"}
 	rule := &Rule{Source: "public.t", Target: "x", Table: "t", Key: []string{"c0"}, OnDelete: DeleteRow}
-	cells := make([]replication.Cell, len(oids))
+	cells := make([]replicator.Cell, len(oids))
 	for i, oid := range oids {
 		name := "c" + string(rune('0'+i))
-		rel.Columns = append(rel.Columns, replication.Column{Name: name, TypeOID: oid, Key: i == 0})
+		rel.Columns = append(rel.Columns, replicator.Column{Name: name, TypeOID: oid, Key: i == 0})
 		rule.Columns = append(rule.Columns, ColumnRule{Source: name, Target: name})
-		cells[i] = replication.Cell{State: replication.CellText, Data: []byte(values[i])}
+		cells[i] = replicator.Cell{State: replicator.CellText, Data: []byte(values[i])}
 	}
 	tbl, err := Compile(rule, rel, nil, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)

@@ -66,7 +66,6 @@ func TestConcurrentBatchesKeepPerKeyOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	last := map[int]int{} // key → seq of its last upsert, -1 when deleted
 	tr := NewTracker(0)
-	tick := func() error { return nil }
 	for seq := 1; seq <= changes; seq++ {
 		id := rng.IntN(keys)
 		rec := upsertOf(id, seq)
@@ -77,17 +76,17 @@ func TestConcurrentBatchesKeepPerKeyOrder(t *testing.T) {
 			last[id] = seq
 		}
 		p.Begin(tr, time.Now())
-		require.NoError(t, p.Add(context.Background(), tbl, rec, tick))
+		require.NoError(t, p.Add(context.Background(), tbl, rec))
 		p.Commit(replicator.LSN(seq))
 		// Hand batches over one by one now and then, so that batches of
 		// every size and key mix travel together.
 		if rng.IntN(4) == 0 {
-			require.NoError(t, p.Flush(context.Background(), tick))
+			require.NoError(t, p.Flush(context.Background()))
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	require.NoError(t, p.WaitFor(ctx, tr.Idle, tick))
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
 	require.Equal(t, replicator.LSN(changes), tr.Acknowledged())
 
 	seen := map[string]int{} // key → seq of the row it holds, -1 when deleted
@@ -149,22 +148,21 @@ func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
 		quietLogger())
 	defer p.Close()
 	tr := NewTracker(0)
-	tick := func() error { return nil }
 	for id := 1; id <= 3; id++ {
 		p.Begin(tr, time.Now())
-		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(id, id), tick))
+		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(id, id)))
 		p.Commit(replicator.LSN(id * 10))
-		require.NoError(t, p.Flush(context.Background(), tick))
+		require.NoError(t, p.Flush(context.Background()))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 2 }, tick),
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 2 }),
 		"the later transactions' batches are written while the first waits")
 	_, writes := mem.Stats()
 	require.Equal(t, 2, writes)
 	require.Equal(t, replicator.LSN(0), tr.Acknowledged(), "nothing is acknowledged past the unconfirmed first transaction")
 	close(release)
-	require.NoError(t, p.WaitFor(ctx, tr.Idle, tick))
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
 	require.Equal(t, replicator.LSN(30), tr.Acknowledged())
 }
 
@@ -192,15 +190,14 @@ func TestBatchesSharingAKeyWaitForEachOther(t *testing.T) {
 		quietLogger())
 	defer p.Close()
 	tr := NewTracker(0)
-	tick := func() error { return nil }
 	for seq := 1; seq <= 40; seq++ {
 		p.Begin(tr, time.Now())
-		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(7, seq), tick))
+		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(7, seq)))
 		p.Commit(replicator.LSN(seq))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	require.NoError(t, p.WaitFor(ctx, tr.Idle, tick))
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
 	require.Equal(t, 1, most, "batches of one key must not be in flight together")
 	require.Equal(t, "\"40\"", mem.Rows("t")["7"]["body"])
 }

@@ -61,7 +61,6 @@ func driveQuota(b *testing.B, w replicator.Writer, tables []*mapping.Table, rows
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	tr := NewTracker(0)
-	tick := func() error { return nil }
 	start := time.Now()
 	for i := range rows {
 		if i%100 == 0 {
@@ -70,13 +69,13 @@ func driveQuota(b *testing.B, w replicator.Writer, tables []*mapping.Table, rows
 			}
 			p.Begin(tr, time.Now())
 		}
-		require.NoError(b, p.Add(ctx, tables[i%len(tables)], upsertOf(i, i), tick))
+		require.NoError(b, p.Add(ctx, tables[i%len(tables)], upsertOf(i, i)))
 		if i == rows/2 && mid != nil {
 			mid()
 		}
 	}
 	p.Commit(replicator.LSN(rows))
-	require.NoError(b, p.WaitFor(ctx, tr.Idle, tick))
+	require.NoError(b, p.WaitFor(ctx, tr.Idle))
 	require.Equal(b, replicator.LSN(rows), tr.Acknowledged())
 	return time.Since(start)
 }
