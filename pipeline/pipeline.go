@@ -184,7 +184,7 @@ func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Rec
 		}
 	}
 	if q.pending == nil {
-		q.pending = newBatch()
+		q.pending = newBatch(p.opts.BatchRows)
 	}
 	p.uncounted++
 	q.pending.add(rec, size, p.tracker, p.unit)
