@@ -51,7 +51,6 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 			}
 		}
 		running--
-		<-slots
 	}
 	defer func() {
 		for ; running > 0; settle(<-finished) {
@@ -74,6 +73,10 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		running++
 		go func() {
 			p.write(q, b)
+			// The slot goes back at once, not when this table's
+			// dispatcher next looks: it may wait for a batch for long,
+			// and the target's other tables need the slot meanwhile.
+			<-slots
 			finished <- keys
 		}()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
@@ -200,4 +201,35 @@ func TestBatchesSharingAKeyWaitForEachOther(t *testing.T) {
 	require.NoError(t, p.WaitFor(ctx, tr.Idle))
 	require.Equal(t, 1, most, "batches of one key must not be in flight together")
 	require.Equal(t, "\"40\"", mem.Rows("t")["7"]["body"])
+}
+
+// Tables of one target share its slots: a table whose batch was written
+// gives its slot back although no new batch of it comes, so another table
+// of the target proceeds.
+func TestTablesShareTheTargetsSlots(t *testing.T) {
+	a, b := testTable(t), testTable(t)
+	b.Rule = &mapping.Rule{Source: "public.u", Target: "mem", Table: "u", Key: []string{"id"},
+		Columns: []mapping.ColumnRule{{Source: "id", Target: "id"}, {Source: "body", Target: "body"}}, OnDelete: mapping.DeleteRow}
+	b.Spec = b.Rule.Spec()
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{a.Spec, b.Spec}))
+	w := concurrentMemory{mem, 1}
+	p := New([]Route{{Rule: a.Rule, Target: "mem", Writer: w}, {Rule: b.Rule, Target: "mem", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	tr := NewTracker(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p.Begin(tr, time.Now())
+	require.NoError(t, p.Add(ctx, b, upsertOf(1, 1)))
+	p.Commit(1)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	for seq := 2; seq <= 5; seq++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, a, upsertOf(seq, seq)))
+		p.Commit(replicator.LSN(seq))
+	}
+	require.NoError(t, p.WaitFor(ctx, tr.Idle), "table t waits for the slot table u no longer uses")
+	require.Equal(t, 4, mem.Len("t"))
 }
