@@ -133,8 +133,12 @@ func TestSplitsAtMaxItems(t *testing.T) {
 
 func TestSplitsAtMaxBodyBytes(t *testing.T) {
 	// Bodies near 5 MB take seconds to encode and parse under -race on a
-	// busy machine; the default 2 s timeout would retry them forever.
-	h := newHarness(t, func(_ *gptbotsfake.Options, c *gptbots.Config) { c.RequestTimeout = 20 * time.Second })
+	// busy machine; the default 2 s timeout would retry them forever, and
+	// so would three of them parsed at once.
+	h := newHarness(t, func(_ *gptbotsfake.Options, c *gptbots.Config) {
+		c.RequestTimeout = 20 * time.Second
+		c.MaxConcurrentRequests = 1
+	})
 	h.prepare(t)
 	big := strings.Repeat("é", 600_000) // 1.2 MB of UTF-8 each
 	var recs []replicator.Record
