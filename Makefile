@@ -30,6 +30,14 @@ bench: ensure-postgres
 bench-quota: ensure-postgres
 	$(GO) test -run '^$$' -bench 'Quota' -benchtime 1x -timeout 30m ./pipeline/ ./app/
 
+# Minutes long, not part of make test: the daemon as a process under a
+# pgbench-style load, with kill -9s, PostgreSQL restarts, terminated
+# connections and a target outage; prints reconnects, restarts, peak RSS
+# and catch-up time.
+.PHONY: soak
+soak: ensure-postgres
+	$(GO) test -tags soak -run TestSoak -count=1 -timeout 30m -v ./soak/
+
 lint:
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files needing gofmt:"; echo "$$unformatted"; exit 1; fi
