@@ -56,30 +56,47 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 }
 
 func run(ctx context.Context, cfg *config.Config, deps Deps) error {
-	logger := deps.Logger
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	if deps.Monitor == nil {
 		deps.Monitor = monitor.New(deps.Registry)
 	}
-	mon := deps.Monitor
-	store, err := openState(cfg.State.Dir, deps.DryRun != nil)
+	targetMetrics := metrics.NewTarget(deps.Registry)
+	instance := InstanceID()
+	// started says an attempt got through start-up once, in any turn as
+	// the active instance: failures are outages from then on.
+	started := false
+	return lead(ctx, cfg, deps, instance, func(ctx context.Context, l *lease) error {
+		return serve(ctx, cfg, deps, l, instance, targetMetrics, &started)
+	})
+}
+
+// serve is one turn as the active instance. It reloads what another
+// instance may have changed since the last: the state and the tokens.
+func serve(ctx context.Context, cfg *config.Config, deps Deps, l *lease, instance string, targetMetrics *metrics.Target, started *bool) error {
+	logger, mon := deps.Logger, deps.Monitor
+	docs, err := stateDocs(ctx, cfg, l, instance)
 	if err != nil {
 		return err
 	}
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
+	store, err := openState(cfg.State.Dir, docs, deps.DryRun != nil)
 	if err != nil {
 		return err
 	}
-	a := &attempt{cfg: cfg, deps: deps, store: store, writers: writers}
+	writers, err := buildWriters(cfg, deps, targetMetrics, store.Dir(), docs)
+	if err != nil {
+		return err
+	}
+	a := &attempt{cfg: cfg, deps: deps, store: store, writers: writers, lease: l}
 	failures, lastErr := 0, ""
 	for {
 		a.streamed = false
 		err := a.run(ctx)
+		*started = *started || a.tables != nil
 		// Until the first attempt got through start-up, a failure is more
 		// likely a wrong source.dsn than an outage: say so at once.
-		if err == nil || ctx.Err() != nil || a.tables == nil || !transientSource(err) {
+		if err == nil || ctx.Err() != nil || !*started || !transientSource(err) {
 			return err
 		}
 		if a.streamed {
@@ -109,6 +126,8 @@ type attempt struct {
 	deps    Deps
 	store   *state.Store
 	writers map[string]replicator.Writer
+	// lease is the lock that lets this instance write.
+	lease *lease
 	// tables are resolved and the targets prepared on the first attempt.
 	tables []sourceTable
 	// streamed says this attempt reached the stream, so backoff restarts.
@@ -171,7 +190,7 @@ func (a *attempt) run(ctx context.Context) error {
 	routes := make([]pipeline.Route, len(tables))
 	rules := make([]*mapping.Rule, len(tables))
 	for i, t := range tables {
-		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
+		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: fencedWriter{w: writers[t.rule.Target], l: a.lease}}
 		rules[i] = t.rule
 	}
 	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir(), cfg.State.DeadLettersMaxBytes), mon, pipelineOptions(cfg), logger)

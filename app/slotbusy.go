@@ -21,9 +21,10 @@ var errSlotInUse = errors.New("replication slot in use")
 const slotReleaseWait = 15 * time.Second
 
 // waitSlotFree refuses to go on while another connection holds the slot.
-// A second instance with a state directory of its own would otherwise copy
-// every table again over the first one's newer writes, and then fail to
-// stream anyway.
+// Instances of the daemon take turns through the lock (lock.go), so the
+// holder is a predecessor's server process still on its way out, or a
+// consumer that is no replicator: sharing the slot with it would lose
+// changes.
 func waitSlotFree(ctx context.Context, conn *pgx.Conn, slot string, logger *slog.Logger) error {
 	deadline := time.Now().Add(slotReleaseWait)
 	logged := false
@@ -33,7 +34,7 @@ func waitSlotFree(ctx context.Context, conn *pgx.Conn, slot string, logger *slog
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: slot %s is held by another connection (server process %d): another replicator is probably running against this database. Two instances writing the same targets corrupt the mirror: stop the other one first, or give this one its own source.slot and publication", errSlotInUse, slot, pid)
+			return fmt.Errorf("%w: slot %s is held by another connection (server process %d): it is not a replicator holding the lock (pg_recvlogical, another program, or a replicator of an older version). Stop it, or give this daemon its own source.slot and publication", errSlotInUse, slot, pid)
 		}
 		if !logged {
 			logger.Info("replication slot is in use; waiting for it to be released", "slot", slot, "pid", pid, "wait", slotReleaseWait)

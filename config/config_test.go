@@ -104,7 +104,7 @@ func TestDefaults(t *testing.T) {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20, Store: StoreFiles, Table: "replicator.state"},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,
@@ -216,7 +216,7 @@ mappings:
 `, nil)
 	assert.Equal(t, Source{DSN: "host=db user=u dbname=app", Slot: "my_slot_2", Publication: "pub",
 		StatusInterval: 5 * time.Second, Heartbeat: time.Minute}, cfg.Source)
-	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20}, cfg.State)
+	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20, Store: StoreFiles, Table: "replicator.state"}, cfg.State)
 	assert.Equal(t, Pipeline{MaxInFlightBytes: 1 << 30, FlushInterval: 250 * time.Millisecond, BatchRows: 100,
 		BatchBytes: 10_000_000, SnapshotChunkRows: 1000, ShutdownTimeout: 90 * time.Second}, cfg.Pipeline)
 	assert.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)

@@ -42,14 +42,16 @@ type Table struct {
 
 // Snapshot is everything the monitor knows at one moment.
 type Snapshot struct {
-	Now          time.Time `json:"now"`
-	Started      time.Time `json:"started"`
-	Phase        string    `json:"phase"` // starting, snapshot, streaming, reconnecting, stopping
-	Acknowledged string    `json:"acknowledged"`
-	LagBytes     int64     `json:"lag_bytes"`
-	LagSeconds   float64   `json:"lag_seconds"`
-	LastError    string    `json:"last_error,omitempty"`
-	Tables       []Table   `json:"tables"`
+	Now     time.Time `json:"now"`
+	Started time.Time `json:"started"`
+	Phase   string    `json:"phase"` // standby, starting, snapshot, streaming, reconnecting, stopping
+	// Standby says what a standby waits for, such as the instance holding the lock.
+	Standby      string  `json:"standby,omitempty"`
+	Acknowledged string  `json:"acknowledged"`
+	LagBytes     int64   `json:"lag_bytes"`
+	LagSeconds   float64 `json:"lag_seconds"`
+	LastError    string  `json:"last_error,omitempty"`
+	Tables       []Table `json:"tables"`
 }
 
 type tableState struct {
@@ -65,6 +67,7 @@ type Monitor struct {
 	now     func() time.Time
 	started time.Time
 	phase   string
+	standby string
 	ack     string
 	lagB    int64
 	lagS    float64
@@ -151,12 +154,20 @@ func (m *Monitor) AddTable(source, target, table string) {
 func (m *Monitor) Phase(phase string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.phase = phase
+	m.phase, m.standby = phase, ""
 	if phase == "streaming" {
 		m.streaming.Set(1)
 	} else {
 		m.streaming.Set(0)
 	}
+}
+
+// Standby records that this instance waits as a standby, and for what.
+func (m *Monitor) Standby(waiting string) {
+	m.Phase("standby")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.standby = waiting
 }
 
 // Confirmed counts rows a target confirmed.
@@ -253,7 +264,7 @@ func (m *Monitor) Snapshot() Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr}
+	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Standby: m.standby, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr}
 	for _, t := range m.tables {
 		t.advance(now)
 		c := t.t
