@@ -173,7 +173,7 @@ func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []so
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	docs, closeDocs, err := sharedDocs(ctx, cfg)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
 	if err != nil {
 		return []CheckItem{{Name: "state store", Status: CheckFail, Detail: err.Error()}}
 	}

@@ -411,11 +411,11 @@ func stateDocs(ctx context.Context, cfg *config.Config, l *lease, instance strin
 	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: instance, Use: l.use}, nil
 }
 
-// sharedDocs opens the state store for commands that do not hold the lock
+// SharedDocs opens the state store for commands that do not hold the lock
 // ('check', 'status'): they read, and 'check' may save a refreshed token
 // (a refresh spends the saved one, so its successor must be kept where
 // the daemon finds it).
-func sharedDocs(ctx context.Context, cfg *config.Config) (docs state.Docs, closeDocs func(), err error) {
+func SharedDocs(ctx context.Context, cfg *config.Config) (docs state.Docs, closeDocs func(), err error) {
 	if cfg.State.Store != config.StorePostgres {
 		return state.Dir(cfg.State.Dir), func() {}, nil
 	}

@@ -191,7 +191,7 @@ func mappedSources(cfg *config.Config) []string {
 // creating it.
 func slotStateItem(ctx context.Context, conn *pgx.Conn, cfg *config.Config) CheckItem {
 	name := "slot follows the saved checkpoint"
-	docs, closeDocs, err := sharedDocs(ctx, cfg)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
 	if err != nil {
 		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
 	}

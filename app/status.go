@@ -120,7 +120,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 			r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
 		}
 	}
-	docs, closeDocs, err := sharedDocs(ctx, cfg)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -40,9 +40,16 @@ func feishuLoginCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err := os.MkdirAll(cfg.State.Dir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	if err := feishu.Login(ctx, app.FeishuConfig(t, cfg.State.Dir), *listen, stdout); err != nil {
+	fc := app.FeishuConfig(t, cfg.State.Dir)
+	docs, closeDocs, err := app.SharedDocs(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Tokens for target %s are saved in %s.\n", t.Name, cfg.State.Dir)
+	defer closeDocs()
+	fc.Tokens = docs
+	if err := feishu.Login(ctx, fc, *listen, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Tokens for target %s are saved in %s.\n", t.Name, docs.Where(feishu.TokenName(t.Name)))
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -42,12 +41,8 @@ type tokenFile struct {
 	RefreshTokenExpiresAt time.Time `json:"refresh_token_expires_at,omitzero"`
 }
 
-func tokenPath(cfg *Config) string {
-	return filepath.Join(cfg.StateDir, tokenName(cfg.Name))
-}
-
-// tokenName is the token document of a target.
-func tokenName(target string) string { return "feishu-" + target + ".token.json" }
+// TokenName is the document that keeps a target's tokens.
+func TokenName(target string) string { return "feishu-" + target + ".token.json" }
 
 // tokenDocs is where a target's tokens are kept.
 func tokenDocs(cfg *Config) state.Docs {
@@ -63,7 +58,7 @@ func saveTokenDoc(cfg *Config, t tokenFile) error {
 	if err != nil {
 		return err
 	}
-	return tokenDocs(cfg).Save(tokenName(cfg.Name), append(b, '\n'))
+	return tokenDocs(cfg).Save(TokenName(cfg.Name), append(b, '\n'))
 }
 
 func saveTokens(path string, t tokenFile) error {
@@ -76,8 +71,8 @@ func saveTokens(path string, t tokenFile) error {
 
 // loadTokens reads the saved tokens; found is false when there are none.
 func loadTokens(cfg *Config, appID string) (t tokenFile, found bool, err error) {
-	path := tokenDocs(cfg).Where(tokenName(cfg.Name))
-	b, found, err := tokenDocs(cfg).Load(tokenName(cfg.Name))
+	path := tokenDocs(cfg).Where(TokenName(cfg.Name))
+	b, found, err := tokenDocs(cfg).Load(TokenName(cfg.Name))
 	if err != nil || !found {
 		return t, false, err
 	}
@@ -125,7 +120,7 @@ type oauthTokens struct {
 }
 
 func newOAuthTokens(cfg *Config, tc *tokenClient) (*oauthTokens, error) {
-	o := &oauthTokens{cfg: cfg, tok: tc, path: tokenDocs(cfg).Where(tokenName(cfg.Name)), save: saveTokens, turn: make(chan struct{}, 1)}
+	o := &oauthTokens{cfg: cfg, tok: tc, path: tokenDocs(cfg).Where(TokenName(cfg.Name)), save: saveTokens, turn: make(chan struct{}, 1)}
 	if cfg.Tokens != nil {
 		o.save = func(_ string, t tokenFile) error { return saveTokenDoc(cfg, t) }
 	}
@@ -289,7 +284,7 @@ func (o *oauthTokens) expired(tok string, _ error) error {
 // SavedTokenExpiry reads when the saved tokens of a target expire, for the
 // status command; found is false when none are saved.
 func SavedTokenExpiry(docs state.Docs, name string) (access, refresh time.Time, found bool, err error) {
-	data, found, err := docs.Load(tokenName(name))
+	data, found, err := docs.Load(TokenName(name))
 	if err != nil || !found {
 		return time.Time{}, time.Time{}, false, err
 	}
