@@ -220,18 +220,7 @@ func TestForeignSlotHolderRefused(t *testing.T) {
 	require.NoError(t, e.startStreaming(cfg).stop())
 
 	ctx := context.Background()
-	recv := exec.Command(filepath.Join(cluster.BinDir(), "pg_recvlogical"), "-d", e.dsn, "--slot", "slot_"+e.name, "--start", "-f", os.DevNull,
-		"-o", "proto_version=1", "-o", "publication_names=pub_"+e.name)
-	require.NoError(t, recv.Start())
-	t.Cleanup(func() {
-		_ = recv.Process.Kill()
-		_ = recv.Wait()
-	})
-	eventually(t, 30*time.Second, "pg_recvlogical to hold the slot", func() bool {
-		var active bool
-		err := e.db.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&active)
-		return err == nil && active
-	})
+	holdSlot(t, e, e.dsn)
 
 	logs := &syncBuffer{}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -241,4 +230,47 @@ func TestForeignSlotHolderRefused(t *testing.T) {
 	require.ErrorContains(t, err, "held by another connection")
 	require.Zero(t, w.records.Load())
 	require.True(t, strings.Contains(logs.String(), "waiting for it to be released"), fmt.Sprint(logs.String()))
+}
+
+// A replicator's walsender left behind on the slot (its machine is gone,
+// and the server would notice only after wal_sender_timeout) is ended by
+// the instance that took the lock over, which then streams.
+func TestLeftBehindWalsenderEnded(t *testing.T) {
+	e := newEnv(t, itemsSchema)
+	e.exec(`INSERT INTO items (id, name) VALUES (1, 'a')`)
+	cfg := e.config(itemsMapping)
+	require.NoError(t, e.startStreaming(cfg).stop())
+
+	dsn := e.dsn + " application_name=replicator"
+	if strings.HasPrefix(e.dsn, "postgres") {
+		sep := "?"
+		if strings.Contains(e.dsn, "?") {
+			sep = "&"
+		}
+		dsn = e.dsn + sep + "application_name=replicator"
+	}
+	holdSlot(t, e, dsn)
+	e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
+	logs := &syncBuffer{}
+	d := e.startInstance(cfg, "taker", logs)
+	d.waitPhase(t, "streaming", 60*time.Second)
+	e.waitMirror("items", "items", 60*time.Second, "id")
+	require.Contains(t, logs.String(), "ended the replication connection a previous active instance left behind")
+	require.NoError(t, d.stop())
+}
+
+// holdSlot streams the test's slot with pg_recvlogical until the test ends.
+func holdSlot(t *testing.T, e *env, dsn string) {
+	recv := exec.Command(filepath.Join(cluster.BinDir(), "pg_recvlogical"), "-d", dsn, "--slot", "slot_"+e.name, "--start", "-f", os.DevNull,
+		"-o", "proto_version=1", "-o", "publication_names=pub_"+e.name)
+	require.NoError(t, recv.Start())
+	t.Cleanup(func() {
+		_ = recv.Process.Kill()
+		_ = recv.Wait()
+	})
+	eventually(t, 30*time.Second, "pg_recvlogical to hold the slot", func() bool {
+		var active bool
+		err := e.db.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&active)
+		return err == nil && active
+	})
 }
