@@ -1068,3 +1068,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The state store is files by default; postgres needs a schema-qualified
+// table name.
+func TestStateStore(t *testing.T) {
+	cfg, err := parse(t, sourceOK+"state:\n  store: postgres\n  table: ops.replicator_state\n"+targetsOK+mappingsOK, nil)
+	require.NoError(t, err)
+	assert.Equal(t, StorePostgres, cfg.State.Store)
+	assert.Equal(t, "ops.replicator_state", cfg.State.Table)
+
+	for text, want := range map[string]string{
+		"state:\n  store: redis\n":                    "test.yaml:4: state.store:",
+		"state:\n  store: postgres\n  table: state\n": `test.yaml:5: state.table: "state" is not a schema-qualified table name`,
+		"state:\n  store: postgres\n  table: a.B-c\n": "state.table:",
+	} {
+		_, err := parse(t, sourceOK+text+targetsOK+mappingsOK, nil)
+		require.Error(t, err, text)
+		assert.Contains(t, err.Error(), want, text)
+	}
+}
