@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/replication"
@@ -134,7 +135,7 @@ func driftWarnings(m *config.Mapping, rule *mapping.Rule, info *replication.Tabl
 	if m.ColumnsGiven {
 		var missing []string
 		for _, c := range m.Columns {
-			if !slices.ContainsFunc(info.Columns, func(col replication.Column) bool { return col.Name == c.Source }) {
+			if !slices.ContainsFunc(info.Columns, func(col replicator.Column) bool { return col.Name == c.Source }) {
 				missing = append(missing, c.Source)
 			}
 		}
