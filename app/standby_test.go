@@ -217,10 +217,8 @@ func TestForeignSlotHolderRefused(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'a')`)
 	cfg := e.config(itemsMapping)
-	require.NoError(t, e.startStreaming(cfg).stop())
-
 	ctx := context.Background()
-	holdSlot(t, e, e.dsn)
+	holdSlot(t, e, e.dsn, "pg_recvlogical")
 
 	logs := &syncBuffer{}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -239,8 +237,6 @@ func TestLeftBehindWalsenderEnded(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'a')`)
 	cfg := e.config(itemsMapping)
-	require.NoError(t, e.startStreaming(cfg).stop())
-
 	dsn := e.dsn + " application_name=replicator"
 	if strings.HasPrefix(e.dsn, "postgres") {
 		sep := "?"
@@ -249,7 +245,7 @@ func TestLeftBehindWalsenderEnded(t *testing.T) {
 		}
 		dsn = e.dsn + sep + "application_name=replicator"
 	}
-	holdSlot(t, e, dsn)
+	holdSlot(t, e, dsn, "replicator")
 	e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
 	logs := &syncBuffer{}
 	d := e.startInstance(cfg, "taker", logs)
@@ -259,8 +255,20 @@ func TestLeftBehindWalsenderEnded(t *testing.T) {
 	require.NoError(t, d.stop())
 }
 
-// holdSlot streams the test's slot with pg_recvlogical until the test ends.
-func holdSlot(t *testing.T, e *env, dsn string) {
+// holdSlot creates the test's slot and publication and streams the slot
+// with pg_recvlogical, whose connection is named name, until the test ends.
+func holdSlot(t *testing.T, e *env, dsn, name string) {
+	e.exec(`CREATE PUBLICATION pub_` + e.name + ` FOR TABLE items`)
+	e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, "slot_"+e.name)
+	slotHeldBy := func() string {
+		var holder *string
+		err := e.db.QueryRow(context.Background(), `SELECT a.application_name FROM pg_replication_slots s
+			LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = $1`, "slot_"+e.name).Scan(&holder)
+		if err != nil || holder == nil {
+			return ""
+		}
+		return *holder
+	}
 	recv := exec.Command(filepath.Join(cluster.BinDir(), "pg_recvlogical"), "-d", dsn, "--slot", "slot_"+e.name, "--start", "-f", os.DevNull,
 		"-o", "proto_version=1", "-o", "publication_names=pub_"+e.name)
 	require.NoError(t, recv.Start())
@@ -268,9 +276,5 @@ func holdSlot(t *testing.T, e *env, dsn string) {
 		_ = recv.Process.Kill()
 		_ = recv.Wait()
 	})
-	eventually(t, 30*time.Second, "pg_recvlogical to hold the slot", func() bool {
-		var active bool
-		err := e.db.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&active)
-		return err == nil && active
-	})
+	eventually(t, 30*time.Second, "pg_recvlogical to hold the slot", func() bool { return slotHeldBy() == name })
 }
