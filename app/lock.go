@@ -274,9 +274,6 @@ type standby struct {
 	mon      *monitor.Monitor
 	instance string
 	key      int64
-	// connected says a connection succeeded once: from then on, a failure
-	// to connect is an outage to wait out rather than a wrong DSN.
-	connected bool
 }
 
 // acquire returns once this instance holds the lock.
@@ -293,8 +290,8 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 		if conn == nil {
 			c, err := connectLock(ctx, s.cfg.Source.DSN, s.instance)
 			if err != nil {
-				if ctx.Err() != nil || !s.connected || !transientSource(err) {
-					return nil, err
+				if ctx.Err() != nil || !transientSource(err) {
+					return nil, explainFatal(err)
 				}
 				failures++
 				s.mon.Phase("reconnecting")
@@ -306,7 +303,7 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 				}
 				continue
 			}
-			conn, s.connected, failures = c, true, 0
+			conn, failures = c, 0
 		}
 		var got bool
 		var holder *LockHolder

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -55,6 +56,10 @@ type Store struct {
 
 // StateFile is the name of the document Store keeps.
 const StateFile = "state.json"
+
+// ErrStorage marks a failure to save the state: a person must make room or
+// fix the directory, since nothing may be acknowledged that is not saved.
+var ErrStorage = errors.New("state: cannot save")
 
 // Open creates the directory when missing and loads its state.
 func Open(dir string) (*Store, error) {
@@ -210,5 +215,11 @@ func (s *Store) save() error {
 	if err != nil {
 		return fmt.Errorf("state: encode: %w", err)
 	}
-	return s.docs.Save(StateFile, data)
+	if err := s.docs.Save(StateFile, data); err != nil {
+		// Nothing is acknowledged that is not saved, so stopping here
+		// loses nothing: the next start resumes from the last save.
+		return fmt.Errorf("%w: %w: the state (%s) must be writable, and a state directory have free space (state.dir): free space on its file system, or fix its permissions or what is in the way, then start again; nothing was acknowledged to PostgreSQL past the last saved checkpoint",
+			ErrStorage, err, s.docs.Where(StateFile))
+	}
+	return nil
 }

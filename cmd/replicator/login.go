@@ -31,16 +31,17 @@ func feishuLoginCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	t, ok := cfg.Targets[*target]
-	if !ok || t.Type != config.TypeFeishu {
+	if !ok || t.Feishu == nil {
 		return errors.New("--target must name a feishu target of the configuration")
 	}
-	if t.OAuth == nil {
+	if !t.Feishu.UsesOAuth() {
 		return fmt.Errorf("target %s has no oauth section: feishu-login needs oauth.app_id and oauth.app_secret", t.Name)
 	}
 	if err := os.MkdirAll(cfg.State.Dir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	fc := app.FeishuConfig(t, cfg.State.Dir)
+	fc := *t.Feishu
+	fc.StateDir = cfg.State.Dir
 	docs, closeDocs, err := app.SharedDocs(ctx, cfg)
 	if err != nil {
 		return err
