@@ -31,8 +31,8 @@ type Writer struct {
 	tokens  apicall.Credential
 	base    string // the workspace's API root
 	health  *isolate.Health
-	schemas schemas       // from Preflight: values are checked against the column types
-	bodies  sync.Pool     // request bodies for reuse, as *[]byte
+	schemas schemas   // from Preflight: values are checked against the column types
+	bodies  sync.Pool // request bodies for reuse, as *[]byte
 }
 
 var _ replicator.Writer = (*Writer)(nil)
@@ -45,11 +45,11 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:   cfg,
-		log:   deps.Logger,
-		m:     deps.Metrics,
-		http:  deps.HTTPClient,
-		base:  strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
+		cfg:  cfg,
+		log:  deps.Logger,
+		m:    deps.Metrics,
+		http: deps.HTTPClient,
+		base: strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
