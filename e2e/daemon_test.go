@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,110 +15,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
-	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 )
-
-const (
-	// tokenVar carries the fake's user access token into the configuration.
-	tokenVar = "E2E_FEISHU_TOKEN"
-	// mirrorTimeout bounds the wait for the mirror to converge; at 10
-	// requests per second with faults it takes seconds, not minutes.
-	mirrorTimeout = 4 * time.Minute
-	// rateLimit is both the writer's requests_per_second and the fake's
-	// limit, Feishu's documented 10 per second.
-	rateLimit = 10
-)
-
-// TestFeishuMirrorWithFaults runs the daemon in-process from a real
-// PostgreSQL to the fake Feishu, which fails 10% of the record writes (5xx,
-// answers slower than the request timeout, dropped connections) and applies
-// another 5% but loses the answer. A snapshot of a few thousand rows, then
-// random inserts, updates (some leaving an out-of-line value unchanged),
-// deletes, NULLs and key changes, with a stop and restart on the same state
-// in the middle and changes made while the daemon is down, must end with
-// the Feishu table equal to the source value for value, never a request
-// over the rate limit, and no record given up.
-func TestFeishuMirrorWithFaults(t *testing.T) {
-	ctx := context.Background()
-	src := newDatabase(t)
-	db := src.db
-	seedRows(t, db, 3000)
-
-	// Slow answers outlast the writer's 2s request timeout, so that the
-	// client gives up on them and the fake applies nothing.
-	fake := newFake(t, feishufake.Options{SlowDelay: 3 * time.Second, Seed: 42})
-	// One of each first, so that every kind certainly happens; then 10%
-	// failures and 5% lost answers at random.
-	fake.InjectFaults(feishufake.FaultServerError, feishufake.FaultSlow, feishufake.FaultDrop, feishufake.FaultLostAnswer)
-	fake.SetFaultRate(0.15,
-		feishufake.FaultServerError, feishufake.FaultServerError,
-		feishufake.FaultSlow, feishufake.FaultSlow,
-		feishufake.FaultDrop, feishufake.FaultDrop,
-		feishufake.FaultLostAnswer, feishufake.FaultLostAnswer, feishufake.FaultLostAnswer)
-
-	stateDir := t.TempDir()
-	const shutdown = 10 * time.Second
-	token := fake.AccessToken()
-	cfg, err := config.Parse("e2e.yaml", []byte(configYAML(src, stateDir, fake.URL(), tokenVar, 100, shutdown)), func(name string) (string, bool) {
-		if name == tokenVar {
-			return token, true
-		}
-		return "", false
-	})
-	require.NoError(t, err)
-
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log (end):\n%s", tail(logs.String(), 64<<10))
-		}
-	})
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-
-	started := time.Now()
-	d := startRun(t, cfg, logger)
-	w := newWorkload(db, 1, 3001)
-	// The first changes race the snapshot, the rest follow it.
-	require.NoError(t, w.run(ctx, 150, 20*time.Millisecond))
-	waitStreaming(t, src, d, time.Minute)
-	require.NoError(t, w.run(ctx, 150, 30*time.Millisecond))
-
-	// A stop in the middle, as on SIGTERM: it drains within the bound.
-	stopStart := time.Now()
-	require.NoError(t, d.stop(shutdown+10*time.Second), "a stop drains and returns nil")
-	t.Logf("first run stopped in %s", time.Since(stopStart).Round(time.Millisecond))
-	// Changes made while the daemon is down wait in the slot.
-	require.NoError(t, w.run(ctx, 80, 0))
-
-	d = startRun(t, cfg, logger)
-	require.NoError(t, w.run(ctx, 300, 30*time.Millisecond))
-	waitMirror(t, db, fake, mirrorTimeout, d.exited)
-	slotCatchesUp(t, db, src.name, 30*time.Second)
-	require.NoError(t, d.stop(shutdown+10*time.Second))
-	elapsed := time.Since(started)
-
-	reqs := fake.Requests()
-	writes := writeRequests(reqs)
-	faults := faultCounts(writes)
-	t.Logf("%d changes in %s; %d requests, %d record writes, busiest second %d record calls; faults: %v; daemon log:%s",
-		w.runs, elapsed.Round(time.Millisecond), len(reqs), len(writes), feishufake.MaxPerWindow(recordCalls(reqs), time.Second), faults, logSummary(logs.String()))
-	for _, f := range []feishufake.Fault{feishufake.FaultServerError, feishufake.FaultSlow, feishufake.FaultDrop, feishufake.FaultLostAnswer} {
-		assert.Positive(t, faults[f], "fault %s never happened", f)
-	}
-	assert.Empty(t, unsolicitedThrottles(reqs), "the fake throttled the writer on its own")
-	calls := recordCalls(reqs)
-	assert.LessOrEqual(t, feishufake.MaxPerWindow(calls, time.Second), rateLimit, "record calls in one second:%s", busiestWindow(calls, time.Second))
-	requireNoDeadLetters(t, stateDir)
-
-	var toasted int
-	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM items WHERE big IS NOT NULL`).Scan(&toasted))
-	assert.Positive(t, toasted, "the workload must keep out-of-line values around")
-}
 
 // run is app.Run started in the background.
 type run struct {
@@ -168,109 +68,6 @@ func (r *run) stop(bound time.Duration) error {
 	return err
 }
 
-// waitStreaming waits until the daemon holds the slot, which it does only
-// once the snapshot is confirmed.
-func waitStreaming(t *testing.T, src database, r *run, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		var active bool
-		err := src.db.QueryRow(context.Background(), `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, src.name).Scan(&active)
-		if err == nil && active {
-			return
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			require.NoError(t, err)
-		}
-		if err := r.exited(); err != nil {
-			t.Fatalf("the daemon stopped before streaming: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the daemon did not start streaming within %s", timeout)
-}
-
-// TestFeishuSurvivesSIGKILL runs the built binary and kills it with SIGKILL
-// five times at random points (during the snapshot and while streaming)
-// while the source keeps changing, restarting it on the same state each
-// time; a last run must bring the Feishu table to the source's state, and
-// SIGTERM must then stop it within the drain bound with exit code 0.
-func TestFeishuSurvivesSIGKILL(t *testing.T) {
-	ctx := context.Background()
-	bin := buildDaemon(t)
-	src := newDatabase(t)
-	db := src.db
-	seedRows(t, db, 3000)
-
-	fake := newFake(t, feishufake.Options{SlowDelay: 3 * time.Second, Seed: 7})
-	fake.SetFaultRate(0.05, feishufake.FaultServerError, feishufake.FaultSlow, feishufake.FaultDrop, feishufake.FaultLostAnswer)
-
-	dir := t.TempDir()
-	const shutdown = 5 * time.Second
-	stateDir := filepath.Join(dir, "state")
-	cfgPath := filepath.Join(dir, "replicator.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(configYAML(src, stateDir, fake.URL(), tokenVar, 50, shutdown)), 0o600))
-	env := append(os.Environ(), tokenVar+"="+fake.AccessToken())
-	logPath := filepath.Join(dir, "daemon.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("daemon log (end):\n%s", tail(string(b), 64<<10))
-		}
-	})
-
-	writes := startWriting(t, src.dsn, 2, 3001)
-
-	// The kill points differ from run to run, to cover more of them over
-	// time; the seed is logged to replay a failure's timing.
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("kill delay seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 4))
-	for i := range 5 {
-		p := startDaemon(t, bin, cfgPath, env, logPath, fmt.Sprintf("run %d, killed", i+1))
-		delay := 500*time.Millisecond + time.Duration(rng.Int64N(int64(3500*time.Millisecond)))
-		select {
-		case <-p.done:
-			t.Fatalf("run %d exited on its own before the kill: %v", i+1, p.err)
-		case <-time.After(delay):
-		}
-		require.NoError(t, p.kill(10*time.Second))
-		t.Logf("run %d killed after %s; %d record writes so far", i+1, delay.Round(time.Millisecond), len(writeRequests(fake.Requests())))
-	}
-	changes := writes.stop(t)
-
-	p := startDaemon(t, bin, cfgPath, env, logPath, "final run")
-	waitMirror(t, db, fake, mirrorTimeout, p.exited)
-	slotCatchesUp(t, db, src.name, 30*time.Second)
-
-	termAt := time.Now()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	// The drain bound, plus the time to send the last status update and
-	// close connections.
-	bound := shutdown + 3*time.Second
-	select {
-	case <-p.done:
-	case <-time.After(bound):
-		t.Fatalf("the daemon did not exit within %s of SIGTERM", bound)
-	}
-	stopped := time.Since(termAt)
-	require.Equal(t, 0, p.cmd.ProcessState.ExitCode(), "exit status after SIGTERM: %v", p.err)
-
-	log, err := os.ReadFile(logPath)
-	require.NoError(t, err)
-	require.NotContains(t, string(log), "WARNING: DATA RACE")
-	requireNoDeadLetters(t, stateDir)
-	// The final state must hold however it was reached; show it anyway.
-	problems, _, err := mirrorDiff(ctx, db, fake)
-	require.NoError(t, err)
-	require.Empty(t, problems)
-
-	reqs := fake.Requests()
-	t.Logf("%d changes; SIGTERM exit after %s; %d requests, %d record writes; faults: %v; busiest second across all runs: %d record calls, %d throttled by the fake; daemon log:%s",
-		changes, stopped.Round(time.Millisecond), len(reqs), len(writeRequests(reqs)), faultCounts(writeRequests(reqs)),
-		feishufake.MaxPerWindow(recordCalls(reqs), time.Second), len(unsolicitedThrottles(reqs)), logSummary(string(log)))
-}
-
 // writer keeps changing the source from its own goroutine and connection.
 type writer struct {
 	quit chan struct{}
@@ -287,7 +84,7 @@ const (
 	writeSteps = 50_000
 )
 
-func startWriting(t *testing.T, dsn string, seed uint64, firstID int64) *writer {
+func startWriting(t *testing.T, dsn string, values palette, seed uint64, firstID int64) *writer {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dsn)
 	require.NoError(t, err)
@@ -297,7 +94,7 @@ func startWriting(t *testing.T, dsn string, seed uint64, firstID int64) *writer 
 		defer conn.Close(context.Background())
 		ctx, cancel := context.WithTimeout(context.Background(), writeFor)
 		defer cancel()
-		w := newWorkload(conn, seed, firstID)
+		w := newWorkload(conn, values, seed, firstID)
 		defer func() { wr.runs = w.runs }()
 		for range writeSteps {
 			select {
@@ -425,4 +222,74 @@ func (p *proc) kill(bound time.Duration) error {
 	case <-time.After(bound):
 		return fmt.Errorf("daemon (pid %d) still running %s after SIGKILL", p.cmd.Process.Pid, bound)
 	}
+}
+
+// daemonConfig is the parsed configuration mirroring items into the fake,
+// with state in a directory of the test's own, which it also returns.
+func daemonConfig(t *testing.T, src database, fk fake, batchRows int, shutdown time.Duration) (*config.Config, string) {
+	t.Helper()
+	stateDir := t.TempDir()
+	cfg, err := config.Parse("e2e.yaml", []byte(configYAML(src, stateDir, batchRows, shutdown, fk)), lookupSecret(fk))
+	require.NoError(t, err)
+	return cfg, stateDir
+}
+
+// binary is the built daemon with a configuration file mirroring items
+// into the fake, the credential in its environment, and one log file for
+// all its runs, whose end is shown when the test fails.
+type binary struct {
+	path, cfgPath, logPath, stateDir string
+	env                              []string
+}
+
+// newBinary builds the daemon and writes its configuration; edit may
+// change the configuration's text.
+func newBinary(t *testing.T, src database, fk fake, batchRows int, shutdown time.Duration, edit func(string) string) *binary {
+	t.Helper()
+	dir := t.TempDir()
+	b := &binary{path: buildDaemon(t), cfgPath: filepath.Join(dir, "replicator.yaml"), logPath: filepath.Join(dir, "daemon.log"), stateDir: filepath.Join(dir, "state")}
+	yaml := configYAML(src, b.stateDir, batchRows, shutdown, fk)
+	if edit != nil {
+		yaml = edit(yaml)
+	}
+	require.NoError(t, os.WriteFile(b.cfgPath, []byte(yaml), 0o600))
+	name, value := fk.secret()
+	b.env = append(os.Environ(), name+"="+value)
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(b.logPath)
+			t.Logf("daemon log (end):\n%s", testkit.Tail(string(log), 64<<10))
+		}
+	})
+	return b
+}
+
+func (b *binary) start(t *testing.T, label string) *proc {
+	t.Helper()
+	return startDaemon(t, b.path, b.cfgPath, b.env, b.logPath, label)
+}
+
+// log is every run's output; a data race in any run fails the test.
+func (b *binary) log(t *testing.T) string {
+	t.Helper()
+	log, err := os.ReadFile(b.logPath)
+	require.NoError(t, err)
+	require.NotContains(t, string(log), "WARNING: DATA RACE")
+	return string(log)
+}
+
+// terminate sends SIGTERM and requires exit code 0 within bound, and
+// returns how long the exit took. The bound detects a hang; it is not a
+// timing assertion.
+func (p *proc) terminate(t *testing.T, bound time.Duration) time.Duration {
+	t.Helper()
+	at := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-p.done:
+	case <-time.After(bound):
+		t.Fatalf("the daemon did not exit within %s of SIGTERM", bound)
+	}
+	require.Equal(t, 0, p.cmd.ProcessState.ExitCode(), "exit status after SIGTERM: %v", p.err)
+	return time.Since(at)
 }
