@@ -14,6 +14,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/state"
 )
 
@@ -33,9 +34,9 @@ func TestRejectedRecordsGoToDeadLetters(t *testing.T) {
 	e.mem.Reject = rejectNamed("bad")
 	daemon := e.startStreaming(e.config(itemsMapping))
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'good'), (2, 'bad'), (3, 'good')`)
-	eventually(t, 30*time.Second, "the good rows to land", func() bool { return e.mem.Len("items") == 2 })
+	testkit.Eventually(t, 30*time.Second, "the good rows to land", func() bool { return e.mem.Len("items") == 2 })
 	committed := e.currentLSN()
-	eventually(t, 15*time.Second, "the batch with a dead letter to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 15*time.Second, "the batch with a dead letter to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 	require.NoError(t, daemon.stop())
 
 	f, err := os.Open(filepath.Join(e.stateDir, state.DeadLetterFile))
@@ -88,7 +89,7 @@ func TestSnapshotResumesFromLastConfirmedChunk(t *testing.T) {
 	}
 	cfg := e.config(itemsMapping)
 	daemon := e.start(cfg)
-	eventually(t, 30*time.Second, "part of the snapshot to land", func() bool { return written.Load() >= 3000 })
+	testkit.Eventually(t, 30*time.Second, "part of the snapshot to land", func() bool { return written.Load() >= 3000 })
 	require.NoError(t, daemon.stop())
 
 	store, err := state.Open(e.stateDir)
@@ -130,7 +131,7 @@ func TestTruncatePolicies(t *testing.T) {
 		e.waitMirror("items", "items", 30*time.Second, "id")
 		e.exec(`TRUNCATE items`)
 		e.exec(`INSERT INTO items (id) VALUES (2)`)
-		eventually(t, 30*time.Second, "the row after the truncate", func() bool { return e.mem.Len("items") == 2 })
+		testkit.Eventually(t, 30*time.Second, "the row after the truncate", func() bool { return e.mem.Len("items") == 2 })
 		require.NoError(t, daemon.stop())
 	})
 }
@@ -147,7 +148,7 @@ func TestSchemaChangesMidStream(t *testing.T) {
 	e.exec(`ALTER TABLE items DROP COLUMN qty`)
 	e.exec(`INSERT INTO items (id, name) VALUES (3, 'c')`)
 	e.exec(`UPDATE items SET name = 'a2' WHERE id = 1`)
-	eventually(t, 30*time.Second, "rows after the schema change", func() bool {
+	testkit.Eventually(t, 30*time.Second, "rows after the schema change", func() bool {
 		rows := e.mem.Rows("items")
 		return len(rows) == 3 && rows["3"]["extra"] == `"d"` && rows["1"]["name"] == `"a2"`
 	})
@@ -171,7 +172,7 @@ func TestDeletePolicies(t *testing.T) {
 `))
 	e.exec(`INSERT INTO soft VALUES (1, 'a'), (2, 'b'); INSERT INTO keep VALUES (1, 'a')`)
 	e.exec(`DELETE FROM soft WHERE id = 1; DELETE FROM keep WHERE id = 1`)
-	eventually(t, 30*time.Second, "the soft delete", func() bool { return e.mem.Rows("soft")["1"]["deleted"] == "true" })
+	testkit.Eventually(t, 30*time.Second, "the soft delete", func() bool { return e.mem.Rows("soft")["1"]["deleted"] == "true" })
 	require.Equal(t, `"a"`, e.mem.Rows("soft")["1"]["v"])
 	require.Len(t, e.mem.Rows("keep"), 1)
 	require.NoError(t, daemon.stop())

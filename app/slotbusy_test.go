@@ -10,6 +10,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
 
@@ -24,7 +25,7 @@ func TestSecondInstanceRefusedWhileSlotInUse(t *testing.T) {
 	cfg := e.config(itemsMapping)
 	cfg.State.Dir = t.TempDir()
 	second := memory.New()
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := app.Run(ctx, cfg, app.Deps{Logger: slog.New(slog.NewTextHandler(logs, nil)), Writers: map[string]replicator.Writer{"mem": second}})

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -24,17 +23,7 @@ import (
 // costs seconds, a database of one's own costs milliseconds.
 var cluster *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	c, err := pgtest.Launch(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
-		os.Exit(1)
-	}
-	cluster = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, func(c *pgtest.Cluster) { cluster = c }) }
 
 // database is one test's source database.
 type database struct {
