@@ -196,18 +196,6 @@ type Mapping struct {
 	Line int
 }
 
-// Schema returns the schema part of Source.
-func (m *Mapping) Schema() string {
-	schema, _, _ := strings.Cut(m.Source, ".")
-	return schema
-}
-
-// Name returns the table part of Source.
-func (m *Mapping) Name() string {
-	_, table, _ := strings.Cut(m.Source, ".")
-	return table
-}
-
 // Column maps one source column.
 type Column struct {
 	// Source is the source column.

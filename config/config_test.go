@@ -154,8 +154,6 @@ func TestDefaults(t *testing.T) {
 	}
 	assert.Equal(t, want, cfg)
 	assert.Nil(t, cfg.Mappings[0].Key, "no key means the primary key")
-	assert.Equal(t, "public", cfg.Mappings[0].Schema())
-	assert.Equal(t, "customers", cfg.Mappings[0].Name())
 }
 
 func TestNullKeepsDefault(t *testing.T) {
@@ -235,8 +233,6 @@ mappings:
 
 	m := cfg.Mappings[0]
 	assert.Equal(t, "sales.orders", m.Source)
-	assert.Equal(t, "sales", m.Schema())
-	assert.Equal(t, "orders", m.Name())
 	assert.Equal(t, "123", m.Table)
 	assert.Equal(t, []string{"order_no"}, m.Key, "a single name is a key of one column")
 	assert.Equal(t, OnDelete{Mode: DeleteIgnore}, m.OnDelete)
