@@ -194,7 +194,7 @@ func (a *attempt) run(ctx context.Context) error {
 		if err != nil {
 			return false, err
 		}
-		return slices.ContainsFunc(info.Columns, func(c replication.Column) bool { return c.Name == column }), nil
+		return slices.ContainsFunc(info.Columns, func(c replicator.Column) bool { return c.Name == column }), nil
 	})
 
 	mon.Phase("snapshot")
@@ -226,7 +226,7 @@ func (a *attempt) run(ctx context.Context) error {
 	defer mon.Phase("stopped")
 	sink := pipeline.NewStreamSink(ctx, p, mapper, start, logger)
 	for _, s := range seen {
-		sink.SkipSeen(s.source, s.snap, s.before)
+		sink.SkipSeen(s.source, s.snap.Visible, s.before)
 	}
 	maint := &maintenance{conn: fetchConn, slot: cfg.Source.Slot, heartbeat: cfg.Source.Heartbeat, monitor: mon, logger: logger}
 	stream := &replication.Stream{
@@ -243,6 +243,7 @@ func (a *attempt) run(ctx context.Context) error {
 			mon.Position(acked.String(), lag, sink.Lag(time.Now()).Seconds())
 		},
 	}
+	p.SetStatusUpdate(stream.UpdateStatus)
 	if err := stream.Run(ctx); err != nil {
 		mon.Error("", err)
 		return err

@@ -45,7 +45,6 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		return nil
 	}
 	tr := pipeline.NewTracker(0)
-	tick := func() error { return nil }
 	var after [][]byte
 	for _, k := range prog.LastKey {
 		after = append(after, []byte(k))
@@ -104,7 +103,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			if err != nil {
 				return err
 			}
-			if err := s.p.Add(ctx, t, rec, tick); err != nil {
+			if err := s.p.Add(ctx, t, rec); err != nil {
 				if ctx.Err() != nil {
 					return s.interrupted(settled, save)
 				}
@@ -137,7 +136,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		}
 		return err
 	}
-	if err := s.p.WaitFor(ctx, tr.Idle, tick); err != nil {
+	if err := s.p.WaitFor(ctx, tr.Idle); err != nil {
 		if ctx.Err() != nil {
 			return s.interrupted(settled, save)
 		}
@@ -191,7 +190,7 @@ func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.
 func (s *snapshotter) interrupted(settled func() bool, save func(bool) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.drain)
 	defer cancel()
-	waitErr := s.p.WaitFor(ctx, settled, func() error { return nil })
+	waitErr := s.p.WaitFor(ctx, settled)
 	if err := save(false); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
 // Mapper follows the stream's relations and turns row changes into records.
@@ -71,7 +70,7 @@ func (m *Mapper) Types() Types { return m.types }
 // Relation (re)compiles the table a Relation message describes; a schema
 // change mid-stream lands here. A partition of a mapped table follows that
 // table's rule; a relation no rule covers is logged once and ignored.
-func (m *Mapper) Relation(ctx context.Context, rel *replication.Relation) error {
+func (m *Mapper) Relation(ctx context.Context, rel *replicator.Relation) error {
 	rule, ok := m.rules[rel.QualifiedName()]
 	if !ok {
 		var err error
@@ -115,7 +114,7 @@ func (m *Mapper) Relation(ctx context.Context, rel *replication.Relation) error 
 
 // partitionRule returns the rule of the topmost mapped table rel is a
 // partition of, or nil.
-func (m *Mapper) partitionRule(ctx context.Context, rel *replication.Relation) (*Rule, error) {
+func (m *Mapper) partitionRule(ctx context.Context, rel *replicator.Relation) (*Rule, error) {
 	if m.ancestors == nil {
 		return nil, nil
 	}
@@ -158,25 +157,25 @@ func (m *Mapper) Table(relID uint32) (*Table, error) {
 
 // Change maps an Insert, Update or Delete message of a transaction that
 // commits at lsn; emit receives its records in order.
-func (m *Mapper) Change(ctx context.Context, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
+func (m *Mapper) Change(ctx context.Context, msg *replicator.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
 	t, err := m.Table(msg.RelationID)
 	if err != nil || t == nil {
 		return err
 	}
 	switch msg.Kind {
-	case replication.KindInsert:
+	case replicator.MessageInsert:
 		rec, err := t.Upsert(msg.New, lsn)
 		if err != nil {
 			return err
 		}
 		return emit(t, rec)
-	case replication.KindDelete:
+	case replicator.MessageDelete:
 		rec, ok, err := t.Delete(msg.Old, lsn)
 		if err != nil || !ok {
 			return err
 		}
 		return emit(t, rec)
-	case replication.KindUpdate:
+	case replicator.MessageUpdate:
 		return m.update(ctx, t, msg, lsn, emit)
 	}
 	return fmt.Errorf("mapping: %c is not a row change", msg.Kind)
@@ -188,7 +187,7 @@ func (m *Mapper) Change(ctx context.Context, msg *replication.Message, lsn repli
 // carry, since the target checks the proposed row of an upsert before it
 // finds the existing one. A row gone by then is skipped: the change that
 // removed it follows in the stream.
-func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
+func (m *Mapper) update(ctx context.Context, t *Table, msg *replicator.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
 	newCells := msg.New
 	// oldKey is an old key that cannot be encoded: no row of it was ever
 	// written, and the new row must still be. Its rejection comes last.
@@ -242,10 +241,10 @@ func (m *Mapper) update(ctx context.Context, t *Table, msg *replication.Message,
 	return rowErr(oldKey)
 }
 
-func fillUnchanged(cells, current []replication.Cell) []replication.Cell {
-	out := make([]replication.Cell, len(cells))
+func fillUnchanged(cells, current []replicator.Cell) []replicator.Cell {
+	out := make([]replicator.Cell, len(cells))
 	for i, c := range cells {
-		if c.State == replication.CellUnchanged && i < len(current) {
+		if c.State == replicator.CellUnchanged && i < len(current) {
 			c = current[i]
 		}
 		out[i] = c

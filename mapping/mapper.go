@@ -9,12 +9,11 @@ import (
 	"strings"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
 // Fetcher reads a row's current values from the source by its key, in the
 // relation's column order; found is false when the row no longer exists.
-type Fetcher func(ctx context.Context, rel *replication.Relation, keyColumns []string, key [][]byte) (cells []replication.Cell, found bool, err error)
+type Fetcher func(ctx context.Context, rel *replicator.Relation, keyColumns []string, key [][]byte) (cells []replicator.Cell, found bool, err error)
 
 // Table is a rule compiled against the relation's current shape.
 type Table struct {
@@ -25,7 +24,7 @@ type Table struct {
 	// because the target table lacks them.
 	LeftOut []string
 
-	rel    *replication.Relation
+	rel    *replicator.Relation
 	fields []fieldPlan // one per relation column
 	keyIdx []int       // relation column index of each key column, in key order
 }
@@ -42,13 +41,13 @@ type fieldPlan struct {
 // missing-column policy is skip; under a copy-every-column rule, columns
 // come and go with the relation, and one the target table lacks is left
 // out. A missing key column is an error.
-func Compile(rule *Rule, rel *replication.Relation, types Types, logger *slog.Logger) (*Table, error) {
+func Compile(rule *Rule, rel *replicator.Relation, types Types, logger *slog.Logger) (*Table, error) {
 	return compile(rule, rel, types, logger, nil)
 }
 
 // compile is Compile; the listed columns in olderThan are known to exist
 // in the source table now, so a relation without them describes older rows.
-func compile(rule *Rule, rel *replication.Relation, types Types, logger *slog.Logger, olderThan map[string]bool) (*Table, error) {
+func compile(rule *Rule, rel *replicator.Relation, types Types, logger *slog.Logger, olderThan map[string]bool) (*Table, error) {
 	t := &Table{Rule: rule, Spec: rule.Spec(), rel: rel, fields: make([]fieldPlan, len(rel.Columns))}
 	present := make(map[string]bool, len(rel.Columns))
 	for i, col := range rel.Columns {
@@ -116,7 +115,7 @@ func (e *MissingColumn) Error() string {
 }
 
 // Relation is the relation the table was compiled for.
-func (t *Table) Relation() *replication.Relation { return t.rel }
+func (t *Table) Relation() *replicator.Relation { return t.rel }
 
 // KeyColumns are the source key columns.
 func (t *Table) KeyColumns() []string { return t.Rule.Key }
@@ -124,7 +123,7 @@ func (t *Table) KeyColumns() []string { return t.Rule.Key }
 // Upsert maps a whole or partial row (unchanged cells are left out). A value
 // that cannot be encoded is left out too and listed in the record's
 // Rejected; a key that cannot be encoded is a *RowError.
-func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator.Record, error) {
+func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.Record, error) {
 	if len(cells) != len(t.fields) {
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
 	}
@@ -134,7 +133,7 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 	var rejected []replicator.ValueRejection
 	for i, c := range cells {
 		p := &t.fields[i]
-		if p.target == "" || c.State == replication.CellUnchanged {
+		if p.target == "" || c.State == replicator.CellUnchanged {
 			continue
 		}
 		v, err := cellValue(p, c)
@@ -158,14 +157,14 @@ func (t *Table) Upsert(cells []replication.Cell, lsn replicator.LSN) (replicator
 
 // Delete maps the removal of the row whose key cells are in cells,
 // following the rule's delete policy; ok is false when the policy ignores it.
-func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replicator.Record, ok bool, err error) {
+func (t *Table) Delete(cells []replicator.Cell, lsn replicator.LSN) (rec replicator.Record, ok bool, err error) {
 	if t.Rule.OnDelete == DeleteIgnore {
 		return replicator.Record{}, false, nil
 	}
 	// An old tuple sends NULL for a column outside the replica identity:
 	// the key was not sent, which is not a NULL key.
 	for _, idx := range t.keyIdx {
-		if idx < len(cells) && cells[idx].State == replication.CellNull && !t.rel.Columns[idx].Key {
+		if idx < len(cells) && cells[idx].State == replicator.CellNull && !t.rel.Columns[idx].Key {
 			return replicator.Record{}, false, fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
 	}
@@ -183,7 +182,7 @@ func (t *Table) Delete(cells []replication.Cell, lsn replicator.LSN) (rec replic
 
 var errKeyUnavailable = errors.New("key column value not sent: the table's replica identity must include the key (ALTER TABLE … REPLICA IDENTITY FULL, or make the key the primary key)")
 
-func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
+func (t *Table) key(cells []replicator.Cell) ([]replicator.Field, error) {
 	key := make([]replicator.Field, len(t.keyIdx))
 	if err := t.fillKey(key, cells); err != nil {
 		return nil, err
@@ -191,16 +190,16 @@ func (t *Table) key(cells []replication.Cell) ([]replicator.Field, error) {
 	return key, nil
 }
 
-func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error {
+func (t *Table) fillKey(key []replicator.Field, cells []replicator.Cell) error {
 	for i, idx := range t.keyIdx {
 		if idx >= len(cells) {
 			return fmt.Errorf("mapping %s: %w", t.Rule.Source, errKeyUnavailable)
 		}
 		c := cells[idx]
-		if c.State == replication.CellNull {
+		if c.State == replicator.CellNull {
 			return t.nullKey(idx, cells)
 		}
-		if c.State != replication.CellText {
+		if c.State != replicator.CellText {
 			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
 		v, err := cellValue(&t.fields[idx], c)
@@ -213,7 +212,7 @@ func (t *Table) fillKey(key []replicator.Field, cells []replication.Cell) error 
 }
 
 // KeyText returns the source text of the key cells, for fetching a row.
-func (t *Table) KeyText(cells []replication.Cell) [][]byte {
+func (t *Table) KeyText(cells []replicator.Cell) [][]byte {
 	out := make([][]byte, len(t.keyIdx))
 	for i, idx := range t.keyIdx {
 		if idx < len(cells) {
@@ -225,13 +224,13 @@ func (t *Table) KeyText(cells []replication.Cell) [][]byte {
 
 // KeyChanged reports whether old (an update's old key or row) addresses a
 // different row than new.
-func (t *Table) KeyChanged(old, new []replication.Cell) bool {
+func (t *Table) KeyChanged(old, new []replicator.Cell) bool {
 	for _, idx := range t.keyIdx {
 		if idx >= len(old) || idx >= len(new) {
 			return true
 		}
 		o, n := old[idx], new[idx]
-		if n.State == replication.CellUnchanged {
+		if n.State == replicator.CellUnchanged {
 			continue
 		}
 		if o.State != n.State || !bytes.Equal(o.Data, n.Data) {
@@ -242,9 +241,9 @@ func (t *Table) KeyChanged(old, new []replication.Cell) bool {
 }
 
 // HasUnchanged reports whether a mapped column of the row was not sent.
-func (t *Table) HasUnchanged(cells []replication.Cell) bool {
+func (t *Table) HasUnchanged(cells []replicator.Cell) bool {
 	for i, c := range cells {
-		if c.State == replication.CellUnchanged && i < len(t.fields) && t.fields[i].target != "" {
+		if c.State == replicator.CellUnchanged && i < len(t.fields) && t.fields[i].target != "" {
 			return true
 		}
 	}
@@ -252,9 +251,9 @@ func (t *Table) HasUnchanged(cells []replication.Cell) bool {
 }
 
 // KeyNull reports whether a key column of the row is NULL.
-func (t *Table) KeyNull(cells []replication.Cell) bool {
+func (t *Table) KeyNull(cells []replicator.Cell) bool {
 	for _, idx := range t.keyIdx {
-		if idx < len(cells) && cells[idx].State == replication.CellNull {
+		if idx < len(cells) && cells[idx].State == replicator.CellNull {
 			return true
 		}
 	}
@@ -263,20 +262,20 @@ func (t *Table) KeyNull(cells []replication.Cell) bool {
 
 // MissesRequired reports whether the row leaves out, as unchanged, a column
 // whose target column every insert must carry.
-func (t *Table) MissesRequired(cells []replication.Cell) bool {
+func (t *Table) MissesRequired(cells []replicator.Cell) bool {
 	for i, c := range cells {
-		if c.State == replication.CellUnchanged && i < len(t.fields) && t.fields[i].required {
+		if c.State == replicator.CellUnchanged && i < len(t.fields) && t.fields[i].required {
 			return true
 		}
 	}
 	return false
 }
 
-func cellValue(p *fieldPlan, c replication.Cell) (replicator.Value, error) {
+func cellValue(p *fieldPlan, c replicator.Cell) (replicator.Value, error) {
 	switch c.State {
-	case replication.CellNull:
+	case replicator.CellNull:
 		return replicator.Null, nil
-	case replication.CellText:
+	case replicator.CellText:
 		return p.enc.encode(c.Data)
 	}
 	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)

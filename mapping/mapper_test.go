@@ -10,29 +10,28 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
-func testRelation(identity byte, cols ...string) *replication.Relation {
-	rel := &replication.Relation{ID: 1, Namespace: "public", Name: "t", ReplicaIdentity: identity}
+func testRelation(identity byte, cols ...string) *replicator.Relation {
+	rel := &replicator.Relation{ID: 1, Namespace: "public", Name: "t", ReplicaIdentity: identity}
 	for i, c := range cols {
-		rel.Columns = append(rel.Columns, replication.Column{Name: c, TypeOID: pgtype.TextOID, Key: i == 0 || identity == 'f'})
+		rel.Columns = append(rel.Columns, replicator.Column{Name: c, TypeOID: pgtype.TextOID, Key: i == 0 || identity == 'f'})
 	}
 	return rel
 }
 
-func text(s string) replication.Cell {
-	return replication.Cell{State: replication.CellText, Data: []byte(s)}
+func text(s string) replicator.Cell {
+	return replicator.Cell{State: replicator.CellText, Data: []byte(s)}
 }
 
-var null = replication.Cell{State: replication.CellNull}
+var null = replicator.Cell{State: replicator.CellNull}
 
 func TestCompileColumnPolicies(t *testing.T) {
 	listed := []ColumnRule{{Source: "id", Target: "id"}, {Source: "a", Target: "a"}, {Source: "b", Target: "b"}}
 	tests := []struct {
 		name     string
 		rule     Rule
-		rel      *replication.Relation
+		rel      *replicator.Relation
 		wantErr  string
 		wantCols map[string]string // source column → target, for the mapped ones
 		leftOut  []string
@@ -102,7 +101,7 @@ func TestNullKeyIsARecordRejection(t *testing.T) {
 	require.NoError(t, m.Relation(context.Background(), rel))
 	emit := func(_ *Table, rec replicator.Record) error { emitted = append(emitted, rec); return nil }
 
-	insert := &replication.Message{Kind: replication.KindInsert, RelationID: 1, New: []replication.Cell{text("1"), null}}
+	insert := &replicator.Message{Kind: replicator.MessageInsert, RelationID: 1, New: []replicator.Cell{text("1"), null}}
 	err := m.Change(context.Background(), insert, 7, emit)
 	var row *RowError
 	require.True(t, errors.As(err, &row), "%v", err)
@@ -114,13 +113,13 @@ func TestNullKeyIsARecordRejection(t *testing.T) {
 	require.Equal(t, replicator.LSN(7), rec.LSN)
 	require.Equal(t, `"1"`, string(replicator.AppendJSON(nil, rec.Fields[0].Value)), "the dead letter keeps the row")
 
-	insert.New = []replication.Cell{text("2"), text("x")}
+	insert.New = []replicator.Cell{text("2"), text("x")}
 	require.NoError(t, m.Change(context.Background(), insert, 8, emit))
 	require.Len(t, emitted, 1)
 
 	// code is not in the default replica identity: a delete's old tuple
 	// sends it as NULL because it was not sent at all.
-	del := &replication.Message{Kind: replication.KindDelete, RelationID: 1, Old: []replication.Cell{text("2"), null}}
+	del := &replicator.Message{Kind: replicator.MessageDelete, RelationID: 1, Old: []replicator.Cell{text("2"), null}}
 	err = m.Change(context.Background(), del, 9, emit)
 	require.ErrorIs(t, err, errKeyUnavailable)
 	require.False(t, errors.As(err, &row))

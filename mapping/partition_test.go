@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator"
 )
 
 // Relations the stream names that no rule names: a partition of a mapped
@@ -34,9 +34,9 @@ func TestRelationResolvesPartitions(t *testing.T) {
 		a, ok := ancestors[id]
 		return a, ok, nil
 	})
-	rel := func(id uint32, name string) *replication.Relation {
-		return &replication.Relation{ID: id, Namespace: "public", Name: name, ReplicaIdentity: 'd',
-			Columns: []replication.Column{{Name: "name", TypeOID: 25}, {Name: "id", TypeOID: 20, Key: true}}}
+	rel := func(id uint32, name string) *replicator.Relation {
+		return &replicator.Relation{ID: id, Namespace: "public", Name: name, ReplicaIdentity: 'd',
+			Columns: []replicator.Column{{Name: "name", TypeOID: 25}, {Name: "id", TypeOID: 20, Key: true}}}
 	}
 	tests := []struct {
 		id       uint32
@@ -67,7 +67,7 @@ func TestRelationResolvesPartitions(t *testing.T) {
 					continue
 				}
 				require.Same(t, tc.wantRule, tab.Rule)
-				rec, err := tab.Upsert([]replication.Cell{{State: replication.CellText, Data: []byte("n")}, {State: replication.CellText, Data: []byte("7")}}, 1)
+				rec, err := tab.Upsert([]replicator.Cell{{State: replicator.CellText, Data: []byte("n")}, {State: replicator.CellText, Data: []byte("7")}}, 1)
 				require.NoError(t, err)
 				require.Equal(t, "7", string(rec.Key[0].Value.Raw), "columns are matched by name, whatever the partition's order")
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
 // maxReasonBytes bounds the text of an encoder error kept in a rejection:
@@ -27,7 +26,7 @@ func (e *RowError) Error() string {
 
 // rejectValue records that column i's value cannot be encoded; the record
 // is written without it.
-func (t *Table) rejectValue(i int, c replication.Cell, err error) replicator.ValueRejection {
+func (t *Table) rejectValue(i int, c replicator.Cell, err error) replicator.ValueRejection {
 	return replicator.ValueRejection{
 		Column: t.fields[i].target,
 		Value:  c.Data,
@@ -38,11 +37,11 @@ func (t *Table) rejectValue(i int, c replication.Cell, err error) replicator.Val
 // rowError rejects the row whose key column idx cannot be encoded, as a
 // whole: the reason names the column. The key is quoted in its source
 // text, the only form there is.
-func (t *Table) rowError(idx int, cells []replication.Cell, err error) *RowError {
+func (t *Table) rowError(idx int, cells []replicator.Cell, err error) *RowError {
 	key := make([]replicator.Field, len(t.keyIdx))
 	for i, k := range t.keyIdx {
 		key[i] = replicator.Field{Name: t.fields[k].target, Value: replicator.Null}
-		if k < len(cells) && cells[k].State == replication.CellText {
+		if k < len(cells) && cells[k].State == replicator.CellText {
 			key[i].Value = replicator.Value{Kind: replicator.KindText, Raw: cells[k].Data}
 		}
 	}
@@ -63,7 +62,7 @@ func rowOp(err error, op replicator.Op, lsn replicator.LSN) error {
 
 // nullKey rejects the row whose key column idx is NULL: no target row can
 // be addressed by it.
-func (t *Table) nullKey(idx int, cells []replication.Cell) *RowError {
+func (t *Table) nullKey(idx int, cells []replicator.Cell) *RowError {
 	row := t.rowError(idx, cells, nil)
 	row.Rejection.Reason = fmt.Sprintf("key column %s is NULL; the target cannot address this row", t.rel.Columns[idx].Name)
 	return row

@@ -11,24 +11,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
 func stampTable(t *testing.T, key string) *Table {
 	t.Helper()
 	rule := &Rule{Source: "public.ev", Target: "mem", Table: "ev", Key: []string{key}, OnDelete: DeleteRow,
 		Columns: []ColumnRule{{Source: "id", Target: "id"}, {Source: "at", Target: "at_ms", Format: FormatUnixMS}, {Source: "name", Target: "name"}}}
-	rel := &replication.Relation{Namespace: "public", Name: "ev", Columns: []replication.Column{
+	rel := &replicator.Relation{Namespace: "public", Name: "ev", Columns: []replicator.Column{
 		{Name: "id", TypeOID: pgtype.Int4OID}, {Name: "at", TypeOID: pgtype.TimestamptzOID}, {Name: "name", TypeOID: pgtype.TextOID}}}
 	tbl, err := Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
 }
 
-func cells(vals ...string) []replication.Cell {
-	out := make([]replication.Cell, len(vals))
+func cells(vals ...string) []replicator.Cell {
+	out := make([]replicator.Cell, len(vals))
 	for i, v := range vals {
-		out[i] = replication.Cell{State: replication.CellText, Data: []byte(v)}
+		out[i] = replicator.Cell{State: replicator.CellText, Data: []byte(v)}
 	}
 	return out
 }
@@ -89,8 +88,8 @@ func TestKeyChangeFromUnencodableKey(t *testing.T) {
 	m := NewMapper([]*Rule{tbl.Rule}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, m.Relation(context.Background(), &rel))
 	var emitted []replicator.Record
-	err := m.Change(t.Context(), &replication.Message{
-		Kind: replication.KindUpdate, RelationID: 5,
+	err := m.Change(t.Context(), &replicator.Message{
+		Kind: replicator.MessageUpdate, RelationID: 5,
 		Old: cells("7", "infinity", "seven"), New: cells("7", "2024-01-01 00:00:00+00", "seven"),
 	}, 99, func(_ *Table, rec replicator.Record) error {
 		emitted = append(emitted, rec)

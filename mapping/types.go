@@ -3,13 +3,13 @@ package mapping
 import (
 	"fmt"
 
-	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator"
 )
 
 // Types looks up source types the mapping does not know by OID: domains,
 // enums, composites, ranges, extension types and arrays of them.
 type Types interface {
-	LookupType(oid uint32) (replication.TypeInfo, error)
+	LookupType(oid uint32) (replicator.TypeInfo, error)
 }
 
 // class is how the values of a type are encoded; every type the mapping

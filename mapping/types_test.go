@@ -1,4 +1,4 @@
-package mapping
+package mapping_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/replication"
 )
 
@@ -60,12 +61,9 @@ func pgValue(t *testing.T, conn *pgx.Conn, expr string) (text string, oid uint32
 }
 
 // encodeWith resolves oid through the catalog and encodes text.
-func encodeWith(t *testing.T, types Types, oid uint32, format, text string) (replicator.Value, error) {
+func encodeWith(t *testing.T, types mapping.Types, oid uint32, format, text string) (replicator.Value, error) {
 	t.Helper()
-	vt, err := resolveType(types, oid)
-	require.NoError(t, err)
-	e := encoder{t: vt, format: format}
-	return e.encode([]byte(text))
+	return mapping.EncodeAs(types, oid, format, text)
 }
 
 // TestTypeResolution: types the mapping does not know by OID are resolved
@@ -117,18 +115,18 @@ func TestTypeResolution(t *testing.T) {
 func TestBuiltinTypesMatchCatalog(t *testing.T) {
 	conn := sourceConn(t)
 	types := &replication.TypeCatalog{Conn: conn}
-	for arr, elem := range builtinArray {
+	for arr, elem := range mapping.BuiltinArray {
 		info, err := types.LookupType(arr)
 		require.NoError(t, err)
 		require.Equal(t, byte('A'), info.Category, info.Name)
 		require.Equal(t, elem, info.ElemOID, info.Name)
-		delim, err := elementDelimiter(types, elem)
+		delim, err := mapping.ElementDelimiter(types, elem)
 		require.NoError(t, err)
 		want, err := types.LookupType(elem)
 		require.NoError(t, err)
 		require.Equal(t, want.Delim, delim, info.Name)
 	}
-	for oid := range builtinClass {
+	for _, oid := range mapping.BuiltinScalars() {
 		info, err := types.LookupType(oid)
 		require.NoError(t, err)
 		require.Equal(t, byte('b'), info.Type, info.Name)
@@ -212,4 +210,55 @@ func sameJSON(t *testing.T, a, b string) bool {
 		return v
 	}
 	return reflect.DeepEqual(decode(a), decode(b))
+}
+
+// TestUnixMatchesPostgres: unix_ms and unix_s give PostgreSQL's own epoch
+// (rounded down) for values of every year it allows, BC and past 9999
+// included, where Go's time parsing could not go.
+func TestUnixMatchesPostgres(t *testing.T) {
+	conn := sourceConn(t)
+	types := &replication.TypeCatalog{Conn: conn}
+	// PostgreSQL's extract(epoch) divides with 16 significant digits, so
+	// past year 200000 its own answer is rounded: those are computed by hand.
+	exprs := []struct{ expr, wantMS, wantS string }{
+		{expr: `'2024-01-02 03:04:05.123999+00'::timestamptz`},
+		{expr: `'1969-12-31 23:59:59.9995+00'::timestamptz`},
+		{expr: `'1970-01-01 00:00:00+00'::timestamptz`},
+		{expr: `'0044-03-15 12:00:00.5+00 BC'::timestamptz`},
+		{expr: `'4713-11-24 00:00:00+00 BC'::timestamptz`},
+		{expr: `'0001-01-01 00:00:00+00'::timestamptz`},
+		{expr: `'0001-12-31 23:59:59.999999+00 BC'::timestamptz`},
+		{expr: `'10000-01-01 00:00:00+00'::timestamptz`},
+		{expr: `'294276-12-31 23:59:59.999999+00'::timestamptz`, wantMS: "9224318015999999", wantS: "9224318015999"},
+		{expr: `'2024-02-29 12:00:00'::timestamp`},
+		{expr: `'0100-03-01 00:00:00 BC'::timestamp`},
+		{expr: `'12345-06-07 08:09:10.11'::timestamp`},
+		{expr: `'2000-02-29'::date`},
+		{expr: `'1900-03-01'::date`},
+		{expr: `'0001-01-01 BC'::date`},
+		{expr: `'4714-11-24 BC'::date`},
+		{expr: `'5874897-12-31'::date`},
+		{expr: `'2024-01-02 03:04:05+00'::stamp`},
+	}
+	for _, tt := range exprs {
+		t.Run(tt.expr, func(t *testing.T) {
+			text, oid, _ := pgValue(t, conn, tt.expr)
+			wantMS, wantS := tt.wantMS, tt.wantS
+			if wantMS == "" {
+				// Dates count from midnight UTC, as the encoder does.
+				query := `SELECT floor(extract(epoch FROM x) * 1000)::text, floor(extract(epoch FROM x))::text FROM (SELECT (%s)::timestamptz AS x) s`
+				if strings.HasSuffix(tt.expr, "::date") {
+					query = `SELECT ((x - date '1970-01-01')::int8 * 86400000)::text, ((x - date '1970-01-01')::int8 * 86400)::text FROM (SELECT %s AS x) s`
+				}
+				require.NoError(t, conn.QueryRow(context.Background(), fmt.Sprintf(query, tt.expr)).Scan(&wantMS, &wantS))
+			}
+			v, err := encodeWith(t, types, oid, mapping.FormatUnixMS, text)
+			require.NoError(t, err, text)
+			require.Equal(t, replicator.KindInt, v.Kind)
+			require.Equal(t, wantMS, string(v.Raw), text)
+			v, err = encodeWith(t, types, oid, mapping.FormatUnixS, text)
+			require.NoError(t, err, text)
+			require.Equal(t, wantS, string(v.Raw), text)
+		})
+	}
 }

@@ -1,4 +1,4 @@
-package mapping
+package mapping_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
 	"github.com/replicator-cdc/replicator/internal/typesdoc"
+	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/replication"
 )
 
@@ -36,10 +37,7 @@ func TestTypesDocMatchesEncoder(t *testing.T) {
 	for _, r := range rows {
 		text, oid, err := typesdoc.Source(ctx, conn, r)
 		require.NoError(t, err)
-		vt, err := resolveType(types, oid)
-		require.NoError(t, err)
-		e := encoder{t: vt}
-		v, err := e.encode(text)
+		v, err := mapping.EncodeAs(types, oid, "", string(text))
 		require.NoError(t, err, "line %d: %s", r.Line, text)
 		got := string(replicator.AppendJSON(nil, v))
 		require.Equal(t, r.Feishu, got, "docs/types.md line %d (%s %s, PostgreSQL text %q)", r.Line, r.Type, r.Sample, text)

@@ -32,10 +32,10 @@ func (b *budget) tryAcquire(n int64) (bool, <-chan struct{}) {
 	return false, b.freed
 }
 
-// acquire waits for n bytes, calling tick at least every interval while it
-// waits, and returns early on ctx (the caller's stop signal), on stop (the
-// pipeline's end) or a tick error.
-func (b *budget) acquire(ctx context.Context, stop <-chan struct{}, n int64, interval time.Duration, tick func() error) error {
+// acquire waits for n bytes, updating status at least every interval while
+// it waits, and returns early on ctx (the caller's stop signal), on stop
+// (the pipeline's end) or a status update's error.
+func (b *budget) acquire(ctx context.Context, stop <-chan struct{}, n int64, interval time.Duration, updateStatus StatusUpdate) error {
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
@@ -52,7 +52,7 @@ func (b *budget) acquire(ctx context.Context, stop <-chan struct{}, n int64, int
 		case <-stop:
 			return context.Canceled
 		}
-		if err := tick(); err != nil {
+		if err := updateStatus(); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ type Options struct {
 	// BatchRows and BatchBytes flush a batch when reached.
 	BatchRows  int
 	BatchBytes int64
-	// TickInterval is how often a waiting reader lets status updates out.
+	// TickInterval is how often a waiting reader calls its StatusUpdate.
 	TickInterval time.Duration
 }
 
@@ -36,6 +36,16 @@ type Observer interface {
 	Error(source string, err error)
 	InFlight(bytes int64)
 }
+
+// StatusUpdate tells the source the reader is alive while it waits for the
+// targets (for budget, for a hand-off, in a drain): the replication stream's
+// standby status update, sent when one is due, so that the server does not
+// time the connection out while the slot holds the WAL. It runs on the
+// reader's goroutine, which owns the connection, and may write the socket
+// and save the checkpoint. A stream is opened per connection, so each one
+// gives its own (SetStatusUpdate) before it hands the pipeline anything;
+// until then (the snapshot) there is nothing to keep alive.
+type StatusUpdate func() error
 
 // Route says which writer a rule's records go to.
 type Route struct {
@@ -63,7 +73,8 @@ type Pipeline struct {
 	errMu sync.Mutex
 	err   error
 
-	tracker *Tracker // the unit records are currently added to
+	status  StatusUpdate // nil: nothing to keep alive
+	tracker *Tracker     // the unit records are currently added to
 	unit    txnID
 	// uncounted records of unit are reported to the tracker in one call
 	// before any batch holding them can be confirmed, not one lock per row.
@@ -95,6 +106,17 @@ func New(routes []Route, deadLetters DeadLetterWriter, observer Observer, opts O
 		go p.work(q)
 	}
 	return p
+}
+
+// SetStatusUpdate makes u the reader's StatusUpdate from now on. Like the
+// reader side, it is for the reader's goroutine only.
+func (p *Pipeline) SetStatusUpdate(u StatusUpdate) { p.status = u }
+
+func (p *Pipeline) updateStatus() error {
+	if p.status == nil {
+		return nil
+	}
+	return p.status()
 }
 
 // TargetError is a target's fatal error: it may wrap network errors, yet
@@ -140,10 +162,10 @@ func (p *Pipeline) count() {
 }
 
 // Add puts a record of the current unit into its table's batch, waiting for
-// budget (and calling tick meanwhile) when too much is in flight. A wait
+// budget (and updating status meanwhile) when too much is in flight. A wait
 // ends with ctx's error when ctx ends: the unit stays open, so it is never
 // acknowledged, and what is pending stays for a later Flush or WaitFor.
-func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Record, tick func() error) error {
+func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Record) error {
 	q, ok := p.queues[t.Rule]
 	if !ok {
 		return fmt.Errorf("pipeline: no route for %s", t.Rule.Source)
@@ -158,10 +180,10 @@ func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Rec
 	if ok, _ := p.budget.tryAcquire(size); !ok {
 		// Hand every pending batch over before waiting: bytes held by
 		// batches nobody sends would never come back.
-		if err := p.Flush(ctx, tick); err != nil {
+		if err := p.Flush(ctx); err != nil {
 			return err
 		}
-		if err := p.budget.acquire(ctx, p.ctx.Done(), size, p.opts.TickInterval, tick); err != nil {
+		if err := p.budget.acquire(ctx, p.ctx.Done(), size, p.opts.TickInterval, p.updateStatus); err != nil {
 			return p.stopped(err)
 		}
 	}
@@ -171,7 +193,7 @@ func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Rec
 	p.uncounted++
 	q.pending.add(rec, size, p.tracker, p.unit)
 	if len(q.pending.records) >= p.opts.BatchRows || q.pending.bytes >= p.opts.BatchBytes {
-		return p.handOff(ctx, q, tick)
+		return p.handOff(ctx, q)
 	}
 	return nil
 }
@@ -201,10 +223,10 @@ func (p *Pipeline) Reject(t *mapping.Table, r replicator.Rejection) error {
 }
 
 // FlushAged hands over batches older than the flush interval.
-func (p *Pipeline) FlushAged(ctx context.Context, tick func() error) error {
+func (p *Pipeline) FlushAged(ctx context.Context) error {
 	for _, q := range p.queues {
 		if q.pending != nil && time.Since(q.pending.started) >= p.opts.FlushInterval {
-			if err := p.handOff(ctx, q, tick); err != nil {
+			if err := p.handOff(ctx, q); err != nil {
 				return err
 			}
 		}
@@ -213,10 +235,10 @@ func (p *Pipeline) FlushAged(ctx context.Context, tick func() error) error {
 }
 
 // Flush hands over every pending batch, or stops with ctx's error.
-func (p *Pipeline) Flush(ctx context.Context, tick func() error) error {
+func (p *Pipeline) Flush(ctx context.Context) error {
 	for _, q := range p.queues {
 		if q.pending != nil {
-			if err := p.handOff(ctx, q, tick); err != nil {
+			if err := p.handOff(ctx, q); err != nil {
 				return err
 			}
 		}
@@ -227,7 +249,7 @@ func (p *Pipeline) Flush(ctx context.Context, tick func() error) error {
 // handOff queues q's pending batch for its worker. When the wait for room
 // ends early the batch stays pending: a drain after a stop signal can still
 // hand it over, and its records keep their unit unacknowledged until then.
-func (p *Pipeline) handOff(ctx context.Context, q *tableQueue, tick func() error) error {
+func (p *Pipeline) handOff(ctx context.Context, q *tableQueue) error {
 	p.count()
 	b := q.pending
 	timer := time.NewTimer(p.opts.TickInterval)
@@ -243,17 +265,17 @@ func (p *Pipeline) handOff(ctx context.Context, q *tableQueue, tick func() error
 			return ctx.Err()
 		case <-timer.C:
 			timer.Reset(p.opts.TickInterval)
-			if err := tick(); err != nil {
+			if err := p.updateStatus(); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// WaitFor flushes and waits until done reports true, calling tick while it
-// waits; ctx bounds both.
-func (p *Pipeline) WaitFor(ctx context.Context, done func() bool, tick func() error) error {
-	if err := p.Flush(ctx, tick); err != nil {
+// WaitFor flushes and waits until done reports true, updating status while
+// it waits; ctx bounds both.
+func (p *Pipeline) WaitFor(ctx context.Context, done func() bool) error {
+	if err := p.Flush(ctx); err != nil {
 		return err
 	}
 	t := time.NewTicker(10 * time.Millisecond)
@@ -269,7 +291,7 @@ func (p *Pipeline) WaitFor(ctx context.Context, done func() bool, tick func() er
 		}
 		if time.Since(last) >= p.opts.TickInterval {
 			last = time.Now()
-			if err := tick(); err != nil {
+			if err := p.updateStatus(); err != nil {
 				return err
 			}
 		}

@@ -14,14 +14,13 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/monitor"
-	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
 
 func testTable(t *testing.T) *mapping.Table {
 	rule := &mapping.Rule{Source: "public.t", Target: "mem", Table: "t", Key: []string{"id"},
 		Columns: []mapping.ColumnRule{{Source: "id", Target: "id"}, {Source: "body", Target: "body"}}, OnDelete: mapping.DeleteRow}
-	rel := &replication.Relation{Namespace: "public", Name: "t", Columns: []replication.Column{{Name: "id", TypeOID: 20, Key: true}, {Name: "body", TypeOID: 25}}}
+	rel := &replicator.Relation{Namespace: "public", Name: "t", Columns: []replicator.Column{{Name: "id", TypeOID: 20, Key: true}, {Name: "body", TypeOID: 25}}}
 	tbl, err := mapping.Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
@@ -29,7 +28,7 @@ func testTable(t *testing.T) *mapping.Table {
 
 // Invariant 4: with a target that does not answer, the bytes in flight stay
 // within the budget, the reader blocks instead of buffering, and while it
-// blocks it keeps calling tick (which sends standby status updates).
+// blocks it keeps calling its StatusUpdate (standby status updates).
 func TestBackpressureBoundsMemoryAndKeepsTicking(t *testing.T) {
 	tbl := testTable(t)
 	w := memory.New()
@@ -60,6 +59,7 @@ func TestBackpressureBoundsMemoryAndKeepsTicking(t *testing.T) {
 		}
 		return nil
 	}
+	p.SetStatusUpdate(tick)
 	tr := NewTracker(0)
 	body := make([]byte, 1000)
 	for i := range body {
@@ -68,13 +68,13 @@ func TestBackpressureBoundsMemoryAndKeepsTicking(t *testing.T) {
 	const rows = 2000
 	for i := 0; i < rows; i++ {
 		p.Begin(tr, time.Now())
-		rec, err := tbl.Upsert([]replication.Cell{{State: replication.CellText, Data: []byte(itoa(i))}, {State: replication.CellText, Data: body}}, replicator.LSN(i+1))
+		rec, err := tbl.Upsert([]replicator.Cell{{State: replicator.CellText, Data: []byte(itoa(i))}, {State: replicator.CellText, Data: body}}, replicator.LSN(i+1))
 		require.NoError(t, err)
-		require.NoError(t, p.Add(context.Background(), tbl, rec, tick))
+		require.NoError(t, p.Add(context.Background(), tbl, rec))
 		p.Commit(replicator.LSN(i + 1))
 		require.LessOrEqual(t, p.InFlightBytes(), int64(budgetBytes))
 	}
-	require.NoError(t, p.WaitFor(context.Background(), tr.Idle, tick))
+	require.NoError(t, p.WaitFor(context.Background(), tr.Idle))
 	require.GreaterOrEqual(t, ticks.Load(), int64(10), "a blocked reader must keep ticking")
 	require.LessOrEqual(t, maxInFlight.Load(), int64(budgetBytes))
 	require.Equal(t, rows, w.Len("t"))
@@ -139,21 +139,22 @@ func TestStopEndsWaitsForADownTarget(t *testing.T) {
 				}
 				return nil
 			}
+			p.SetStatusUpdate(tick)
 			tr := NewTracker(0)
 			body := make([]byte, 1000)
 			var committed replicator.LSN
 			var err error
 			for i := 0; i < 1000 && err == nil; i++ {
 				p.Begin(tr, time.Now())
-				rec, rerr := tbl.Upsert([]replication.Cell{{State: replication.CellText, Data: []byte(itoa(i))}, {State: replication.CellText, Data: body}}, replicator.LSN(i+1))
+				rec, rerr := tbl.Upsert([]replicator.Cell{{State: replicator.CellText, Data: []byte(itoa(i))}, {State: replicator.CellText, Data: body}}, replicator.LSN(i+1))
 				require.NoError(t, rerr)
-				if err = p.Add(ctx, tbl, rec, tick); err != nil {
+				if err = p.Add(ctx, tbl, rec); err != nil {
 					break
 				}
 				p.Commit(replicator.LSN(i + 1))
 				committed = replicator.LSN(i + 1)
 				if c.flush {
-					err = p.Flush(ctx, tick)
+					err = p.Flush(ctx)
 				}
 			}
 			require.ErrorIs(t, err, context.Canceled, "the reader must give up its wait on the stop signal")
@@ -163,14 +164,14 @@ func TestStopEndsWaitsForADownTarget(t *testing.T) {
 			drain, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			caughtUp := func() bool { return tr.Acknowledged() >= committed }
-			require.ErrorIs(t, p.WaitFor(drain, caughtUp, func() error { return nil }), context.DeadlineExceeded,
+			require.ErrorIs(t, p.WaitFor(drain, caughtUp), context.DeadlineExceeded,
 				"a drain ends at its deadline while the target is down")
 			require.Zero(t, tr.Acknowledged())
 
 			release()
 			drain, cancel = context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			require.NoError(t, p.WaitFor(drain, caughtUp, func() error { return nil }),
+			require.NoError(t, p.WaitFor(drain, caughtUp),
 				"every committed unit, including one whose hand-off was cut short, lands once the target answers")
 			require.Equal(t, committed, tr.Acknowledged())
 		})

@@ -14,7 +14,6 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
-	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
 
@@ -73,14 +72,14 @@ func stampTable(t *testing.T, onReject mapping.RejectPolicy) *mapping.Table {
 	t.Helper()
 	rule := &mapping.Rule{Source: "public.ev", Target: "mem", Table: "ev", Key: []string{"id"}, OnDelete: mapping.DeleteRow, OnReject: onReject,
 		Columns: []mapping.ColumnRule{{Source: "id", Target: "id"}, {Source: "at", Target: "at", Format: mapping.FormatUnixMS}}}
-	rel := &replication.Relation{Namespace: "public", Name: "ev", Columns: []replication.Column{{Name: "id", TypeOID: pgtype.Int4OID}, {Name: "at", TypeOID: pgtype.TimestamptzOID}}}
+	rel := &replicator.Relation{Namespace: "public", Name: "ev", Columns: []replicator.Column{{Name: "id", TypeOID: pgtype.Int4OID}, {Name: "at", TypeOID: pgtype.TimestamptzOID}}}
 	tbl, err := mapping.Compile(rule, rel, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	return tbl
 }
 
-func stampCells(id, at string) []replication.Cell {
-	return []replication.Cell{{State: replication.CellText, Data: []byte(id)}, {State: replication.CellText, Data: []byte(at)}}
+func stampCells(id, at string) []replicator.Cell {
+	return []replicator.Cell{{State: replicator.CellText, Data: []byte(id)}, {State: replicator.CellText, Data: []byte(at)}}
 }
 
 func newRejectPipeline(t *testing.T, tbl *mapping.Table, w replicator.Writer, dl DeadLetterWriter, obs Observer) *Pipeline {
@@ -102,13 +101,12 @@ func TestValueRejectionDeadLetteredBeforeBatching(t *testing.T) {
 	dl := &deadLetterLog{}
 	obs := &countingObserver{}
 	p := newRejectPipeline(t, tbl, w, dl, obs)
-	tick := func() error { return nil }
 
 	tr := NewTracker(0)
 	p.Begin(tr, time.Now())
 	rec, err := tbl.Upsert(stampCells("1", "infinity"), 10)
 	require.NoError(t, err)
-	require.NoError(t, p.Add(context.Background(), tbl, rec, tick))
+	require.NoError(t, p.Add(context.Background(), tbl, rec))
 	got := dl.all()
 	require.Len(t, got, 1, "the dead letter is written by Add, before anything can be acknowledged")
 	require.Equal(t, "at", got[0].Column)
@@ -116,7 +114,7 @@ func TestValueRejectionDeadLetteredBeforeBatching(t *testing.T) {
 	require.Equal(t, replicator.LSN(10), got[0].Record.LSN)
 	require.Empty(t, got[0].Record.Rejected)
 	p.Commit(10)
-	require.NoError(t, p.WaitFor(context.Background(), tr.Idle, tick))
+	require.NoError(t, p.WaitFor(context.Background(), tr.Idle))
 	require.Equal(t, replicator.LSN(10), tr.Acknowledged())
 	require.Equal(t, memory.Row{"id": "1"}, w.Rows("ev")["1"])
 	upserts, deadLetters := obs.counts()
@@ -128,7 +126,7 @@ func TestValueRejectionDeadLetteredBeforeBatching(t *testing.T) {
 	p.Begin(tr, time.Now())
 	rec, err = tbl.Upsert(stampCells("2", "-infinity"), 20)
 	require.NoError(t, err)
-	require.ErrorContains(t, p.Add(context.Background(), tbl, rec, tick), "disk full")
+	require.ErrorContains(t, p.Add(context.Background(), tbl, rec), "disk full")
 	require.Equal(t, replicator.LSN(10), tr.Acknowledged())
 }
 
@@ -141,7 +139,7 @@ func TestValueRejectionHalts(t *testing.T) {
 	p.Begin(NewTracker(0), time.Now())
 	rec, err := tbl.Upsert(stampCells("7", "infinity"), 10)
 	require.NoError(t, err)
-	err = p.Add(context.Background(), tbl, rec, func() error { return nil })
+	err = p.Add(context.Background(), tbl, rec)
 	require.ErrorContains(t, err, "on_reject: halt")
 	require.ErrorContains(t, err, "key id=7, column at")
 	require.Empty(t, dl.all())
@@ -178,10 +176,10 @@ func TestWriterColumnRejection(t *testing.T) {
 	for i, id := range []string{"1", "2"} {
 		rec, err := tbl.Upsert(stampCells(id, "2024-01-01 00:00:00+00"), replicator.LSN(10+i))
 		require.NoError(t, err)
-		require.NoError(t, p.Add(context.Background(), tbl, rec, func() error { return nil }))
+		require.NoError(t, p.Add(context.Background(), tbl, rec))
 	}
 	p.Commit(11)
-	require.NoError(t, p.WaitFor(context.Background(), tr.Idle, func() error { return nil }))
+	require.NoError(t, p.WaitFor(context.Background(), tr.Idle))
 	require.Equal(t, replicator.LSN(11), tr.Acknowledged())
 	require.Len(t, dl.all(), 2)
 	upserts, deadLetters := obs.counts()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/mapping"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
 // HeartbeatPrefix marks the logical messages the daemon emits to keep its
@@ -34,25 +33,25 @@ type StreamSink struct {
 
 // seenBySnapshot marks a table's changes that its copy already holds.
 type seenBySnapshot struct {
-	snap    replication.TxSnapshot
+	visible func(xid uint32) bool
 	before  replicator.LSN
 	skipped int64
 }
 
-// SkipSeen drops the changes of source table whose transactions snap sees
-// and that commit before the position read after it: the table was copied
+// SkipSeen drops the changes of source table whose transactions the copy's
+// snapshot saw (visible) and that commit before the position read after it: the table was copied
 // from a later snapshot, so they are already in its rows. This is what lets
 // a resync answer a TRUNCATE instead of meeting it again.
-func (s *StreamSink) SkipSeen(source string, snap replication.TxSnapshot, before replicator.LSN) {
+func (s *StreamSink) SkipSeen(source string, visible func(xid uint32) bool, before replicator.LSN) {
 	if s.seen == nil {
 		s.seen = map[string]*seenBySnapshot{}
 	}
-	s.seen[source] = &seenBySnapshot{snap: snap, before: before}
+	s.seen[source] = &seenBySnapshot{visible: visible, before: before}
 }
 
 func (s *StreamSink) skip(t *mapping.Table) bool {
 	seen := s.seen[t.Rule.Source]
-	if seen == nil || s.commitLSN >= seen.before || !seen.snap.Visible(s.xid) {
+	if seen == nil || s.commitLSN >= seen.before || !seen.visible(s.xid) {
 		return false
 	}
 	if seen.skipped == 0 {
@@ -69,34 +68,32 @@ func NewStreamSink(ctx context.Context, p *Pipeline, mapper *mapping.Mapper, sta
 	return &StreamSink{p: p, mapper: mapper, tracker: NewTracker(start), ctx: ctx, logger: logger, lastCommit: start}
 }
 
-var _ replication.Sink = (*StreamSink)(nil)
-
 // Handle implements replication.Sink.
-func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
+func (s *StreamSink) Handle(m *replicator.Message) error {
 	switch m.Kind {
-	case replication.KindBegin:
+	case replicator.MessageBegin:
 		s.inTxn, s.commitLSN, s.xid = true, m.LSN, m.Xid
-		s.p.Begin(s.tracker, replication.PGTime(m.Time))
-	case replication.KindCommit:
+		s.p.Begin(s.tracker, m.Time)
+	case replicator.MessageCommit:
 		s.inTxn = false
 		s.lastCommit = m.EndLSN
 		s.p.Commit(m.EndLSN)
-	case replication.KindRelation:
+	case replicator.MessageRelation:
 		return s.mapper.Relation(s.ctx, m.Relation)
-	case replication.KindInsert, replication.KindUpdate, replication.KindDelete:
+	case replicator.MessageInsert, replicator.MessageUpdate, replicator.MessageDelete:
 		err := s.mapper.Change(s.ctx, m, s.commitLSN, func(t *mapping.Table, rec replicator.Record) error {
 			if s.skip(t) {
 				return nil
 			}
-			return s.p.Add(s.ctx, t, rec, tick)
+			return s.p.Add(s.ctx, t, rec)
 		})
 		if row, ok := errors.AsType[*mapping.RowError](err); ok {
 			return s.p.Reject(row.Table, row.Rejection)
 		}
 		return err
-	case replication.KindTruncate:
+	case replicator.MessageTruncate:
 		return s.truncate(m)
-	case replication.KindMessage:
+	case replicator.MessageLogical:
 		if !s.inTxn {
 			s.tracker.Mark(m.LSN)
 		}
@@ -104,7 +101,7 @@ func (s *StreamSink) Handle(m *replication.Message, tick func() error) error {
 	return nil
 }
 
-func (s *StreamSink) truncate(m *replication.Message) error {
+func (s *StreamSink) truncate(m *replicator.Message) error {
 	for _, id := range m.RelationIDs {
 		t, err := s.mapper.Table(id)
 		if err != nil {
@@ -136,7 +133,7 @@ func (s *StreamSink) Mark(lsn replicator.LSN) {
 }
 
 // Idle implements replication.Sink.
-func (s *StreamSink) Idle(tick func() error) error { return s.p.FlushAged(s.ctx, tick) }
+func (s *StreamSink) Idle() error { return s.p.FlushAged(s.ctx) }
 
 // Lag is how long the oldest unconfirmed transaction has waited since its
 // commit; 0 when nothing is pending.
@@ -154,6 +151,6 @@ func (s *StreamSink) Acknowledged() replicator.LSN { return s.tracker.Acknowledg
 // Drain implements replication.Sink: everything up to the last commit seen
 // is confirmed, or ctx ended. A transaction cut off mid-way stays
 // unacknowledged and is resent on restart.
-func (s *StreamSink) Drain(ctx context.Context, tick func() error) error {
-	return s.p.WaitFor(ctx, func() bool { return s.tracker.Acknowledged() >= s.lastCommit }, tick)
+func (s *StreamSink) Drain(ctx context.Context) error {
+	return s.p.WaitFor(ctx, func() bool { return s.tracker.Acknowledged() >= s.lastCommit })
 }

@@ -15,7 +15,7 @@ import (
 
 // TableInfo is what the catalog says about a published table.
 type TableInfo struct {
-	Relation
+	replicator.Relation
 	PrimaryKey []string
 	// Generated names the table's generated columns, which are not in
 	// Columns: pgoutput does not publish them (before PostgreSQL 18 never,
@@ -91,7 +91,7 @@ var errNoTable = errors.New("table not found")
 // identity.
 func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInfo, error) {
 	schema, name := SplitName(qualified)
-	info := &TableInfo{Relation: Relation{Namespace: schema, Name: name}}
+	info := &TableInfo{Relation: replicator.Relation{Namespace: schema, Name: name}}
 	var identity, kind string
 	var reltuples float64
 	err := conn.QueryRow(ctx, `
@@ -130,7 +130,7 @@ func LoadTable(ctx context.Context, conn *pgx.Conn, qualified string) (*TableInf
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var col Column
+		var col replicator.Column
 		var typeName string
 		var inPK, inIdentityIndex, generated bool
 		if err := rows.Scan(&col.Name, &col.TypeOID, &col.TypMod, &typeName, &inPK, &inIdentityIndex, &generated); err != nil {

@@ -8,96 +8,12 @@ import (
 	"github.com/replicator-cdc/replicator"
 )
 
-// MessageKind is the pgoutput message type byte.
-type MessageKind byte
-
-// The pgoutput (protocol version 1) messages the decoder understands.
-const (
-	KindBegin    MessageKind = 'B'
-	KindCommit   MessageKind = 'C'
-	KindOrigin   MessageKind = 'O'
-	KindRelation MessageKind = 'R'
-	KindType     MessageKind = 'Y'
-	KindInsert   MessageKind = 'I'
-	KindUpdate   MessageKind = 'U'
-	KindDelete   MessageKind = 'D'
-	KindTruncate MessageKind = 'T'
-	KindMessage  MessageKind = 'M'
-)
-
-// Cell states in a tuple, as pgoutput sends them.
-const (
-	CellNull      byte = 'n'
-	CellUnchanged byte = 'u' // an unchanged TOASTed value: not sent, not NULL
-	CellText      byte = 't'
-	CellBinary    byte = 'b'
-)
-
-// Cell is one column of a tuple. Data aliases the decoded message's buffer.
-type Cell struct {
-	State byte
-	Data  []byte
-}
-
-// Column describes one column of a relation.
-type Column struct {
-	Name    string
-	TypeOID uint32
-	TypMod  int32
-	// Key marks the columns of the replica identity.
-	Key bool
-}
-
-// Relation describes a published table as the stream last announced it.
-type Relation struct {
-	ID              uint32
-	Namespace, Name string
-	// ReplicaIdentity is 'd' (default: primary key), 'f' (full), 'i' (index) or 'n' (nothing).
-	ReplicaIdentity byte
-	Columns         []Column
-}
-
-// QualifiedName is "schema.table".
-func (r *Relation) QualifiedName() string { return r.Namespace + "." + r.Name }
-
-// Message is one decoded pgoutput message. Only the fields of its Kind are
-// set. Decoding into a reused Message reuses its tuple buffers, so a caller
-// must be done with the previous message's Old and New cells (not the data
-// they point to, which belongs to the decoded buffer) before decoding again.
-type Message struct {
-	Kind MessageKind
-
-	// Begin: the commit LSN the transaction will end with. Commit: the
-	// commit record's LSN. Message: the message's LSN.
-	LSN replicator.LSN
-	// EndLSN (Commit) is the end of the commit record: the position to acknowledge.
-	EndLSN replicator.LSN
-	// Time is the commit time in microseconds since 2000-01-01 (Begin, Commit).
-	Time int64
-	Xid  uint32
-
-	// Relation (Relation messages).
-	Relation *Relation
-
-	// RelationID (Insert, Update, Delete) names the relation of Old and New.
-	RelationID uint32
-	// Old is the old key ('K') or old row ('O') of an Update or Delete, nil when not sent.
-	Old []Cell
-	// OldIsKey says Old holds only the replica identity columns.
-	OldIsKey bool
-	New      []Cell
-
-	// Truncate.
-	RelationIDs     []uint32
-	Cascade         bool
-	RestartIdentity bool
-
-	// Logical message (pg_logical_emit_message).
-	Transactional bool
-	Prefix        string
-	Content       []byte
-
-	oldBuf, newBuf []Cell
+// Decoder decodes pgoutput (protocol version 1) messages into
+// replicator.Messages. It keeps the tuple buffers it reuses from one
+// message to the next, so decoding allocates nothing but what a message
+// must own (a relation, a truncate's list).
+type Decoder struct {
+	oldBuf, newBuf []replicator.Cell
 }
 
 var errShort = errors.New("message truncated")
@@ -172,60 +88,60 @@ func (r *reader) cstring() string {
 	return ""
 }
 
-// Decode parses one pgoutput message into m. Cell data aliases data.
-func Decode(data []byte, m *Message) error {
+// Decode parses one pgoutput message into m. Cell data aliases data; m's
+// Old and New alias d's buffers until the next Decode.
+func (d *Decoder) Decode(data []byte, m *replicator.Message) error {
 	if len(data) == 0 {
 		return errors.New("pgoutput: empty message")
 	}
-	oldBuf, newBuf := m.oldBuf, m.newBuf
-	*m = Message{Kind: MessageKind(data[0]), oldBuf: oldBuf, newBuf: newBuf}
+	*m = replicator.Message{Kind: replicator.MessageKind(data[0])}
 	r := &reader{b: data[1:]}
 	switch m.Kind {
-	case KindBegin:
+	case replicator.MessageBegin:
 		m.LSN = replicator.LSN(r.uint64())
-		m.Time = int64(r.uint64())
+		m.Time = PGTime(int64(r.uint64()))
 		m.Xid = r.uint32()
-	case KindCommit:
+	case replicator.MessageCommit:
 		r.byte1()
 		m.LSN = replicator.LSN(r.uint64())
 		m.EndLSN = replicator.LSN(r.uint64())
-		m.Time = int64(r.uint64())
-	case KindOrigin:
+		m.Time = PGTime(int64(r.uint64()))
+	case replicator.MessageOrigin:
 		m.LSN = replicator.LSN(r.uint64())
 		m.Prefix = r.cstring()
-	case KindRelation:
+	case replicator.MessageRelation:
 		m.Relation = decodeRelation(r)
-	case KindType:
+	case replicator.MessageType:
 		r.uint32()
 		r.cstring()
 		r.cstring()
-	case KindInsert:
+	case replicator.MessageInsert:
 		m.RelationID = r.uint32()
 		if tag := r.byte1(); r.err == nil && tag != 'N' {
 			return fmt.Errorf("pgoutput: insert: unexpected tuple tag %q", tag)
 		}
-		m.New = decodeTuple(r, &m.newBuf)
-	case KindUpdate:
+		m.New = decodeTuple(r, &d.newBuf)
+	case replicator.MessageUpdate:
 		m.RelationID = r.uint32()
 		tag := r.byte1()
 		if tag == 'K' || tag == 'O' {
 			m.OldIsKey = tag == 'K'
-			m.Old = decodeTuple(r, &m.oldBuf)
+			m.Old = decodeTuple(r, &d.oldBuf)
 			tag = r.byte1()
 		}
 		if r.err == nil && tag != 'N' {
 			return fmt.Errorf("pgoutput: update: unexpected tuple tag %q", tag)
 		}
-		m.New = decodeTuple(r, &m.newBuf)
-	case KindDelete:
+		m.New = decodeTuple(r, &d.newBuf)
+	case replicator.MessageDelete:
 		m.RelationID = r.uint32()
 		tag := r.byte1()
 		if r.err == nil && tag != 'K' && tag != 'O' {
 			return fmt.Errorf("pgoutput: delete: unexpected tuple tag %q", tag)
 		}
 		m.OldIsKey = tag == 'K'
-		m.Old = decodeTuple(r, &m.oldBuf)
-	case KindTruncate:
+		m.Old = decodeTuple(r, &d.oldBuf)
+	case replicator.MessageTruncate:
 		n := r.uint32()
 		opts := r.byte1()
 		m.Cascade = opts&1 != 0
@@ -237,7 +153,7 @@ func Decode(data []byte, m *Message) error {
 		for i := uint32(0); i < n && r.err == nil; i++ {
 			m.RelationIDs = append(m.RelationIDs, r.uint32())
 		}
-	case KindMessage:
+	case replicator.MessageLogical:
 		m.Transactional = r.byte1()&1 != 0
 		m.LSN = replicator.LSN(r.uint64())
 		m.Prefix = r.cstring()
@@ -251,22 +167,22 @@ func Decode(data []byte, m *Message) error {
 	return nil
 }
 
-func decodeRelation(r *reader) *Relation {
-	rel := &Relation{ID: r.uint32(), Namespace: r.cstring(), Name: r.cstring(), ReplicaIdentity: r.byte1()}
+func decodeRelation(r *reader) *replicator.Relation {
+	rel := &replicator.Relation{ID: r.uint32(), Namespace: r.cstring(), Name: r.cstring(), ReplicaIdentity: r.byte1()}
 	n := int(r.int16())
 	if r.err != nil || n < 0 || n > len(r.b) {
 		r.err = errShort
 		return nil
 	}
-	rel.Columns = make([]Column, 0, n)
+	rel.Columns = make([]replicator.Column, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
 		flags := r.byte1()
-		rel.Columns = append(rel.Columns, Column{Key: flags&1 != 0, Name: r.cstring(), TypeOID: r.uint32(), TypMod: int32(r.uint32())})
+		rel.Columns = append(rel.Columns, replicator.Column{Key: flags&1 != 0, Name: r.cstring(), TypeOID: r.uint32(), TypMod: int32(r.uint32())})
 	}
 	return rel
 }
 
-func decodeTuple(r *reader, buf *[]Cell) []Cell {
+func decodeTuple(r *reader, buf *[]replicator.Cell) []replicator.Cell {
 	n := int(r.int16())
 	if r.err != nil || n < 0 || n > len(r.b) {
 		r.err = errShort
@@ -274,10 +190,10 @@ func decodeTuple(r *reader, buf *[]Cell) []Cell {
 	}
 	cells := (*buf)[:0]
 	for i := 0; i < n && r.err == nil; i++ {
-		c := Cell{State: r.byte1()}
+		c := replicator.Cell{State: r.byte1()}
 		switch c.State {
-		case CellNull, CellUnchanged:
-		case CellText, CellBinary:
+		case replicator.CellNull, replicator.CellUnchanged:
+		case replicator.CellText, replicator.CellBinary:
 			c.Data = r.bytes(int(int32(r.uint32())))
 		default:
 			if r.err == nil {

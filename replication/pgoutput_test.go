@@ -27,58 +27,58 @@ func TestDecode(t *testing.T) {
 	tests := []struct {
 		name string
 		data []byte
-		want func(t *testing.T, m *Message)
+		want func(t *testing.T, m *replicator.Message)
 	}{
-		{"begin", msgBuilder{'B'}.u64(0x16B3748).u64(42).u32(777), func(t *testing.T, m *Message) {
+		{"begin", msgBuilder{'B'}.u64(0x16B3748).u64(42).u32(777), func(t *testing.T, m *replicator.Message) {
 			require.Equal(t, replicator.LSN(0x16B3748), m.LSN)
 			require.Equal(t, uint32(777), m.Xid)
 		}},
-		{"commit", msgBuilder{'C'}.u8(0).u64(10).u64(20).u64(30), func(t *testing.T, m *Message) {
+		{"commit", msgBuilder{'C'}.u8(0).u64(10).u64(20).u64(30), func(t *testing.T, m *replicator.Message) {
 			require.Equal(t, replicator.LSN(10), m.LSN)
 			require.Equal(t, replicator.LSN(20), m.EndLSN)
 		}},
 		{"relation", msgBuilder{'R'}.u32(16384).str("public").str("t").u8('d').u16(2).
 			u8(1).str("id").u32(20).u32(0xFFFFFFFF).
-			u8(0).str("body").u32(25).u32(0xFFFFFFFF), func(t *testing.T, m *Message) {
+			u8(0).str("body").u32(25).u32(0xFFFFFFFF), func(t *testing.T, m *replicator.Message) {
 			require.Equal(t, "public.t", m.Relation.QualifiedName())
-			require.Equal(t, []Column{{Name: "id", TypeOID: 20, TypMod: -1, Key: true}, {Name: "body", TypeOID: 25, TypMod: -1}}, m.Relation.Columns)
+			require.Equal(t, []replicator.Column{{Name: "id", TypeOID: 20, TypMod: -1, Key: true}, {Name: "body", TypeOID: 25, TypMod: -1}}, m.Relation.Columns)
 		}},
-		{"insert with null", msgBuilder{'I'}.u32(16384).u8('N').u16(2).text("1").u8('n'), func(t *testing.T, m *Message) {
+		{"insert with null", msgBuilder{'I'}.u32(16384).u8('N').u16(2).text("1").u8('n'), func(t *testing.T, m *replicator.Message) {
 			require.Equal(t, uint32(16384), m.RelationID)
-			require.Equal(t, []Cell{{State: CellText, Data: []byte("1")}, {State: CellNull}}, m.New)
+			require.Equal(t, []replicator.Cell{{State: replicator.CellText, Data: []byte("1")}, {State: replicator.CellNull}}, m.New)
 			require.Nil(t, m.Old)
 		}},
-		{"update keeps unchanged toast distinct from null", msgBuilder{'U'}.u32(1).u8('N').u16(3).text("1").u8('u').u8('n'), func(t *testing.T, m *Message) {
-			require.Equal(t, []Cell{{State: CellText, Data: []byte("1")}, {State: CellUnchanged}, {State: CellNull}}, m.New)
+		{"update keeps unchanged toast distinct from null", msgBuilder{'U'}.u32(1).u8('N').u16(3).text("1").u8('u').u8('n'), func(t *testing.T, m *replicator.Message) {
+			require.Equal(t, []replicator.Cell{{State: replicator.CellText, Data: []byte("1")}, {State: replicator.CellUnchanged}, {State: replicator.CellNull}}, m.New)
 		}},
-		{"update with old key", msgBuilder{'U'}.u32(1).u8('K').u16(1).text("1").u8('N').u16(1).text("2"), func(t *testing.T, m *Message) {
+		{"update with old key", msgBuilder{'U'}.u32(1).u8('K').u16(1).text("1").u8('N').u16(1).text("2"), func(t *testing.T, m *replicator.Message) {
 			require.True(t, m.OldIsKey)
 			require.Equal(t, "1", string(m.Old[0].Data))
 			require.Equal(t, "2", string(m.New[0].Data))
 		}},
-		{"delete full row", msgBuilder{'D'}.u32(1).u8('O').u16(1).text("9"), func(t *testing.T, m *Message) {
+		{"delete full row", msgBuilder{'D'}.u32(1).u8('O').u16(1).text("9"), func(t *testing.T, m *replicator.Message) {
 			require.False(t, m.OldIsKey)
 			require.Equal(t, "9", string(m.Old[0].Data))
 		}},
-		{"truncate", msgBuilder{'T'}.u32(2).u8(3).u32(5).u32(6), func(t *testing.T, m *Message) {
+		{"truncate", msgBuilder{'T'}.u32(2).u8(3).u32(5).u32(6), func(t *testing.T, m *replicator.Message) {
 			require.Equal(t, []uint32{5, 6}, m.RelationIDs)
 			require.True(t, m.Cascade)
 			require.True(t, m.RestartIdentity)
 		}},
-		{"logical message", msgBuilder{'M'}.u8(0).u64(99).str("replicator_heartbeat").u32(2).u8('h').u8('i'), func(t *testing.T, m *Message) {
+		{"logical message", msgBuilder{'M'}.u8(0).u64(99).str("replicator_heartbeat").u32(2).u8('h').u8('i'), func(t *testing.T, m *replicator.Message) {
 			require.False(t, m.Transactional)
 			require.Equal(t, replicator.LSN(99), m.LSN)
 			require.Equal(t, "replicator_heartbeat", m.Prefix)
 			require.Equal(t, "hi", string(m.Content))
 		}},
-		{"type", msgBuilder{'Y'}.u32(1).str("public").str("mood"), func(t *testing.T, m *Message) {
-			require.Equal(t, KindType, m.Kind)
+		{"type", msgBuilder{'Y'}.u32(1).str("public").str("mood"), func(t *testing.T, m *replicator.Message) {
+			require.Equal(t, replicator.MessageType, m.Kind)
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var m Message
-			require.NoError(t, Decode(tt.data, &m))
+			var m replicator.Message
+			require.NoError(t, new(Decoder).Decode(tt.data, &m))
 			tt.want(t, &m)
 		})
 	}
@@ -99,18 +99,20 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 	}
 	for name, data := range bad {
 		t.Run(name, func(t *testing.T) {
-			var m Message
-			require.Error(t, Decode(data, &m))
+			var m replicator.Message
+			require.Error(t, new(Decoder).Decode(data, &m))
 		})
 	}
 }
 
 func TestDecodeReusesTupleBuffers(t *testing.T) {
-	var m Message
+	var d Decoder
+	var m replicator.Message
 	first := msgBuilder{'I'}.u32(1).u8('N').u16(2).text("a").text("b")
-	require.NoError(t, Decode(first, &m))
+	require.NoError(t, d.Decode(first, &m))
 	firstCells := &m.New[0]
-	require.NoError(t, Decode(msgBuilder{'I'}.u32(1).u8('N').u16(2).text("c").text("d"), &m))
+	require.NoError(t, d.Decode(msgBuilder{'B'}.u64(1).u64(2).u32(3), &m))
+	require.NoError(t, d.Decode(msgBuilder{'I'}.u32(1).u8('N').u16(2).text("c").text("d"), &m))
 	require.Same(t, firstCells, &m.New[0])
 	require.Equal(t, "c", string(m.New[0].Data))
 	require.Equal(t, "a", string(first[13:14]), "decoding must not write into the message buffer")
@@ -123,14 +125,39 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(msgBuilder{'T'}.u32(1).u8(0).u32(7)))
 	f.Add([]byte(msgBuilder{'M'}.u8(1).u64(1).str("p").u32(1).u8('x')))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m Message
-		if err := Decode(data, &m); err != nil {
+		var m replicator.Message
+		if err := new(Decoder).Decode(data, &m); err != nil {
 			return
 		}
-		for _, c := range append(append([]Cell(nil), m.Old...), m.New...) {
-			if c.State == CellText && len(c.Data) > len(data) {
+		for _, c := range append(append([]replicator.Cell(nil), m.Old...), m.New...) {
+			if c.State == replicator.CellText && len(c.Data) > len(data) {
 				t.Fatalf("cell longer than the message")
 			}
 		}
 	})
+}
+
+// BenchmarkDecode decodes a transaction's messages: Begin, an Update with
+// its old key and seven columns, Commit. It must not allocate.
+func BenchmarkDecode(b *testing.B) {
+	tuple := func(m msgBuilder, id string) msgBuilder {
+		m = m.u16(7).text(id).text("name " + id).text("7").text("12.50").text(`{"g": 1}`).text("2024-01-02 03:04:05.123456+00")
+		return m.u8('u')
+	}
+	msgs := [][]byte{
+		msgBuilder{'B'}.u64(0x16B3748).u64(42).u32(777),
+		tuple(msgBuilder{'U'}.u32(1).u8('O'), "1").u8('N'),
+		msgBuilder{'C'}.u8(0).u64(10).u64(20).u64(30),
+	}
+	msgs[1] = tuple(msgs[1], "2")
+	var dec Decoder
+	var m replicator.Message
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		for _, d := range msgs {
+			if err := dec.Decode(d, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
 )
 
 // BeginSnapshot opens the read-only repeatable-read transaction the initial
@@ -30,9 +33,9 @@ func BeginSnapshot(ctx context.Context, conn *pgx.Conn, snapshotName string) (pg
 // ConnectSQL opens an ordinary connection with the session settings the
 // decoder expects (so snapshot rows read like streamed ones).
 func ConnectSQL(ctx context.Context, dsn string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgdsn.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("source: parse DSN: %w", err)
+		return nil, fmt.Errorf("source: source.dsn %w", err)
 	}
 	for k, v := range sessionParams {
 		cfg.RuntimeParams[k] = v
@@ -52,7 +55,7 @@ type querier interface {
 // the start), in key order, as text cells in the relation's column order.
 // Rows with a NULL in the key have no place in that order: ReadNullKeys
 // reads them.
-func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, after [][]byte, limit int) ([][]Cell, error) {
+func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, after [][]byte, limit int) ([][]replicator.Cell, error) {
 	keyCols := make([]string, len(key))
 	conds := make([]string, len(key))
 	for i, k := range key {
@@ -82,7 +85,7 @@ func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, af
 // physical order after the row at ctid `after` ("": from the start), and
 // returns the ctid of the last one. Within the snapshot's transaction the
 // physical order is stable.
-func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string, after string, limit int) ([][]Cell, string, error) {
+func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string, after string, limit int) ([][]replicator.Cell, string, error) {
 	conds := make([]string, len(key))
 	for i, k := range key {
 		conds[i] = quoteIdent(k) + " IS NULL"
@@ -109,13 +112,13 @@ func (t *TableInfo) quotedName() string { return quoteIdent(t.Namespace) + "." +
 
 // readRows runs a snapshot read; withCTID: the last column is the row's
 // ctid, returned for the last row rather than as a cell.
-func readRows(ctx context.Context, q querier, info *TableInfo, sql string, args []any, withCTID bool) ([][]Cell, string, error) {
+func readRows(ctx context.Context, q querier, info *TableInfo, sql string, args []any, withCTID bool) ([][]replicator.Cell, string, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("snapshot: read %s: %w", info.QualifiedName(), err)
 	}
 	defer rows.Close()
-	var out [][]Cell
+	var out [][]replicator.Cell
 	var last string
 	for rows.Next() {
 		raw := rows.RawValues()
@@ -133,21 +136,21 @@ func readRows(ctx context.Context, q querier, info *TableInfo, sql string, args 
 
 // copyRow copies a row's values (valid only until the next row) into one
 // buffer.
-func copyRow(raw [][]byte) []Cell {
+func copyRow(raw [][]byte) []replicator.Cell {
 	n := 0
 	for _, v := range raw {
 		n += len(v)
 	}
 	buf := make([]byte, 0, n)
-	cells := make([]Cell, len(raw))
+	cells := make([]replicator.Cell, len(raw))
 	for i, v := range raw {
 		if v == nil {
-			cells[i] = Cell{State: CellNull}
+			cells[i] = replicator.Cell{State: replicator.CellNull}
 			continue
 		}
 		start := len(buf)
 		buf = append(buf, v...)
-		cells[i] = Cell{State: CellText, Data: buf[start:len(buf):len(buf)]}
+		cells[i] = replicator.Cell{State: replicator.CellText, Data: buf[start:len(buf):len(buf)]}
 	}
 	return cells
 }
@@ -176,7 +179,7 @@ type Fetcher struct {
 }
 
 // Fetch reads the row of rel whose key columns equal key (source text).
-func (f *Fetcher) Fetch(ctx context.Context, rel *Relation, keyColumns []string, key [][]byte) ([]Cell, bool, error) {
+func (f *Fetcher) Fetch(ctx context.Context, rel *replicator.Relation, keyColumns []string, key [][]byte) ([]replicator.Cell, bool, error) {
 	info, err := LoadTable(ctx, f.Conn, rel.QualifiedName())
 	if err != nil {
 		return nil, false, err

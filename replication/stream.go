@@ -13,23 +13,24 @@ import (
 )
 
 // Sink consumes decoded messages in stream order. It lives on the stream's
-// goroutine: when Handle or Drain must wait (backpressure), it calls tick
-// regularly so that standby status updates keep flowing to the server.
+// goroutine. When it must wait for the targets (backpressure, a drain) it
+// keeps calling the stream's UpdateStatus, which the daemon gives it once
+// per stream, so that standby status updates keep flowing to the server.
 type Sink interface {
 	// Handle takes one message. Cell data stays valid after it returns.
-	Handle(m *Message, tick func() error) error
+	Handle(m *replicator.Message) error
 	// Mark says the server has sent everything before lsn (a keepalive): it
 	// becomes acknowledged once everything handed over before it is.
 	Mark(lsn replicator.LSN)
 	// Idle is called regularly, to flush batches that aged and to surface
 	// writers' fatal errors.
-	Idle(tick func() error) error
+	Idle() error
 	// Acknowledged is the end of the contiguous prefix of transactions every
 	// target has confirmed: the only position ever reported as flushed.
 	Acknowledged() replicator.LSN
 	// Drain hands over everything pending and waits until it is confirmed or
 	// ctx ends.
-	Drain(ctx context.Context, tick func() error) error
+	Drain(ctx context.Context) error
 }
 
 // ErrStreamLost says the replication connection ended without the daemon
@@ -64,7 +65,8 @@ type Stream struct {
 	received    replicator.LSN
 	reported    replicator.LSN
 	lastStatus  time.Time
-	msg         Message
+	decoder     Decoder
+	msg         replicator.Message
 }
 
 // pollInterval bounds how long a read waits, so that shutdown, aged batches
@@ -98,12 +100,12 @@ func (s *Stream) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := s.tick(); err != nil {
+		if err := s.UpdateStatus(); err != nil {
 			return err
 		}
 		if time.Since(lastIdle) >= pollInterval {
 			lastIdle = time.Now()
-			if err := s.Sink.Idle(s.tick); err != nil {
+			if err := s.Sink.Idle(); err != nil {
 				return err
 			}
 		}
@@ -164,13 +166,13 @@ func (s *Stream) copyData(d []byte) error {
 		}
 		walStart := replicator.LSN(binary.BigEndian.Uint64(d[1:]))
 		// The frame is ours: records keep slices of it.
-		if err := Decode(d[25:], &s.msg); err != nil {
+		if err := s.decoder.Decode(d[25:], &s.msg); err != nil {
 			return fmt.Errorf("replication: at %s: %w", walStart, err)
 		}
 		if walStart > s.received {
 			s.received = walStart
 		}
-		return s.Sink.Handle(&s.msg, s.tick)
+		return s.Sink.Handle(&s.msg)
 	case 'k':
 		if len(d) < 18 {
 			return errors.New("replication: short keepalive")
@@ -189,9 +191,11 @@ func (s *Stream) copyData(d []byte) error {
 	}
 }
 
-// tick sends a status update when one is due: every StatusInterval, and
-// within ackStatusInterval of the acknowledged position moving.
-func (s *Stream) tick() error {
+// UpdateStatus sends a status update when one is due: every
+// StatusInterval, and within ackStatusInterval of the acknowledged position
+// moving. It must run on the stream's goroutine (Run's, or the Sink's
+// while Run calls it), which owns the connection.
+func (s *Stream) UpdateStatus() error {
 	since := time.Since(s.lastStatus)
 	if since >= s.StatusInterval || (since >= ackStatusInterval && s.Sink.Acknowledged() > s.reported) {
 		return s.sendStatus()
@@ -231,7 +235,7 @@ func (s *Stream) shutdown() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
-	drainErr := s.Sink.Drain(ctx, s.tick)
+	drainErr := s.Sink.Drain(ctx)
 	if err := s.sendStatus(); err != nil {
 		return errors.Join(drainErr, err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
 )
 
@@ -31,14 +32,14 @@ CREATE TYPE pair AS (n integer, s text);`)
 	posint := oid("posint")
 	tests := []struct {
 		name string
-		want TypeInfo
+		want replicator.TypeInfo
 	}{
-		{"posint", TypeInfo{Name: "posint", Type: 'd', Category: 'N', Delim: ',', BaseOID: 23}},
-		{"posint[]", TypeInfo{Name: "posint[]", Type: 'b', Category: 'A', Delim: ',', ElemOID: oid("posint")}},
-		{"mood", TypeInfo{Name: "mood", Type: 'e', Category: 'E', Delim: ','}},
-		{"pair", TypeInfo{Name: "pair", Type: 'c', Category: 'C', Delim: ','}},
-		{"box", TypeInfo{Name: "box", Type: 'b', Category: 'G', Delim: ';', ElemOID: 600}},
-		{"int4range", TypeInfo{Name: "int4range", Type: 'r', Category: 'R', Delim: ','}},
+		{"posint", replicator.TypeInfo{Name: "posint", Type: 'd', Category: 'N', Delim: ',', BaseOID: 23}},
+		{"posint[]", replicator.TypeInfo{Name: "posint[]", Type: 'b', Category: 'A', Delim: ',', ElemOID: oid("posint")}},
+		{"mood", replicator.TypeInfo{Name: "mood", Type: 'e', Category: 'E', Delim: ','}},
+		{"pair", replicator.TypeInfo{Name: "pair", Type: 'c', Category: 'C', Delim: ','}},
+		{"box", replicator.TypeInfo{Name: "box", Type: 'b', Category: 'G', Delim: ';', ElemOID: 600}},
+		{"int4range", replicator.TypeInfo{Name: "int4range", Type: 'r', Category: 'R', Delim: ','}},
 	}
 	for _, tt := range tests {
 		tt.want.OID = oid(tt.name)

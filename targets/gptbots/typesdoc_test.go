@@ -37,10 +37,10 @@ func TestTypesDocMatchesGPTBots(t *testing.T) {
 	for _, r := range rows {
 		text, oid, err := typesdoc.Source(ctx, conn, r)
 		require.NoError(t, err)
-		rel := &replication.Relation{Namespace: "public", Name: "t", Columns: []replication.Column{{Name: "v", TypeOID: oid}}}
+		rel := &replicator.Relation{Namespace: "public", Name: "t", Columns: []replicator.Column{{Name: "v", TypeOID: oid}}}
 		tbl, err := mapping.Compile(rule, rel, types, logger)
 		require.NoError(t, err)
-		rec, err := tbl.Upsert([]replication.Cell{{State: replication.CellText, Data: text}}, 0)
+		rec, err := tbl.Upsert([]replicator.Cell{{State: replicator.CellText, Data: text}}, 0)
 		require.NoError(t, err, "line %d", r.Line)
 		want := r.GPTBots
 		if want == "" {
