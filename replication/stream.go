@@ -17,7 +17,9 @@ import (
 // keeps calling the stream's UpdateStatus, which the daemon gives it once
 // per stream, so that standby status updates keep flowing to the server.
 type Sink interface {
-	// Handle takes one message. Cell data stays valid after it returns.
+	// Handle takes one message. Its cell data is the sink's only until
+	// Handle returns: what the sink keeps, it copies (records own their
+	// bytes), so that no frame outlives its message.
 	Handle(m *replicator.Message) error
 	// Mark says the server has sent everything before lsn (a keepalive): it
 	// becomes acknowledged once everything handed over before it is.
@@ -165,7 +167,6 @@ func (s *Stream) copyData(d []byte) error {
 			return errors.New("replication: short XLogData")
 		}
 		walStart := replicator.LSN(binary.BigEndian.Uint64(d[1:]))
-		// The frame is ours: records keep slices of it.
 		if err := s.decoder.Decode(d[25:], &s.msg); err != nil {
 			return fmt.Errorf("replication: at %s: %w", walStart, err)
 		}
