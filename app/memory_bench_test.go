@@ -24,34 +24,35 @@ import (
 // write after 2 s. The records must own only their mapped bytes: the
 // reported peak RSS stays near the process's baseline, far below the
 // 400 MiB the rows weigh. "full" updates the rows of a REPLICA IDENTITY
-// FULL table, whose changes also carry the whole old row.
+// FULL table, whose changes also carry the whole old row; "snapshot"
+// copies the rows, which must not read the column at all.
 //
 // Peak RSS is the process's VmHWM (from /proc/self/status), reset by writing
 // 5 to /proc/self/clear_refs just before the transaction; the benchmark runs
 // in the test process, so the fake and the test's own allocations count too.
 func BenchmarkWideRowsMemory(b *testing.B) {
-	for _, full := range []bool{false, true} {
-		name := "insert"
-		if full {
-			name = "full"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, variant := range []string{"insert", "full", "snapshot"} {
+		b.Run(variant, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				wideRowsMemory(b, full)
+				wideRowsMemory(b, variant)
 			}
 		})
 	}
 }
 
-func wideRowsMemory(b *testing.B, full bool) {
+func wideRowsMemory(b *testing.B, variant string) {
 	const rows = 400
 	b.StopTimer()
 	e := newNamedEnv(b, fmt.Sprintf("bench_wide_%d", time.Now().UnixNano()),
 		`CREATE TABLE wide (id bigint PRIMARY KEY, n integer, blob text);
 		 ALTER TABLE wide ALTER COLUMN blob SET STORAGE EXTERNAL;`)
-	if full {
+	insert := fmt.Sprintf(`INSERT INTO wide SELECT g, %%d, repeat(md5(g::text), 32768) FROM generate_series(1, %d) g`, rows)
+	switch variant {
+	case "full":
 		e.exec(`ALTER TABLE wide REPLICA IDENTITY FULL`)
-		e.exec(fmt.Sprintf(`INSERT INTO wide SELECT g, 0, repeat(md5(g::text), 32768) FROM generate_series(1, %d) g`, rows))
+		e.exec(fmt.Sprintf(insert, 0))
+	case "snapshot":
+		e.exec(fmt.Sprintf(insert, 1))
 	}
 	fake := feishufake.New(feishufake.Options{RequestsPerSecond: -1, SlowDelay: 2 * time.Second})
 	defer fake.Close()
@@ -70,13 +71,16 @@ func wideRowsMemory(b *testing.B, full bool) {
     target: lark
     table: wide
     columns: {id: id, n: n}
-    snapshot: false
+    snapshot: `+strconv.FormatBool(variant == "snapshot")+`
 `)
 	require.Equal(b, int64(64<<20), cfg.Pipeline.MaxInFlightBytes, "the default budget")
 	// The default: the test environment's 50 ms would send a request for
 	// every few rows, each answered after 2 s.
 	cfg.Pipeline.FlushInterval = time.Second
-	daemon := e.startStreamingWith(cfg, monitor.New(prometheus.NewRegistry()), io.Discard)
+	var daemon *running
+	if variant != "snapshot" {
+		daemon = e.startStreamingWith(cfg, monitor.New(prometheus.NewRegistry()), io.Discard)
+	}
 	fake.SetFaultRate(1, feishufake.FaultSlow)
 
 	debug.FreeOSMemory()
@@ -86,10 +90,13 @@ func wideRowsMemory(b *testing.B, full bool) {
 	var peakHeap atomic.Uint64
 	stopSampling := sampleHeap(&peakHeap)
 	b.StartTimer()
-	if full {
+	switch variant {
+	case "insert":
+		e.exec(fmt.Sprintf(insert, 1))
+	case "full":
 		e.exec(`UPDATE wide SET n = 1`)
-	} else {
-		e.exec(fmt.Sprintf(`INSERT INTO wide SELECT g, 1, repeat(md5(g::text), 32768) FROM generate_series(1, %d) g`, rows))
+	case "snapshot":
+		daemon = e.start(cfg)
 	}
 	landed := func() bool {
 		got := fake.Rows("wide")
@@ -124,8 +131,8 @@ func wideRowsMemory(b *testing.B, full bool) {
 	b.ReportMetric(mib(peak), "peak_rss_MiB")
 	b.ReportMetric(mib(baseline), "baseline_rss_MiB")
 	b.ReportMetric(float64(peakHeap.Load())/(1<<20), "peak_heap_MiB")
-	fmt.Fprintf(os.Stderr, "wide rows (replica identity full: %v): peak RSS %.1f MiB (%s), baseline RSS %.1f MiB, peak heap %.1f MiB\n",
-		full, mib(peak), how, mib(baseline), float64(peakHeap.Load())/(1<<20))
+	fmt.Fprintf(os.Stderr, "wide rows (%s): peak RSS %.1f MiB (%s), baseline RSS %.1f MiB, peak heap %.1f MiB\n",
+		variant, mib(peak), how, mib(baseline), float64(peakHeap.Load())/(1<<20))
 }
 
 // procStatusKiB reads a "kB" field of /proc/self/status.

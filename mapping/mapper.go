@@ -119,6 +119,10 @@ func (e *MissingColumn) Error() string {
 // Relation is the relation the table was compiled for.
 func (t *Table) Relation() *replicator.Relation { return t.rel }
 
+// Mapped reports whether the relation's column i has a target column: a
+// copy reads only those.
+func (t *Table) Mapped(i int) bool { return i < len(t.fields) && t.fields[i].target != "" }
+
 // KeyColumns are the source key columns.
 func (t *Table) KeyColumns() []string { return t.Rule.Key }
 
