@@ -61,9 +61,8 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 	var problems []string
 	rule := &mapping.Rule{
 		Source: m.Source, Target: m.Target, Table: m.Table, Key: m.Key,
-		OnDelete: mapping.DeleteMode(m.OnDelete.Mode), SoftColumn: m.OnDelete.SoftColumn,
-		OnTruncate: mapping.TruncatePolicy(m.OnTruncate), OnReject: mapping.RejectPolicy(m.OnReject),
-		Snapshot: m.Snapshot, AllColumns: !m.ColumnsGiven, OnMissingColumn: mapping.MissingPolicy(m.OnMissingColumn),
+		OnDelete: m.OnDelete.Mode, SoftColumn: m.OnDelete.SoftColumn, OnTruncate: m.OnTruncate, OnReject: m.OnReject,
+		Snapshot: m.Snapshot, AllColumns: !m.ColumnsGiven, OnMissingColumn: m.OnMissingColumn,
 	}
 	has := make(map[string]bool, len(info.Columns))
 	for _, c := range info.Columns {
@@ -92,7 +91,7 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 			if !has[c.Source] {
 				// Left out under skip: the mapping says to go on without it,
 				// after a restart as before it (ruleWarnings tells).
-				if m.OnMissingColumn != config.MissingColumnSkip {
+				if m.OnMissingColumn != mapping.MissingSkip {
 					problems = append(problems, fmt.Sprintf("%v (columns: %s)", &mapping.MissingColumn{Source: m.Source, Column: c.Source, Target: c.Name}, columnNames(info)))
 				}
 				continue

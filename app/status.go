@@ -136,7 +136,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	sort.Strings(names)
 	for _, n := range names {
 		t := cfg.Targets[n]
-		if t.Type != config.TypeFeishu || t.OAuth == nil {
+		if t.Feishu == nil || !t.Feishu.UsesOAuth() {
 			continue
 		}
 		access, refresh, found, err := feishu.SavedTokenExpiry(cfg.State.Dir, n)

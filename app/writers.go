@@ -42,27 +42,13 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) 
 	if deps.Monitor != nil {
 		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
 	}
-	switch t.Type {
-	case config.TypeFeishu:
-		return feishu.New(FeishuConfig(t, stateDir), feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
-	case config.TypeGPTBots:
-		return gptbots.New(gptbots.Config{
-			Name: t.Name, BaseURL: t.BaseURL, APIKey: t.APIKey, RequestsPerSecond: t.RequestsPerSecond,
-			RequestTimeout: t.RequestTimeout, Timezone: t.Timezone,
-		}, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
+	switch {
+	case t.Feishu != nil:
+		c := *t.Feishu
+		c.StateDir = stateDir
+		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
+	case t.GPTBots != nil:
+		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
 	}
 	return nil, fmt.Errorf("unknown target type %q", t.Type)
-}
-
-// FeishuConfig is the writer configuration of a feishu target.
-func FeishuConfig(t *config.Target, stateDir string) feishu.Config {
-	c := feishu.Config{
-		Name: t.Name, BaseURL: t.BaseURL, AuthorizeURL: t.AuthorizeURL, WorkspaceID: t.WorkspaceID,
-		UserAccessToken: t.UserAccessToken, RequestsPerSecond: t.RequestsPerSecond, RequestTimeout: t.RequestTimeout,
-		MaxFilterLength: t.MaxFilterLength, StateDir: stateDir,
-	}
-	if t.OAuth != nil {
-		c.OAuth = feishu.OAuth{AppID: t.OAuth.AppID, AppSecret: t.OAuth.AppSecret, RefreshToken: t.OAuth.RefreshToken}
-	}
-	return c
 }

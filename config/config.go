@@ -15,45 +15,17 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/targets/feishu"
+	"github.com/replicator-cdc/replicator/targets/gptbots"
 )
 
 // Target types.
 const (
 	TypeFeishu  = "feishu"
 	TypeGPTBots = "gptbots"
-)
-
-// Modes of OnDelete.
-const (
-	DeleteRow    = "delete"
-	DeleteIgnore = "ignore"
-	DeleteSoft   = "soft"
-)
-
-// Policies of Mapping.OnTruncate.
-const (
-	TruncateHalt   = "halt"
-	TruncateIgnore = "ignore"
-)
-
-// Policies of Mapping.OnReject.
-const (
-	RejectDeadLetter = "dead_letter"
-	RejectHalt       = "halt"
-)
-
-// Policies of Mapping.OnMissingColumn.
-const (
-	MissingColumnHalt = "halt"
-	MissingColumnSkip = "skip"
-)
-
-// Column formats that override the default encoding of a value.
-const (
-	FormatUnixMS = "unix_ms"
-	FormatUnixS  = "unix_s"
-	FormatString = "string"
-	FormatJSON   = "json"
 )
 
 // Config is a whole configuration file, defaults applied and validated.
@@ -125,46 +97,20 @@ type HTTP struct {
 	Listen string
 }
 
-// Target is one Feishu aPaaS workspace or GPTBots Agent database.
+// Target is one Feishu aPaaS workspace or GPTBots Agent database. Its
+// settings are the target package's own configuration type, which owns their
+// defaults and validation.
 type Target struct {
 	// Name is the key under targets.
 	Name string
 	// Type is TypeFeishu or TypeGPTBots.
 	Type string
-	// BaseURL has no trailing slash.
-	BaseURL           string
-	RequestsPerSecond float64
-	RequestTimeout    time.Duration
-
-	// WorkspaceID is the Feishu aPaaS workspace.
-	WorkspaceID string
-	// UserAccessToken is a fixed Feishu token; exactly one of it and OAuth
-	// is set on a Feishu target.
-	UserAccessToken string
-	// OAuth is nil when UserAccessToken is used.
-	OAuth *OAuth
-	// AuthorizeURL is the Feishu accounts host a person authorizes the app
-	// on; it has no trailing slash.
-	AuthorizeURL string
-	// MaxFilterLength caps the length of a Feishu delete filter.
-	MaxFilterLength int
-
-	// APIKey authenticates with GPTBots.
-	APIKey string
-	// Timezone is the IANA zone GPTBots DATETIME values are written in;
-	// time.LoadLocation accepts it.
-	Timezone string
-
+	// Feishu is the configuration of a TypeFeishu target, nil otherwise.
+	Feishu *feishu.Config
+	// GPTBots is the configuration of a TypeGPTBots target, nil otherwise.
+	GPTBots *gptbots.Config
 	// Line is where the target is defined.
 	Line int
-}
-
-// OAuth is a Feishu app that refreshes user access tokens.
-type OAuth struct {
-	AppID     string
-	AppSecret string
-	// RefreshToken may be empty when the state directory holds a saved one.
-	RefreshToken string
 }
 
 // Mapping copies one source table to one target table.
@@ -183,13 +129,11 @@ type Mapping struct {
 	Columns      []Column
 	ColumnsGiven bool
 	OnDelete     OnDelete
-	// OnTruncate is TruncateHalt or TruncateIgnore.
-	OnTruncate string
-	// OnReject is RejectDeadLetter or RejectHalt.
-	OnReject string
-	// OnMissingColumn (MissingColumnHalt or MissingColumnSkip) is what a
-	// listed column the source table no longer has does.
-	OnMissingColumn string
+	OnTruncate   mapping.TruncatePolicy
+	OnReject     mapping.RejectPolicy
+	// OnMissingColumn is what a listed column the source table no longer
+	// has does.
+	OnMissingColumn mapping.MissingPolicy
 	// Snapshot copies the existing rows before streaming.
 	Snapshot bool
 	// Line is where the mapping starts.
@@ -214,7 +158,7 @@ type Column struct {
 	Source string
 	// Name is the target column.
 	Name string
-	// Format is empty for the default encoding, or one of the Format
+	// Format is mapping.FormatDefault or another of mapping's Format
 	// constants.
 	Format string
 	// Line is where the column is listed.
@@ -223,8 +167,7 @@ type Column struct {
 
 // OnDelete says what a source delete becomes.
 type OnDelete struct {
-	// Mode is DeleteRow, DeleteIgnore or DeleteSoft.
-	Mode string
+	Mode mapping.DeleteMode
 	// SoftColumn is the target column a soft delete sets to true.
 	SoftColumn string
 }
@@ -295,32 +238,14 @@ func defaults() *Config {
 	}
 }
 
-// newTarget returns a target holding the defaults of its type.
-func newTarget(name, typ string, line int) *Target {
-	t := &Target{Name: name, Line: line, RequestTimeout: 30 * time.Second}
-	switch typ {
-	case TypeFeishu:
-		t.BaseURL = "https://open.feishu.cn"
-		t.RequestsPerSecond = 10
-		t.AuthorizeURL = "https://accounts.feishu.cn"
-		t.MaxFilterLength = 4000
-	case TypeGPTBots:
-		t.BaseURL = "https://api-sg.gptbots.ai"
-		t.RequestsPerSecond = 5
-		t.Timezone = "UTC"
-	}
-	return t
-}
-
 func newMapping(line int) *Mapping {
 	return &Mapping{
-		OnDelete:   OnDelete{Mode: DeleteRow},
-		OnTruncate: TruncateHalt,
-		OnReject:   RejectDeadLetter,
-		Snapshot:   true,
-		Line:       line,
-
-		OnMissingColumn: MissingColumnHalt,
+		OnDelete:        OnDelete{Mode: mapping.DeleteRow},
+		OnTruncate:      mapping.TruncateHalt,
+		OnReject:        mapping.RejectDeadLetter,
+		OnMissingColumn: mapping.MissingHalt,
+		Snapshot:        true,
+		Line:            line,
 	}
 }
 
@@ -377,5 +302,5 @@ func syntaxProblem(err error, restore *strings.Replacer) *problem {
 // RedactedDSN returns the DSN with its password replaced by "xxxxx", for
 // messages and logs.
 func (s Source) RedactedDSN() string {
-	return redactDSN(s.DSN)
+	return pgdsn.Redact(s.DSN)
 }

@@ -9,6 +9,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/targets/feishu"
+	"github.com/replicator-cdc/replicator/targets/gptbots"
 )
 
 // Building blocks of a valid file; a test replaces the one it is about.
@@ -65,11 +69,12 @@ func TestExampleParses(t *testing.T) {
 	require.NoError(t, err)
 
 	assert.Equal(t, "postgres://replicator:pg-secret@127.0.0.1:5432/app?sslmode=disable", cfg.Source.DSN)
-	lark := cfg.Targets["lark"]
-	require.NotNil(t, lark.OAuth)
-	assert.Equal(t, OAuth{AppID: "cli_a1b2c3", AppSecret: "app-secret"}, *lark.OAuth)
+	lark := cfg.Targets["lark"].Feishu
+	require.NotNil(t, lark)
+	assert.Equal(t, feishu.OAuth{AppID: "cli_a1b2c3", AppSecret: "app-secret"}, lark.OAuth)
 	assert.Empty(t, lark.UserAccessToken, "the commented alternative is not read")
-	assert.Equal(t, "bots-secret", cfg.Targets["bots"].APIKey)
+	assert.Equal(t, 16, lark.MaxConcurrentRequests)
+	assert.Equal(t, "bots-secret", cfg.Targets["bots"].GPTBots.APIKey)
 
 	require.Len(t, cfg.Mappings, 2)
 	customers := cfg.Mappings[0]
@@ -77,11 +82,11 @@ func TestExampleParses(t *testing.T) {
 		{Source: "id", Name: "customer_id", Line: customers.Columns[0].Line},
 		{Source: "full_name", Name: "name", Line: customers.Columns[1].Line},
 		{Source: "email", Name: "email", Line: customers.Columns[2].Line},
-		{Source: "created_at", Name: "created", Format: FormatUnixMS, Line: customers.Columns[3].Line},
+		{Source: "created_at", Name: "created", Format: mapping.FormatUnixMS, Line: customers.Columns[3].Line},
 	}, customers.Columns)
 	orders := cfg.Mappings[1]
 	assert.Equal(t, "public.orders", orders.Source)
-	assert.Equal(t, OnDelete{Mode: DeleteSoft, SoftColumn: "deleted"}, orders.OnDelete)
+	assert.Equal(t, OnDelete{Mode: mapping.DeleteSoft, SoftColumn: "deleted"}, orders.OnDelete)
 	assert.False(t, orders.Snapshot)
 }
 
@@ -96,6 +101,10 @@ func TestExampleNamesMissingVariables(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	cfg := mustParse(t, sourceOK+targetsOK+mappingsOK, nil)
+	lark := feishu.DefaultConfig("lark")
+	lark.WorkspaceID, lark.UserAccessToken = "ws", "u-token"
+	bots := gptbots.DefaultConfig("bots")
+	bots.APIKey = "bots-key"
 	want := &Config{
 		Source: Source{
 			DSN:            "postgres://u:hunter2@db:5432/app",
@@ -116,43 +125,24 @@ func TestDefaults(t *testing.T) {
 		Log:  Log{Level: "info", Format: "auto"},
 		HTTP: HTTP{Listen: "127.0.0.1:9188"},
 		Targets: map[string]*Target{
-			"lark": {
-				Name:              "lark",
-				Type:              TypeFeishu,
-				BaseURL:           "https://open.feishu.cn",
-				RequestsPerSecond: 10,
-				RequestTimeout:    30 * time.Second,
-				WorkspaceID:       "ws",
-				UserAccessToken:   "u-token",
-				AuthorizeURL:      "https://accounts.feishu.cn",
-				MaxFilterLength:   4000,
-				Line:              4,
-			},
-			"bots": {
-				Name:              "bots",
-				Type:              TypeGPTBots,
-				BaseURL:           "https://api-sg.gptbots.ai",
-				RequestsPerSecond: 5,
-				RequestTimeout:    30 * time.Second,
-				APIKey:            "bots-key",
-				Timezone:          "UTC",
-				Line:              8,
-			},
+			"lark": {Name: "lark", Type: TypeFeishu, Feishu: &lark, Line: 4},
+			"bots": {Name: "bots", Type: TypeGPTBots, GPTBots: &bots, Line: 8},
 		},
 		Mappings: []*Mapping{{
-			Source:     "public.customers",
-			Target:     "lark",
-			Table:      "customers",
-			OnDelete:   OnDelete{Mode: DeleteRow},
-			OnTruncate: TruncateHalt,
-			OnReject:   RejectDeadLetter,
-			Snapshot:   true,
-			Line:       12,
-
-			OnMissingColumn: MissingColumnHalt,
+			Source:          "public.customers",
+			Target:          "lark",
+			Table:           "customers",
+			OnDelete:        OnDelete{Mode: mapping.DeleteRow},
+			OnTruncate:      mapping.TruncateHalt,
+			OnReject:        mapping.RejectDeadLetter,
+			OnMissingColumn: mapping.MissingHalt,
+			Snapshot:        true,
+			Line:            12,
 		}},
 	}
 	assert.Equal(t, want, cfg)
+	assert.Equal(t, "https://open.feishu.cn", lark.BaseURL, "the target package's defaults")
+	assert.Equal(t, 16, bots.MaxConcurrentRequests)
 	assert.Nil(t, cfg.Mappings[0].Key, "no key means the primary key")
 	assert.Equal(t, "public", cfg.Mappings[0].Schema())
 	assert.Equal(t, "customers", cfg.Mappings[0].Name())
@@ -197,11 +187,13 @@ targets:
     oauth: {app_id: id, app_secret: s, refresh_token: r}
     authorize_url: https://accounts.larksuite.com
     max_filter_length: 2000
+    max_concurrent_requests: 4
   bots:
     type: gptbots
     base_url: https://api-jp.gptbots.ai
     api_key: k
     timezone: Asia/Tokyo
+    max_concurrent_requests: 64
 mappings:
   - source: sales.orders
     target: bots
@@ -222,16 +214,18 @@ mappings:
 	assert.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)
 	assert.Equal(t, ":9000", cfg.HTTP.Listen)
 
-	lark := cfg.Targets["lark"]
+	lark := cfg.Targets["lark"].Feishu
 	assert.Equal(t, "https://open.larksuite.com", lark.BaseURL, "trailing slash dropped")
 	assert.Equal(t, 2.5, lark.RequestsPerSecond)
 	assert.Equal(t, 5*time.Second, lark.RequestTimeout)
-	assert.Equal(t, &OAuth{AppID: "id", AppSecret: "s", RefreshToken: "r"}, lark.OAuth)
+	assert.Equal(t, feishu.OAuth{AppID: "id", AppSecret: "s", RefreshToken: "r"}, lark.OAuth)
 	assert.Equal(t, "https://accounts.larksuite.com", lark.AuthorizeURL)
 	assert.Equal(t, 2000, lark.MaxFilterLength)
-	bots := cfg.Targets["bots"]
+	assert.Equal(t, 4, lark.MaxConcurrentRequests)
+	bots := cfg.Targets["bots"].GPTBots
 	assert.Equal(t, "https://api-jp.gptbots.ai", bots.BaseURL)
 	assert.Equal(t, "Asia/Tokyo", bots.Timezone)
+	assert.Equal(t, 64, bots.MaxConcurrentRequests)
 
 	m := cfg.Mappings[0]
 	assert.Equal(t, "sales.orders", m.Source)
@@ -239,10 +233,10 @@ mappings:
 	assert.Equal(t, "orders", m.Name())
 	assert.Equal(t, "123", m.Table)
 	assert.Equal(t, []string{"order_no"}, m.Key, "a single name is a key of one column")
-	assert.Equal(t, OnDelete{Mode: DeleteIgnore}, m.OnDelete)
-	assert.Equal(t, TruncateIgnore, m.OnTruncate)
-	assert.Equal(t, RejectHalt, m.OnReject)
-	assert.Equal(t, MissingColumnSkip, m.OnMissingColumn)
+	assert.Equal(t, OnDelete{Mode: mapping.DeleteIgnore}, m.OnDelete)
+	assert.Equal(t, mapping.TruncateIgnore, m.OnTruncate)
+	assert.Equal(t, mapping.RejectHalt, m.OnReject)
+	assert.Equal(t, mapping.MissingSkip, m.OnMissingColumn)
 	assert.False(t, m.Snapshot)
 }
 
@@ -301,7 +295,7 @@ func TestEnvExpansion(t *testing.T) {
 ` + mappingsOK,
 			env: map[string]string{"APP_ID": "id", "APP_SECRET": "s"},
 			want: func(t *testing.T, c *Config) {
-				assert.Equal(t, &OAuth{AppID: "id", AppSecret: "s"}, c.Targets["lark"].OAuth)
+				assert.Equal(t, feishu.OAuth{AppID: "id", AppSecret: "s"}, c.Targets["lark"].Feishu.OAuth)
 			},
 		},
 		{
@@ -309,7 +303,7 @@ func TestEnvExpansion(t *testing.T) {
 			text: sourceOK + strings.Replace(targetsOK, "api_key: bots-key", "api_key: ${KEY}", 1) + mappingsOK,
 			env:  map[string]string{"KEY": `a: b # c, "d' {e} [f] *g &h`},
 			want: func(t *testing.T, c *Config) {
-				assert.Equal(t, `a: b # c, "d' {e} [f] *g &h`, c.Targets["bots"].APIKey)
+				assert.Equal(t, `a: b # c, "d' {e} [f] *g &h`, c.Targets["bots"].GPTBots.APIKey)
 			},
 		},
 		{
@@ -360,7 +354,7 @@ func TestUnknownKeys(t *testing.T) {
 		{
 			name: "target",
 			text: sourceOK + targetsOK + "    rate: 3\n" + mappingsOK,
-			want: `test.yaml:11: targets.bots.rate: unknown key "rate"; known keys: api_key, base_url, request_timeout, requests_per_second, timezone, type`,
+			want: `test.yaml:11: targets.bots.rate: unknown key "rate"; known keys: api_key, base_url, max_concurrent_requests, request_timeout, requests_per_second, timezone, type`,
 		},
 		{
 			name: "oauth",
@@ -530,12 +524,12 @@ func TestValidation(t *testing.T) {
 		{
 			name: "dsn shape",
 			text: "source:\n  dsn: just-a-host\n" + targetsOK + mappingsOK,
-			want: "test.yaml:2: source.dsn: just-a-host is neither a postgres:// URL nor key=value settings",
+			want: "test.yaml:2: source.dsn: is neither a postgres:// URL nor key=value settings",
 		},
 		{
 			name: "dsn scheme",
 			text: "source:\n  dsn: mysql://u:pw@h/db\n" + targetsOK + mappingsOK,
-			want: "test.yaml:2: source.dsn: mysql://u:xxxxx@h/db is not a PostgreSQL URL: start it with postgres://",
+			want: "test.yaml:2: source.dsn: is not a PostgreSQL URL: start it with postgres://",
 		},
 		{
 			name: "slot name",
@@ -916,7 +910,7 @@ func TestRedactedDSN(t *testing.T) {
 		{"postgresql://u:p@ss/w:rd@db/app", "postgresql://u:xxxxx@db/app"},
 		{"postgres://u:p%zz@db/app", "postgres://u:xxxxx@db/app"},
 		{"postgres://u@db/app?password=pw&sslmode=disable", "postgres://u@db/app?password=xxxxx&sslmode=disable"},
-		{"postgres://u@db/app?sslmode=disable&password=pw#frag", "postgres://u@db/app?sslmode=disable&password=xxxxx#frag"},
+		{"postgres://u@db/app?sslmode=disable&password=pw#frag", "postgres://u@db/app?sslmode=disable&password=xxxxx"},
 		{"host=db password=pw dbname=app", "host=db password=xxxxx dbname=app"},
 		{"password = 'p w\\' x' host=db", "password = xxxxx host=db"},
 		{"host=db mypassword=visible password=pw", "host=db mypassword=visible password=xxxxx"},
@@ -946,10 +940,10 @@ func TestColumnForms(t *testing.T) {
 		{Source: "id", Name: "customer_id", Line: 16},
 		{Source: "email", Name: "email", Line: 17},
 		{Source: "full_name", Name: "name", Line: 18},
-		{Source: "created_at", Name: "created", Format: FormatUnixMS, Line: 19},
-		{Source: "updated_at", Name: "updated_at", Format: FormatUnixS, Line: 20},
-		{Source: "total", Name: "total", Format: FormatString, Line: 21},
-		{Source: "doc", Name: "doc", Format: FormatJSON, Line: 22},
+		{Source: "created_at", Name: "created", Format: mapping.FormatUnixMS, Line: 19},
+		{Source: "updated_at", Name: "updated_at", Format: mapping.FormatUnixS, Line: 20},
+		{Source: "total", Name: "total", Format: mapping.FormatString, Line: 21},
+		{Source: "doc", Name: "doc", Format: mapping.FormatJSON, Line: 22},
 	}, m.Columns, "in file order")
 
 	cfg = mustParse(t, sourceOK+targetsOK+mappingsOK+"    columns:\n", nil)
@@ -962,11 +956,11 @@ func TestOnDeleteForms(t *testing.T) {
 		value string
 		want  OnDelete
 	}{
-		{"delete", OnDelete{Mode: DeleteRow}},
-		{"ignore", OnDelete{Mode: DeleteIgnore}},
-		{"{soft: deleted}", OnDelete{Mode: DeleteSoft, SoftColumn: "deleted"}},
-		{"\n      soft: is_deleted", OnDelete{Mode: DeleteSoft, SoftColumn: "is_deleted"}},
-		{"", OnDelete{Mode: DeleteRow}},
+		{"delete", OnDelete{Mode: mapping.DeleteRow}},
+		{"ignore", OnDelete{Mode: mapping.DeleteIgnore}},
+		{"{soft: deleted}", OnDelete{Mode: mapping.DeleteSoft, SoftColumn: "deleted"}},
+		{"\n      soft: is_deleted", OnDelete{Mode: mapping.DeleteSoft, SoftColumn: "is_deleted"}},
+		{"", OnDelete{Mode: mapping.DeleteRow}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {

@@ -5,12 +5,17 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/targets/feishu"
+	"github.com/replicator-cdc/replicator/targets/gptbots"
 )
 
 // problem is one thing wrong with a configuration file.
@@ -278,17 +283,24 @@ func (d *decoder) url(dst *string) handler {
 	}
 }
 
-func (d *decoder) enum(dst *string, choices ...string) handler {
+// enum decodes one of choices; it is a function because methods cannot have
+// type parameters.
+func enum[T ~string](d *decoder, dst *T, choices ...T) handler {
+	names := make([]string, len(choices))
+	for i, c := range choices {
+		names[i] = string(c)
+	}
+	list := strings.Join(names, ", ")
 	return func(v *yaml.Node, path string) {
-		raw, val, ok := d.text(v, path, "one of "+strings.Join(choices, ", "))
+		raw, val, ok := d.text(v, path, "one of "+list)
 		if !ok {
 			return
 		}
-		if !slices.Contains(choices, val) {
-			d.fail(deref(v).Line, path, "unknown value %s: use one of %s", shown(raw, val), strings.Join(choices, ", "))
+		if !slices.Contains(names, val) {
+			d.fail(deref(v).Line, path, "unknown value %s: use one of %s", shown(raw, val), list)
 			return
 		}
-		*dst = val
+		*dst = T(val)
 	}
 }
 
@@ -441,8 +453,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		},
 		"log": func(v *yaml.Node, p string) {
 			d.fields(v, p, map[string]handler{
-				"level":  d.enum(&c.Log.Level, "debug", "info", "warn", "error"),
-				"format": d.enum(&c.Log.Format, "auto", "text", "json"),
+				"level":  enum(d, &c.Log.Level, "debug", "info", "warn", "error"),
+				"format": enum(d, &c.Log.Format, "auto", "text", "json"),
 			})
 		},
 		"http": func(v *yaml.Node, p string) {
@@ -471,8 +483,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 	})
 }
 
-// target decodes a target. Its type is read first, because the defaults and
-// the keys allowed depend on it.
+// target decodes a target into its type's own configuration. The type is
+// read first, because the defaults and the keys allowed depend on it.
 func (d *decoder) target(k, v *yaml.Node, path string) *Target {
 	typ := ""
 	if n := deref(v); n.Kind == yaml.MappingNode {
@@ -485,44 +497,28 @@ func (d *decoder) target(k, v *yaml.Node, path string) *Target {
 			}
 		}
 	}
-	t := newTarget(k.Value, typ, k.Line)
-	known := map[string]handler{
-		"type":                d.enum(&t.Type, TypeFeishu, TypeGPTBots),
-		"base_url":            d.url(&t.BaseURL),
-		"requests_per_second": d.number(&t.RequestsPerSecond),
-		"request_timeout":     d.duration(&t.RequestTimeout),
-	}
-	feishu := map[string]handler{
-		"workspace_id":      d.str(&t.WorkspaceID),
-		"user_access_token": d.str(&t.UserAccessToken),
-		"oauth": func(v *yaml.Node, p string) {
-			if isNull(deref(v)) {
-				return
-			}
-			t.OAuth = &OAuth{}
-			d.fields(v, p, map[string]handler{
-				"app_id":        d.str(&t.OAuth.AppID),
-				"app_secret":    d.str(&t.OAuth.AppSecret),
-				"refresh_token": d.str(&t.OAuth.RefreshToken),
-			})
-		},
-		"authorize_url":     d.url(&t.AuthorizeURL),
-		"max_filter_length": d.integer(&t.MaxFilterLength),
-	}
-	gptbots := map[string]handler{
-		"api_key":  d.str(&t.APIKey),
-		"timezone": d.str(&t.Timezone),
-	}
-	own, other, otherType := feishu, gptbots, TypeGPTBots
-	if typ == TypeGPTBots {
-		own, other, otherType = gptbots, feishu, TypeFeishu
-	}
-	maps.Copy(known, own)
-	if typ != TypeFeishu && typ != TypeGPTBots {
+	t := &Target{Name: k.Value, Line: k.Line}
+	fc, gc := feishu.DefaultConfig(k.Value), gptbots.DefaultConfig(k.Value)
+	feishuKeys, gptbotsKeys := d.settings(reflect.ValueOf(&fc).Elem()), d.settings(reflect.ValueOf(&gc).Elem())
+	own, other, otherType := feishuKeys, gptbotsKeys, TypeGPTBots
+	switch typ {
+	case TypeFeishu:
+		t.Feishu = &fc
+	case TypeGPTBots:
+		t.GPTBots = &gc
+		own, other, otherType = gptbotsKeys, feishuKeys, TypeFeishu
+	default:
 		// With the type unknown, decode everything so that no other problem
 		// goes unreported.
-		maps.Copy(known, other)
+		own = maps.Clone(feishuKeys)
+		for key, h := range gptbotsKeys {
+			if _, ok := own[key]; !ok {
+				own[key] = h
+			}
+		}
 	}
+	known := map[string]handler{"type": enum(d, &t.Type, TypeFeishu, TypeGPTBots)}
+	maps.Copy(known, own)
 	d.entries(v, path, "a mapping", func(k, v *yaml.Node, p string) {
 		if h, ok := known[k.Value]; ok {
 			h(v, p)
@@ -569,11 +565,10 @@ func (d *decoder) mapping(v *yaml.Node, path string) *Mapping {
 		"on_delete": func(v *yaml.Node, p string) {
 			d.onDelete(v, p, &m.OnDelete)
 		},
-		"on_truncate": d.enum(&m.OnTruncate, TruncateHalt, TruncateIgnore),
-		"on_reject":   d.enum(&m.OnReject, RejectDeadLetter, RejectHalt),
-		"snapshot":    d.boolean(&m.Snapshot),
-
-		"on_missing_column": d.enum(&m.OnMissingColumn, MissingColumnHalt, MissingColumnSkip),
+		"on_truncate":       enum(d, &m.OnTruncate, mapping.TruncateHalt, mapping.TruncateIgnore),
+		"on_reject":         enum(d, &m.OnReject, mapping.RejectDeadLetter, mapping.RejectHalt),
+		"on_missing_column": enum(d, &m.OnMissingColumn, mapping.MissingHalt, mapping.MissingSkip),
+		"snapshot":          d.boolean(&m.Snapshot),
 	})
 	return m
 }
@@ -617,7 +612,7 @@ func (d *decoder) column(k, v *yaml.Node, path string) Column {
 	case n.Kind == yaml.MappingNode:
 		d.fields(n, path, map[string]handler{
 			"name":   d.str(&col.Name),
-			"format": d.enum(&col.Format, FormatUnixMS, FormatUnixS, FormatString, FormatJSON),
+			"format": enum(d, &col.Format, mapping.FormatUnixMS, mapping.FormatUnixS, mapping.FormatString, mapping.FormatJSON),
 		})
 	default:
 		d.wrongKind(n, path, "a target column name or {name: …, format: …}")
@@ -630,15 +625,15 @@ func (d *decoder) onDelete(v *yaml.Node, path string, dst *OnDelete) {
 	switch {
 	case isNull(n):
 	case n.Kind == yaml.MappingNode:
-		*dst = OnDelete{Mode: DeleteSoft}
+		*dst = OnDelete{Mode: mapping.DeleteSoft}
 		d.fields(n, path, map[string]handler{"soft": d.str(&dst.SoftColumn)})
 	default:
 		raw, val, ok := d.text(n, path, "delete, ignore or {soft: column}")
 		switch {
 		case !ok:
-		case val == DeleteRow || val == DeleteIgnore:
-			*dst = OnDelete{Mode: val}
-		case val == DeleteSoft:
+		case val == string(mapping.DeleteRow) || val == string(mapping.DeleteIgnore):
+			*dst = OnDelete{Mode: mapping.DeleteMode(val)}
+		case val == string(mapping.DeleteSoft):
 			d.fail(n.Line, path, "a soft delete needs the target column to set to true: write {soft: column}")
 		default:
 			d.fail(n.Line, path, "unknown value %s: use delete, ignore or {soft: column}", shown(raw, val))

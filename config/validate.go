@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
+	"github.com/replicator-cdc/replicator/internal/setting"
+	"github.com/replicator-cdc/replicator/mapping"
 )
 
 // maxStatusInterval leaves a margin under PostgreSQL's default
@@ -49,8 +52,10 @@ func (d *decoder) positive(path string, dur time.Duration) {
 func (d *decoder) validateSource(s *Source) {
 	if s.DSN == "" {
 		d.invalid("source.dsn", "is required: the source database, such as postgres://replicator:${PGPASSWORD}@127.0.0.1:5432/app")
-	} else if msg := dsnProblem(s.DSN); msg != "" {
-		d.invalid("source.dsn", "%s %s", s.RedactedDSN(), msg)
+	} else if _, err := pgdsn.Parse(s.DSN); err != nil {
+		// Never quoted: a DSN that does not parse may show its password
+		// where the host should be.
+		d.invalid("source.dsn", "%v", err)
 	}
 	if !validSlotName(s.Slot) {
 		d.invalid("source.slot", "%s is not a replication slot name: use 1 to 63 lower-case letters, digits and _", d.quote(s.Slot, "source.slot"))
@@ -111,14 +116,6 @@ func listenProblem(listen string) string {
 	return ""
 }
 
-func urlProblem(u string) string {
-	parsed, err := url.Parse(u)
-	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
-		return "is not an http or https URL"
-	}
-	return ""
-}
-
 func (d *decoder) validateTargets(targets map[string]*Target) {
 	if len(targets) == 0 {
 		d.invalid("targets", "none defined: define at least one target of type %s or %s", TypeFeishu, TypeGPTBots)
@@ -132,27 +129,46 @@ func (d *decoder) validateTargets(targets map[string]*Target) {
 			d.invalid(p+".type", "is required: use %s or %s", TypeFeishu, TypeGPTBots)
 			continue
 		}
-		if !(t.RequestsPerSecond > 0) {
-			d.invalid(p+".requests_per_second", "is %v: use a number above zero", t.RequestsPerSecond)
+		var problems setting.Problems
+		switch {
+		case t.Feishu != nil:
+			problems = t.Feishu.Problems()
+		case t.GPTBots != nil:
+			problems = t.GPTBots.Problems()
 		}
-		d.positive(p+".request_timeout", t.RequestTimeout)
-		if msg := urlProblem(t.BaseURL); msg != "" {
-			d.invalid(p+".base_url", "%s %s", d.quote(t.BaseURL, p+".base_url"), msg)
-		}
-		switch t.Type {
-		case TypeFeishu:
-			d.validateFeishu(t, p)
-		case TypeGPTBots:
-			if t.APIKey == "" {
-				d.invalid(p+".api_key", "is required for a %s target: set it, for example to ${GPTBOTS_API_KEY}", TypeGPTBots)
-			}
-			if t.Timezone == "" {
-				d.invalid(p+".timezone", "is empty: use an IANA time zone such as UTC or Asia/Singapore")
-			} else if _, err := time.LoadLocation(t.Timezone); err != nil {
-				d.invalid(p+".timezone", "%s is not a known time zone: use an IANA name such as UTC or Asia/Singapore", d.quote(t.Timezone, p+".timezone"))
-			}
+		for _, pr := range problems {
+			d.targetProblem(p, pr)
 		}
 	}
+}
+
+// targetProblem reports a problem a target package found in its settings.
+func (d *decoder) targetProblem(target string, pr setting.Problem) {
+	path := target
+	if pr.Key != "" {
+		path = target + "." + pr.Key
+	}
+	for _, from := range pr.From {
+		if d.badUnder(target + "." + from) {
+			return
+		}
+	}
+	if pr.Quoted {
+		d.invalid(path, "%s %s", d.quote(pr.Value, path), pr.Msg)
+		return
+	}
+	d.invalid(path, "%s", pr.Msg)
+}
+
+// badUnder reports whether the value at path, or one under it, could not be
+// decoded.
+func (d *decoder) badUnder(path string) bool {
+	for p := range d.bad {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func validTargetName(name string) bool {
@@ -165,31 +181,6 @@ func validTargetName(name string) bool {
 		}
 	}
 	return true
-}
-
-func (d *decoder) validateFeishu(t *Target, p string) {
-	if t.WorkspaceID == "" {
-		d.invalid(p+".workspace_id", "is required for a %s target: the aPaaS workspace, such as workspace_aadimx5uzpsls", TypeFeishu)
-	}
-	switch {
-	case t.UserAccessToken != "" && t.OAuth != nil:
-		d.invalid(p, "sets both user_access_token and oauth: keep one (oauth keeps the token fresh)")
-	case t.UserAccessToken == "" && t.OAuth == nil:
-		d.invalid(p, "needs credentials: set oauth {app_id, app_secret, refresh_token}, or user_access_token")
-	case t.OAuth != nil:
-		if t.OAuth.AppID == "" {
-			d.invalid(p+".oauth.app_id", "is required: the Feishu app's ID")
-		}
-		if t.OAuth.AppSecret == "" {
-			d.invalid(p+".oauth.app_secret", "is required: the Feishu app's secret")
-		}
-	}
-	if msg := urlProblem(t.AuthorizeURL); msg != "" {
-		d.invalid(p+".authorize_url", "%s %s", d.quote(t.AuthorizeURL, p+".authorize_url"), msg)
-	}
-	if t.MaxFilterLength <= 0 {
-		d.invalid(p+".max_filter_length", "is %d: use a positive number of characters, such as 4000", t.MaxFilterLength)
-	}
 }
 
 func (d *decoder) validateMappings(c *Config) {
@@ -226,7 +217,7 @@ func (d *decoder) validateMappings(c *Config) {
 		}
 		d.validateColumns(m, p)
 		d.validateKey(m, target, p)
-		if m.OnDelete.Mode == DeleteSoft && m.OnDelete.SoftColumn == "" {
+		if m.OnDelete.Mode == mapping.DeleteSoft && m.OnDelete.SoftColumn == "" {
 			d.invalid(p+".on_delete.soft", "is required: name the target column a delete sets to true")
 		}
 	}
@@ -289,7 +280,7 @@ func (d *decoder) validateKey(m *Mapping, target *Target, p string) {
 			}
 			name = m.Columns[i].Name
 		}
-		if m.OnDelete.Mode == DeleteSoft && name != "" && name == m.OnDelete.SoftColumn {
+		if m.OnDelete.Mode == mapping.DeleteSoft && name != "" && name == m.OnDelete.SoftColumn {
 			d.invalid(p+".on_delete.soft", "%s is a key column: a soft delete must set a column outside the key", d.quote(name, p+".on_delete.soft"))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
 )
 
 // sessionParams fix the text forms of values, so that the decoder sees one
@@ -37,10 +38,11 @@ func SessionParams() map[string]string {
 
 // ConnectReplication opens a logical replication connection to dsn's database.
 func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
-	cfg, err := pgconn.ParseConfig(dsn)
+	connCfg, err := pgdsn.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("replication: parse DSN: %w", err)
+		return nil, fmt.Errorf("replication: source.dsn %w", err)
 	}
+	cfg := &connCfg.Config
 	for k, v := range sessionParams {
 		cfg.RuntimeParams[k] = v
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/pgdsn"
 )
 
 // BeginSnapshot opens the read-only repeatable-read transaction the initial
@@ -32,9 +33,9 @@ func BeginSnapshot(ctx context.Context, conn *pgx.Conn, snapshotName string) (pg
 // ConnectSQL opens an ordinary connection with the session settings the
 // decoder expects (so snapshot rows read like streamed ones).
 func ConnectSQL(ctx context.Context, dsn string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(dsn)
+	cfg, err := pgdsn.Parse(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("source: parse DSN: %w", err)
+		return nil, fmt.Errorf("source: source.dsn %w", err)
 	}
 	for k, v := range sessionParams {
 		cfg.RuntimeParams[k] = v

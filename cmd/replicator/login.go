@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 )
@@ -31,16 +30,18 @@ func feishuLoginCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	t, ok := cfg.Targets[*target]
-	if !ok || t.Type != config.TypeFeishu {
+	if !ok || t.Feishu == nil {
 		return errors.New("--target must name a feishu target of the configuration")
 	}
-	if t.OAuth == nil {
+	if !t.Feishu.UsesOAuth() {
 		return fmt.Errorf("target %s has no oauth section: feishu-login needs oauth.app_id and oauth.app_secret", t.Name)
 	}
 	if err := os.MkdirAll(cfg.State.Dir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	if err := feishu.Login(ctx, app.FeishuConfig(t, cfg.State.Dir), *listen, stdout); err != nil {
+	c := *t.Feishu
+	c.StateDir = cfg.State.Dir
+	if err := feishu.Login(ctx, c, *listen, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Tokens for target %s are saved in %s.\n", t.Name, cfg.State.Dir)

@@ -5,42 +5,48 @@
 package feishu
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"time"
 
+	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/metrics"
 )
 
-// Config is one Feishu target. Zero fields take the defaults noted.
+// Config is one Feishu target. Zero fields take the defaults noted. The
+// yaml tags name the settings of a feishu target in the configuration file,
+// which the config package decodes into a Config; untagged fields are set by
+// the program.
 type Config struct {
 	// Name is the target's name, for logs, metrics and the token file.
 	Name string
 	// BaseURL is the open platform; default "https://open.feishu.cn".
-	BaseURL string
+	BaseURL string `yaml:"base_url"`
 	// AuthorizeURL is the accounts site Login sends the person to; default
 	// "https://accounts.feishu.cn".
-	AuthorizeURL string
+	AuthorizeURL string `yaml:"authorize_url"`
 	// WorkspaceID is the aPaaS workspace holding the tables.
-	WorkspaceID string
+	WorkspaceID string `yaml:"workspace_id"`
 	// UserAccessToken is a fixed token; it expires after about 2 hours.
 	// Set it or OAuth, not both.
-	UserAccessToken string
+	UserAccessToken string `yaml:"user_access_token"`
 	// OAuth keeps a user_access_token alive by refreshing it.
-	OAuth OAuth
+	OAuth OAuth `yaml:"oauth"`
 	// Scopes are what Login asks the person to grant; default the record
 	// write scope and offline_access (needed for a refresh token).
 	Scopes []string
 	// RequestsPerSecond is the API rate limit shared by all tables; default 10.
-	RequestsPerSecond float64
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// RequestTimeout bounds each HTTP request; default 30s.
-	RequestTimeout time.Duration
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// MaxFilterLength bounds a delete filter's length as sent in the URL
 	// (percent-encoded); default 4000.
-	MaxFilterLength int
+	MaxFilterLength int `yaml:"max_filter_length"`
+	// MaxConcurrentRequests is how many requests of one table may be in
+	// flight at once, 1 to 64; default 16.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxBatchRows caps rows per request, at most 500 (the API limit); default 500.
 	MaxBatchRows int
 	// MaxInFlight is how many requests a Write keeps in flight; default 4.
@@ -62,9 +68,23 @@ type Config struct {
 // or the console). Once a refreshed token is saved in the state directory,
 // the saved one is used instead of RefreshToken.
 type OAuth struct {
-	AppID        string
-	AppSecret    string
-	RefreshToken string
+	AppID        string `yaml:"app_id"`
+	AppSecret    string `yaml:"app_secret"`
+	RefreshToken string `yaml:"refresh_token"`
+}
+
+// DefaultConfig returns the configuration of a target named name with every
+// default applied; settings decoded over it replace the defaults.
+func DefaultConfig(name string) Config {
+	c := Config{Name: name}
+	c.setDefaults()
+	return c
+}
+
+// UsesOAuth reports whether the target refreshes its token with OAuth
+// rather than using a fixed user_access_token.
+func (c *Config) UsesOAuth() bool {
+	return c.OAuth != OAuth{}
 }
 
 // Deps are the writer's collaborators; all optional.
@@ -107,6 +127,9 @@ func (c *Config) setDefaults() {
 	if c.MaxBatchRows == 0 {
 		c.MaxBatchRows = apiMaxRows
 	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = 16
+	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 4
 	}
@@ -121,50 +144,55 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// validate names the offending setting as the configuration file spells it.
-func (c *Config) validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !namePattern.MatchString(c.Name) {
-		bad("target name %q: use letters, digits, '_', '-' or '.'", c.Name)
-	}
+// Problems lists what is wrong with the settings of the configuration file,
+// each named by its key; the defaults must have been applied.
+func (c *Config) Problems() setting.Problems {
+	var ps setting.Problems
 	if c.WorkspaceID == "" {
-		bad("workspace_id is required")
+		ps.Add("workspace_id", "is required for a feishu target: the aPaaS workspace, such as workspace_aadimx5uzpsls")
 	}
-	oauth := c.OAuth.AppID != "" || c.OAuth.AppSecret != "" || c.OAuth.RefreshToken != ""
+	credentials := []string{"user_access_token", "oauth"}
 	switch {
-	case c.UserAccessToken != "" && oauth:
-		bad("set either user_access_token or oauth, not both")
-	case c.UserAccessToken == "" && !oauth:
-		bad("set user_access_token or oauth {app_id, app_secret, refresh_token}")
-	case oauth:
-		errs = append(errs, c.validateOAuth())
+	case c.UserAccessToken != "" && c.UsesOAuth():
+		ps.AddFrom("", credentials, "sets both user_access_token and oauth: keep one (oauth keeps the token fresh)")
+	case c.UserAccessToken == "" && !c.UsesOAuth():
+		ps.AddFrom("", credentials, "needs credentials: set oauth {app_id, app_secret, refresh_token}, or user_access_token")
+	case c.UsesOAuth():
+		if c.OAuth.AppID == "" {
+			ps.Add("oauth.app_id", "is required: the Feishu app's ID")
+		}
+		if c.OAuth.AppSecret == "" {
+			ps.Add("oauth.app_secret", "is required: the Feishu app's secret")
+		}
 	}
-	if c.RequestsPerSecond < 0 {
-		bad("requests_per_second must be positive")
+	ps.URL("base_url", c.BaseURL)
+	ps.URL("authorize_url", c.AuthorizeURL)
+	ps.Rate("requests_per_second", c.RequestsPerSecond)
+	ps.Duration("request_timeout", c.RequestTimeout)
+	if c.MaxFilterLength < minFilterLength {
+		ps.Add("max_filter_length", "is %d: use at least %d characters, such as 4000", c.MaxFilterLength, minFilterLength)
 	}
-	if c.MaxBatchRows < 0 || c.MaxBatchRows > apiMaxRows {
-		bad("max_batch_rows must be between 1 and %d", apiMaxRows)
-	}
-	if c.MaxFilterLength < 100 {
-		bad("max_filter_length must be at least 100")
-	}
-	if c.MaxInFlight < 1 || c.RequestTimeout < 0 || c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.MaxRetries < 0 {
-		bad("max_in_flight, request_timeout, retry_min, retry_max and max_retries must be positive, with retry_max >= retry_min")
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("feishu target %q: %w", c.Name, err)
-	}
-	return nil
+	ps.Range("max_concurrent_requests", c.MaxConcurrentRequests, 1, 64, 16)
+	return ps
 }
 
-func (c *Config) validateOAuth() error {
-	var errs []error
-	if c.OAuth.AppID == "" || c.OAuth.AppSecret == "" {
-		errs = append(errs, errors.New("oauth needs app_id and app_secret"))
+// minFilterLength leaves room for a filter on one key besides the URL.
+const minFilterLength = 100
+
+// validate checks the defaulted config, the settings the program sets too.
+func (c *Config) validate() error {
+	ps := c.Problems()
+	if !namePattern.MatchString(c.Name) {
+		ps.AddValue("", c.Name, "is not a usable target name: use letters, digits, '_', '-' or '.'")
 	}
-	if c.StateDir == "" {
-		errs = append(errs, errors.New("oauth needs the state directory, where the rotated refresh token is kept"))
+	if c.MaxBatchRows < 0 || c.MaxBatchRows > apiMaxRows {
+		ps.Add("max_batch_rows", "must be between 1 and %d", apiMaxRows)
 	}
-	return errors.Join(errs...)
+	if c.MaxInFlight < 1 || c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.MaxRetries < 0 {
+		ps.Add("", "max_in_flight, retry_min, retry_max and max_retries must be positive, with retry_max >= retry_min")
+	}
+	if c.UsesOAuth() && c.StateDir == "" {
+		ps.Add("oauth", "needs the state directory, where the rotated refresh token is kept")
+	}
+	return ps.Err(fmt.Sprintf("feishu target %q", c.Name))
 }

@@ -220,7 +220,7 @@ func TestNewRequiresARefreshToken(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	_, err := New(Config{Name: "a/b", UserAccessToken: "x", OAuth: OAuth{AppID: "cli"}, MaxBatchRows: 501}, Deps{})
 	require.Error(t, err)
-	for _, want := range []string{"target name", "workspace_id", "not both", "max_batch_rows"} {
+	for _, want := range []string{"target name", "workspace_id", "sets both", "max_batch_rows"} {
 		assert.Contains(t, err.Error(), want)
 	}
 	assert.NotContains(t, err.Error(), `"x"`)

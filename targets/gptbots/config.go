@@ -1,17 +1,16 @@
 package gptbots
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	// Embedded zone data, because a minimal container without
 	// /usr/share/zoneinfo would otherwise fail to load Config.Timezone.
 	_ "time/tzdata"
 
+	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/metrics"
 )
 
@@ -28,23 +27,32 @@ const (
 	DefaultMaxDeleteItems = 1000
 	DefaultBackoffMin     = 200 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
+	// DefaultMaxConcurrentRequests fills the quota when the API answers in
+	// about a second.
+	DefaultMaxConcurrentRequests = 16
 )
 
 // Config is one GPTBots target (one API key). Zero fields take the defaults.
+// The yaml tags name the settings of a gptbots target in the configuration
+// file, which the config package decodes into a Config; untagged fields are
+// set by the program.
 type Config struct {
 	// Name is the target's name in the configuration, for logs and metrics.
 	Name string
 	// BaseURL is the API host for the key's region, without a path.
-	BaseURL string
+	BaseURL string `yaml:"base_url"`
 	// APIKey is the agent's API key.
-	APIKey string
+	APIKey string `yaml:"api_key"`
 	// RequestsPerSecond caps the calls this writer makes, all tables
 	// together; it paces 5% below, to absorb network and timer jitter.
-	RequestsPerSecond float64
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// RequestTimeout bounds each call.
-	RequestTimeout time.Duration
+	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// Timezone is the IANA zone DATETIME fields are written in.
-	Timezone string
+	Timezone string `yaml:"timezone"`
+	// MaxConcurrentRequests is how many requests of one table may be in
+	// flight at once, 1 to 64.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxItems caps the items of one update call.
 	MaxItems int
 	// MaxBodyBytes caps the body of one update or delete call.
@@ -73,6 +81,14 @@ type Deps struct {
 	TableHealth func(table string, err error)
 }
 
+// DefaultConfig returns the configuration of a target named name with every
+// default applied; settings decoded over it replace the defaults.
+func DefaultConfig(name string) Config {
+	c := Config{Name: name}
+	c.defaults()
+	return c
+}
+
 func (c *Config) defaults() {
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL
@@ -85,6 +101,9 @@ func (c *Config) defaults() {
 	}
 	if c.Timezone == "" {
 		c.Timezone = DefaultTimezone
+	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = DefaultMaxConcurrentRequests
 	}
 	if c.MaxItems == 0 {
 		c.MaxItems = DefaultMaxItems
@@ -103,26 +122,33 @@ func (c *Config) defaults() {
 	}
 }
 
-// validate checks the defaulted config; messages name the field and never
-// the key.
-func (c *Config) validate() (*time.Location, error) {
-	var errs []error
+// Problems lists what is wrong with the settings of the configuration file,
+// each named by its key; the defaults must have been applied. No message
+// quotes the API key.
+func (c *Config) Problems() setting.Problems {
+	var ps setting.Problems
 	if c.APIKey == "" {
-		errs = append(errs, errors.New("api_key is empty"))
+		ps.Add("api_key", "is required for a gptbots target: set it, for example to ${GPTBOTS_API_KEY}")
 	}
-	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("base_url %q is not an http(s) URL", c.BaseURL))
+	ps.URL("base_url", c.BaseURL)
+	ps.Rate("requests_per_second", c.RequestsPerSecond)
+	ps.Duration("request_timeout", c.RequestTimeout)
+	if c.Timezone == "" {
+		ps.Add("timezone", "is empty: use an IANA time zone such as UTC or Asia/Singapore")
+	} else if _, err := time.LoadLocation(c.Timezone); err != nil {
+		ps.AddValue("timezone", c.Timezone, "is not a known time zone: use an IANA name such as UTC or Asia/Singapore")
 	}
-	loc, err := time.LoadLocation(c.Timezone)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("timezone %q: %w", c.Timezone, err))
-	}
+	ps.Range("max_concurrent_requests", c.MaxConcurrentRequests, 1, 64, DefaultMaxConcurrentRequests)
+	return ps
+}
+
+// validate checks the defaulted config, the settings the program sets too.
+func (c *Config) validate() (*time.Location, error) {
+	ps := c.Problems()
 	positive := []struct {
 		name string
 		ok   bool
 	}{
-		{"requests_per_second", c.RequestsPerSecond > 0},
-		{"request_timeout", c.RequestTimeout > 0},
 		{"max_items", c.MaxItems > 0},
 		{"max_body_bytes", c.MaxBodyBytes > 0},
 		{"max_delete_items", c.MaxDeleteItems > 0},
@@ -132,11 +158,11 @@ func (c *Config) validate() (*time.Location, error) {
 	}
 	for _, p := range positive {
 		if !p.ok {
-			errs = append(errs, fmt.Errorf("%s is out of range", p.name))
+			ps.Add(p.name, "is out of range")
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("gptbots target %q: %w", c.Name, errors.Join(errs...))
+	if err := ps.Err(fmt.Sprintf("gptbots target %q", c.Name)); err != nil {
+		return nil, err
 	}
-	return loc, nil
+	return time.LoadLocation(c.Timezone)
 }
