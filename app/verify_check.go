@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -67,16 +66,16 @@ func (v *verifier) recheck(ctx context.Context, cands map[string]candidate, rep 
 		rows := target[k]
 		switch {
 		case s2 == nil && len(rows) > 0 && v.extraPolicy():
-			rep.add(Difference{Kind: KindExtra, Key: k}, replicator.Record{Op: replicator.OpDelete, Key: c.keyRec.Key})
+			rep.add(Difference{Kind: KindExtra, Key: k}, c)
 		case s2 != nil && len(rows) == 0:
-			rep.add(Difference{Kind: KindMissing, Key: k}, s2.rec)
+			rep.add(Difference{Kind: KindMissing, Key: k}, c)
 		case s2 != nil:
 			cols := differing(s2.rendered, rows[0])
 			if len(rows) > 1 {
 				cols = append(cols, "(the key is on several target rows)")
 			}
 			if len(cols) > 0 {
-				rep.add(Difference{Kind: KindDifferent, Key: k, Columns: cols}, s2.rec)
+				rep.add(Difference{Kind: KindDifferent, Key: k, Columns: cols}, c)
 			}
 		}
 	}
@@ -88,19 +87,70 @@ func (v *verifier) extraPolicy() bool {
 	return ok
 }
 
-// repair upserts the missing and different rows and deletes the extra ones
-// through the target's writer, under its rate limit and retries.
+// repairPasses bounds how often repair writes a row again that the
+// re-check after a write still finds different (a change the daemon wrote
+// just before the repair's older value, say).
+const repairPasses = 3
+
+// repair makes the differing rows equal through the target's writer, under
+// its rate limit and retries: each row's current source state is read just
+// before the write and upserted, or deleted when the source no longer has
+// it. The written rows are then checked again like any difference, and
+// written again while they differ, at most repairPasses times.
 func (v *verifier) repair(ctx context.Context, rep *TableReport) error {
-	for part := range slices.Chunk(rep.fixes, 500) {
-		rejected, err := v.w.Write(ctx, replicator.Batch{Table: v.spec, Records: part})
+	cands := rep.fixes
+	landed := map[string]bool{}
+	for pass := 0; pass < repairPasses && len(cands) > 0; pass++ {
+		keys := make([][][]byte, 0, len(cands))
+		for _, c := range cands {
+			keys = append(keys, c.keyText)
+		}
+		fresh, err := v.readKeys(ctx, keys)
 		if err != nil {
-			return fmt.Errorf("repair: %w", err)
+			return err
 		}
-		rep.Repaired += len(part) - len(rejected)
-		for _, r := range rejected {
-			rep.RepairRejected = append(rep.RepairRejected, r.Reason)
+		var recs []replicator.Record
+		var recKeys []string
+		for k, c := range cands {
+			switch s := fresh[k]; {
+			case s != nil:
+				recs = append(recs, s.rec)
+			case v.extraPolicy():
+				recs = append(recs, replicator.Record{Op: replicator.OpDelete, Key: c.keyRec.Key})
+			default:
+				continue
+			}
+			recKeys = append(recKeys, k)
 		}
+		for start := 0; start < len(recs); start += 500 {
+			end := min(start+500, len(recs))
+			rejected, err := v.w.Write(ctx, replicator.Batch{Table: v.spec, Records: recs[start:end]})
+			if err != nil {
+				return fmt.Errorf("repair: %w", err)
+			}
+			refused := map[string]bool{}
+			for _, r := range rejected {
+				refused[r.Record.KeyString()] = true
+				rep.RepairRejected = append(rep.RepairRejected, r.Reason)
+			}
+			for i := start; i < end; i++ {
+				if !refused[recs[i].KeyString()] {
+					landed[recKeys[i]] = true
+				}
+			}
+		}
+		check := &TableReport{}
+		next := cands
+		for round := 0; round < v.opts.Rounds && len(next) > 0; round++ {
+			if next, err = v.recheck(ctx, next, check); err != nil {
+				return err
+			}
+		}
+		cands = check.fixes
 	}
+	rep.repaired = true
+	rep.Repaired = len(landed)
+	rep.RepairLeft = len(cands)
 	return nil
 }
 
@@ -133,14 +183,19 @@ type TableReport struct {
 	// Lagging says a running daemon had not confirmed the last read's
 	// position within the settle time: differences may be its lag.
 	Lagging        bool
+	// Repaired counts the rows a repair wrote; RepairLeft those still
+	// different after it; RepairRejected the target's reasons for refusing
+	// a repair's write.
 	Repaired       int
+	RepairLeft     int
 	RepairRejected []string
 
 	examples int
-	fixes    []replicator.Record
+	fixes    map[string]candidate
+	repaired bool
 }
 
-func (r *TableReport) add(d Difference, fix replicator.Record) {
+func (r *TableReport) add(d Difference, fix candidate) {
 	n := &r.Different
 	switch d.Kind {
 	case KindMissing:
@@ -152,7 +207,10 @@ func (r *TableReport) add(d Difference, fix replicator.Record) {
 	if *n <= r.examples {
 		r.Examples = append(r.Examples, d)
 	}
-	r.fixes = append(r.fixes, fix)
+	if r.fixes == nil {
+		r.fixes = map[string]candidate{}
+	}
+	r.fixes[d.Key] = fix
 }
 
 // Equal says the table's mirror was found equal.
@@ -160,16 +218,25 @@ func (r *TableReport) Equal() bool {
 	return r.Missing+r.Extra+r.Different+r.Unsettled == 0
 }
 
+// EqualNow says the mirror is equal at the end: found equal, or repaired
+// with every written row checked equal afterwards.
+func (r *TableReport) EqualNow() bool {
+	if r.Equal() {
+		return true
+	}
+	return r.repaired && r.Unsettled == 0 && r.RepairLeft == 0 && len(r.RepairRejected) == 0
+}
+
 // VerifyReport is verify's finding for every table checked.
 type VerifyReport struct {
 	Tables []TableReport
 }
 
-// Equal says every table's mirror was found equal (after a repair: was
-// equal before it).
-func (r *VerifyReport) Equal() bool {
+// EqualNow says every table's mirror is equal at the end (see
+// TableReport.EqualNow).
+func (r *VerifyReport) EqualNow() bool {
 	for i := range r.Tables {
-		if !r.Tables[i].Equal() {
+		if !r.Tables[i].EqualNow() {
 			return false
 		}
 	}

@@ -69,7 +69,7 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
     requests_per_second: 15
 `, lark.URL(), lark.Options().WorkspaceID, lark.AccessToken(), bots.URL())
 	cfg := e.configWithTargets(targets, verifyMappings)
-	e.startStreaming(cfg)
+	daemon := e.startStreaming(cfg)
 	eventually(t, 90*time.Second, "both mirrors", func() bool {
 		return len(lark.Rows("people")) == 400 && len(bots.Rows("tbl_tickets")) == 400
 	})
@@ -122,7 +122,8 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
 			}
 		}
 	}()
-	defer func() { close(stop); wg.Wait() }()
+	stopWorkload := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopWorkload()
 
 	before := verify(false)
 	require.Equal(t, [4]int{}, counts(before["public.people"]), "before any drift: %+v", before["public.people"])
@@ -151,12 +152,33 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
 	require.Equal(t, [4]int{3, 2, 5, 0}, counts(people), "%+v", people)
 	require.Equal(t, [4]int{2, 3, 1, 0}, counts(tickets), "%+v", tickets)
 	require.Contains(t, tickets.Examples, app.Difference{Kind: app.KindDifferent, Key: "2:20", Columns: []string{"at"}})
+	require.Contains(t, people.Examples, app.Difference{Kind: app.KindDifferent, Key: "2:14", Columns: []string{"score"}})
+	require.Contains(t, people.Examples, app.Difference{Kind: app.KindMissing, Key: "1:1"})
+	require.Contains(t, people.Examples, app.Difference{Kind: app.KindExtra, Key: "5:90001"})
+	require.False(t, people.EqualNow())
 
 	repaired := verify(true)
 	require.Equal(t, 10, repaired["public.people"].Repaired, "%+v", repaired["public.people"])
 	require.Equal(t, 6, repaired["public.tickets"].Repaired, "%+v", repaired["public.tickets"])
+	for _, tr := range repaired {
+		require.True(t, tr.EqualNow(), "%+v", tr)
+	}
 
 	after := verify(false)
 	require.Equal(t, [4]int{}, counts(after["public.people"]), "after repair: %+v", after["public.people"])
 	require.Equal(t, [4]int{}, counts(after["public.tickets"]), "after repair: %+v", after["public.tickets"])
+
+	// A stopped daemon: the change it has not written is a difference, and
+	// the report says the daemon was not there to catch up.
+	stopWorkload()
+	end := e.currentLSN()
+	eventually(t, 60*time.Second, "the daemon to confirm the workload", func() bool { return e.lsnAtLeast(e.slotFlushed(), end) })
+	require.NoError(t, daemon.stop())
+	e.exec("UPDATE people SET name = 'after the stop' WHERE id = 50")
+	stopped := verify(false)["public.people"]
+	require.Equal(t, [4]int{0, 0, 1, 0}, counts(stopped), "%+v", stopped)
+	require.True(t, stopped.Lagging)
+	fixed := verify(true)["public.people"]
+	require.True(t, fixed.EqualNow(), "%+v", fixed)
+	require.Equal(t, [4]int{}, counts(verify(false)["public.people"]))
 }

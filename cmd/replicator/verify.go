@@ -28,7 +28,7 @@ func (e *exitError) Error() string {
 }
 
 func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlags("verify", "Usage: replicator verify --config FILE [--table SCHEMA.TABLE ...] [--repair]\n\nReads every mapped target table back through its API and compares it with the source table, by key\nand by value as the writers render them, and reports missing, extra and different rows. Works beside\na running daemon: a difference is reported only when it persists after the daemon confirmed the\nsource's state (docs/production.md, \"Verifying a mirror\"). --repair then upserts and deletes what\nmakes the target equal. Exit status: 0 equal, 1 differences found (also when repaired), 2 error.", stderr)
+	fs, configPath := newFlags("verify", "Usage: replicator verify --config FILE [--table SCHEMA.TABLE ...] [--repair]\n\nReads every mapped target table back through its API and compares it with the source table, by key\nand by value as the writers render them, and reports missing, extra and different rows. Works beside\na running daemon: a difference is reported only when it persists after the daemon confirmed the\nsource's state (docs/production.md, \"Verifying a mirror\"). --repair then upserts and deletes what\nmakes the target equal. Exit status: 0 when the mirror is equal (found so, or repaired and checked again), 1 when it is not,\n2 when verify itself failed.", stderr)
 	var tables tableList
 	fs.Var(&tables, "table", "a mapped source `table` to verify (repeatable; default every table)")
 	repair := fs.Bool("repair", false, "write what makes the target equal to the source")
@@ -46,7 +46,7 @@ func verifyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return &exitError{code: 2, err: err}
 	}
 	printVerify(stdout, rep, *repair)
-	if !rep.Equal() {
+	if !rep.EqualNow() {
 		return &exitError{code: 1}
 	}
 	return nil
@@ -75,7 +75,7 @@ func printVerify(w io.Writer, rep *app.VerifyReport, repair bool) {
 			fmt.Fprintln(w)
 		}
 		if repair && t.Missing+t.Extra+t.Different > 0 {
-			fmt.Fprintf(w, "  repaired %d rows", t.Repaired)
+			fmt.Fprintf(w, "  repaired %d rows, %d still different", t.Repaired, t.RepairLeft)
 			if n := len(t.RepairRejected); n > 0 {
 				fmt.Fprintf(w, "; %d refused by the target, first: %s", n, t.RepairRejected[0])
 			}
