@@ -182,7 +182,7 @@ type TableReport struct {
 	Unsettled int
 	// Lagging says a running daemon had not confirmed the last read's
 	// position within the settle time: differences may be its lag.
-	Lagging        bool
+	Lagging bool
 	// Repaired counts the rows a repair wrote; RepairLeft those still
 	// different after it; RepairRejected the target's reasons for refusing
 	// a repair's write.
