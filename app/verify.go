@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/feishu"
 )
 
 // VerifyOptions are verify's flags.
@@ -74,6 +76,10 @@ func Verify(ctx context.Context, cfg *config.Config, deps Deps, opts VerifyOptio
 		return nil, err
 	}
 	store, err := state.Open(cfg.State.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err = borrowTokens(ctx, conn, cfg, store.Dir())
 	if err != nil {
 		return nil, err
 	}
@@ -314,4 +320,44 @@ func (v *verifier) waitDaemon(ctx context.Context, lsn string) (bool, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// borrowMinValid is how long a borrowed Feishu access token must still be
+// valid when verify starts.
+const borrowMinValid = 10 * time.Minute
+
+// borrowTokens makes each Feishu OAuth target use the access token the
+// daemon saved, so that verify never refreshes beside a running daemon:
+// refresh tokens are single-use, and verify's refresh would spend the
+// daemon's. Without a saved token valid long enough it refreshes like the
+// daemon only when no daemon streams from the slot.
+func borrowTokens(ctx context.Context, conn *pgx.Conn, cfg *config.Config, stateDir string) (*config.Config, error) {
+	out := *cfg
+	out.Targets = maps.Clone(cfg.Targets)
+	for name, t := range cfg.Targets {
+		if t.Feishu == nil || !t.Feishu.UsesOAuth() {
+			continue
+		}
+		c := *t.Feishu
+		c.StateDir = stateDir
+		borrowed, err := feishu.BorrowSavedToken(c, borrowMinValid, time.Now())
+		if errors.Is(err, feishu.ErrNoBorrowableToken) {
+			var active bool
+			qerr := conn.QueryRow(ctx, "SELECT coalesce(bool_or(active), false) FROM pg_replication_slots WHERE slot_name = $1", cfg.Source.Slot).Scan(&active)
+			if qerr != nil {
+				return nil, fmt.Errorf("read the slot's state: %w", qerr)
+			}
+			if active {
+				return nil, fmt.Errorf("%w; the running daemon refreshes it before it expires: run verify again in a few minutes", err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		tc := *t
+		tc.Feishu = &borrowed
+		out.Targets[name] = &tc
+	}
+	return &out, nil
 }
