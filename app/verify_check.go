@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -66,16 +67,16 @@ func (v *verifier) recheck(ctx context.Context, cands map[string]candidate, rep 
 		rows := target[k]
 		switch {
 		case s2 == nil && len(rows) > 0 && v.extraPolicy():
-			rep.add(Difference{Kind: KindExtra, Key: k}, c)
+			rep.add(Difference{Kind: KindExtra, Key: keyLabel(c.keyRec.Key)}, k, c)
 		case s2 != nil && len(rows) == 0:
-			rep.add(Difference{Kind: KindMissing, Key: k}, c)
+			rep.add(Difference{Kind: KindMissing, Key: keyLabel(c.keyRec.Key)}, k, c)
 		case s2 != nil:
 			cols := differing(s2.rendered, rows[0])
 			if len(rows) > 1 {
 				cols = append(cols, "(the key is on several target rows)")
 			}
 			if len(cols) > 0 {
-				rep.add(Difference{Kind: KindDifferent, Key: k, Columns: cols}, c)
+				rep.add(Difference{Kind: KindDifferent, Key: keyLabel(c.keyRec.Key), Columns: cols}, k, c)
 			}
 		}
 	}
@@ -164,7 +165,7 @@ const (
 // Difference is one target row that differs from its source row.
 type Difference struct {
 	Kind string
-	// Key is the row's key as compared (length-prefixed values).
+	// Key names the row: "id=7", or "a=1, b=x" for a composite key.
 	Key string
 	// Columns are the target columns whose values differ.
 	Columns []string
@@ -195,7 +196,7 @@ type TableReport struct {
 	repaired bool
 }
 
-func (r *TableReport) add(d Difference, fix candidate) {
+func (r *TableReport) add(d Difference, key string, fix candidate) {
 	n := &r.Different
 	switch d.Kind {
 	case KindMissing:
@@ -210,7 +211,7 @@ func (r *TableReport) add(d Difference, fix candidate) {
 	if r.fixes == nil {
 		r.fixes = map[string]candidate{}
 	}
-	r.fixes[d.Key] = fix
+	r.fixes[key] = fix
 }
 
 // Equal says the table's mirror was found equal.
@@ -241,4 +242,13 @@ func (r *VerifyReport) EqualNow() bool {
 		}
 	}
 	return true
+}
+
+// keyLabel shows a key for people: target column names and value texts.
+func keyLabel(key []replicator.Field) string {
+	parts := make([]string, len(key))
+	for i, f := range key {
+		parts[i] = f.Name + "=" + replicator.Abbreviate(string(f.Value.Raw), 100)
+	}
+	return strings.Join(parts, ", ")
 }

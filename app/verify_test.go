@@ -151,10 +151,10 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
 	people, tickets := drift["public.people"], drift["public.tickets"]
 	require.Equal(t, [4]int{3, 2, 5, 0}, counts(people), "%+v", people)
 	require.Equal(t, [4]int{2, 3, 1, 0}, counts(tickets), "%+v", tickets)
-	require.Contains(t, tickets.Examples, app.Difference{Kind: app.KindDifferent, Key: "2:20", Columns: []string{"at"}})
-	require.Contains(t, people.Examples, app.Difference{Kind: app.KindDifferent, Key: "2:14", Columns: []string{"score"}})
-	require.Contains(t, people.Examples, app.Difference{Kind: app.KindMissing, Key: "1:1"})
-	require.Contains(t, people.Examples, app.Difference{Kind: app.KindExtra, Key: "5:90001"})
+	require.Contains(t, tickets.Examples, app.Difference{Kind: app.KindDifferent, Key: "id=20", Columns: []string{"at"}})
+	require.Contains(t, people.Examples, app.Difference{Kind: app.KindDifferent, Key: "id=14", Columns: []string{"score"}})
+	require.Contains(t, people.Examples, app.Difference{Kind: app.KindMissing, Key: "id=1"})
+	require.Contains(t, people.Examples, app.Difference{Kind: app.KindExtra, Key: "id=90001"})
 	require.False(t, people.EqualNow())
 
 	repaired := verify(true)
