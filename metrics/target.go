@@ -14,9 +14,10 @@ type Target struct {
 	Requests *prometheus.CounterVec
 	// Rows counts rows confirmed by the target, by target, table and operation.
 	Rows *prometheus.CounterVec
-	// Errors counts failed attempts by target and reason (throttled, timeout,
-	// connection, server, token_expired, rejected, table, fatal...); table
-	// is an answer about the table or request as a whole.
+	// Errors counts failed attempts by target and reason, one vocabulary
+	// for every target (the Reason constants of targets/apicall: throttled,
+	// timeout, connection, server, token_expired, rejected, table...);
+	// table is an answer about the table or request as a whole.
 	Errors *prometheus.CounterVec
 	// ThrottleWait accumulates seconds spent waiting for the rate limiter or a
 	// throttling answer's reset time, by target.

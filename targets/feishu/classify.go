@@ -1,40 +1,15 @@
 package feishu
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/isolate"
 )
-
-// class is what to do after an answer.
-type class int
-
-const (
-	classOK class = iota
-	// classRetry: try again after a backoff.
-	classRetry
-	// classThrottle: try again after the answer's rate-limit reset.
-	classThrottle
-	// classRefresh: the access token is expired or invalid; refresh it,
-	// then try again.
-	classRefresh
-	// classReject: the API refuses the request (2320001); verdict tells
-	// whether a row or the table is to blame.
-	classReject
-	// classFatal: retrying cannot help; a person must act.
-	classFatal
-)
-
-var classNames = [...]string{"ok", "retry", "throttle", "refresh", "reject", "fatal"}
-
-func (c class) String() string { return classNames[c] }
 
 // Feishu codes the writer acts on.
 const (
@@ -53,52 +28,41 @@ const (
 	codeWrongAppCreds = 99991543
 )
 
-// classify decides from the HTTP status, the envelope's code and the
-// transport error. The body code wins over the status where both speak,
-// because Feishu signals failures in the code whatever the status.
-func classify(status, code int, transportErr error) class {
-	switch {
-	case transportErr != nil:
-		return classRetry
+// classify decides from the HTTP status and the envelope's code. The body
+// code wins over the status where both speak, because Feishu signals
+// failures in the code whatever the status.
+func classify(a answer) apicall.Verdict {
+	failure := &apiError{status: a.status, code: a.code, msg: a.msg}
+	v := func(act apicall.Action, reason string) apicall.Verdict {
+		return apicall.Verdict{Action: act, Reason: reason, Failure: failure}
+	}
+	switch code, status := a.code, a.status; {
 	case code == codeThrottled || status == http.StatusTooManyRequests:
-		return classThrottle
+		t := v(apicall.Throttle, apicall.ReasonThrottled)
+		t.Reset = apicall.Seconds(a.header.Get("x-ogw-ratelimit-reset"))
+		return t
 	case code == 0 && status >= 200 && status < 300:
-		return classOK
+		return apicall.Verdict{Action: apicall.Done}
 	case code == codeTokenInvalid || code == codeUserInvalid || code == codeTokenExpired:
-		return classRefresh
-	case code == codeScopeMissing || code == codeGrantMissing || code == codeNoPermission,
-		code == codeWrongAppCreds, code == codeMissingToken:
-		return classFatal
+		return v(apicall.Refresh, apicall.ReasonTokenExpired)
+	case code == codeScopeMissing || code == codeGrantMissing || code == codeNoPermission:
+		return v(apicall.Fatal, apicall.ReasonForbidden)
+	case code == codeWrongAppCreds, code == codeMissingToken:
+		return v(apicall.Fatal, apicall.ReasonUnauthorized)
+	case code == codeInvalidParam && missingConstraint(a.msg):
+		// No unique constraint matches on_conflict: the table's schema,
+		// not a row, and no retry changes it.
+		return v(apicall.Fatal, apicall.ReasonTable)
 	case code == codeInvalidParam:
-		return classReject
+		return v(apicall.Reject, apicall.ReasonRejected)
 	case status >= 500:
-		return classRetry
+		return v(apicall.Retry, apicall.ReasonServer)
 	case code == noCode && status >= 200 && status < 300:
 		// A garbled success answer: the write may or may not have landed,
 		// and writing it again is harmless.
-		return classRetry
+		return v(apicall.Retry, apicall.ReasonBadAnswer)
 	}
-	return classFatal
-}
-
-// reason is the error metric's label for a failed attempt.
-func reason(c class, transportErr error) string {
-	switch c {
-	case classThrottle:
-		return "throttled"
-	case classRefresh:
-		return "token_expired"
-	case classFatal:
-		return "fatal"
-	}
-	if transportErr == nil {
-		return "server"
-	}
-	var ne net.Error
-	if errors.Is(transportErr, context.DeadlineExceeded) || (errors.As(transportErr, &ne) && ne.Timeout()) {
-		return "timeout"
-	}
-	return "connection"
+	return v(apicall.Fatal, apicall.ReasonUnexpected)
 }
 
 // PostgreSQL's messages that quote the one input value a column type
@@ -222,7 +186,7 @@ func fieldOf(r *replicator.Record, name string) *replicator.Field {
 // its verdict is known.
 func scopeReason(k isolate.Kind) string {
 	if k == isolate.TableFailing {
-		return "table"
+		return apicall.ReasonTable
 	}
-	return "rejected"
+	return apicall.ReasonRejected
 }

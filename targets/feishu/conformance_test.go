@@ -35,7 +35,11 @@ func (conformance) New(t *testing.T, opts writertest.Options, tables ...string) 
 	t.Helper()
 	// No rate limit on the fake and a fast-retrying writer: the suite
 	// checks what the writer does, not how long it waits.
-	fake := feishufake.New(feishufake.Options{RequestsPerSecond: -1, Seed: 5})
+	limit := -1
+	if opts.RateLimit > 0 {
+		limit = opts.RateLimit
+	}
+	fake := feishufake.New(feishufake.Options{RequestsPerSecond: limit, Seed: 5})
 	t.Cleanup(fake.Close)
 	cols := make([]feishufake.Column, len(writertest.Columns))
 	for i, c := range writertest.Columns {
@@ -76,10 +80,11 @@ func (f *feishuTarget) MaxBatchRows() int { return 500 }
 func (f *feishuTarget) Rows(table string) []map[string]any { return f.fake.Rows(table) }
 
 var feishuFaults = map[writertest.Fault]feishufake.Fault{
-	writertest.FaultServerError: feishufake.FaultServerError,
-	writertest.FaultDrop:        feishufake.FaultDrop,
-	writertest.FaultLostAnswer:  feishufake.FaultLostAnswer,
-	writertest.FaultThrottle:    feishufake.FaultThrottle,
+	writertest.FaultServerError:  feishufake.FaultServerError,
+	writertest.FaultDrop:         feishufake.FaultDrop,
+	writertest.FaultLostAnswer:   feishufake.FaultLostAnswer,
+	writertest.FaultThrottle:     feishufake.FaultThrottle,
+	writertest.FaultThrottleLate: feishufake.FaultThrottleLate,
 }
 
 func mapFaults(faults []writertest.Fault) []feishufake.Fault {
@@ -112,4 +117,19 @@ func (f *feishuTarget) WriteRequests() int {
 		}
 	}
 	return n
+}
+
+// Quota counts the record calls, the ones the fake rate-limits.
+func (f *feishuTarget) Quota() writertest.Quota {
+	var calls []feishufake.Request
+	q := writertest.Quota{}
+	for _, r := range f.fake.Requests() {
+		if strings.HasSuffix(r.Path, "/records") {
+			calls = append(calls, r)
+			q.Throttles += min(1, int(r.Reset))
+		}
+	}
+	q.MaxPerSecond = feishufake.MaxPerWindow(calls, time.Second)
+	q.Early = len(feishufake.EarlyAfterThrottle(calls))
+	return q
 }

@@ -91,7 +91,7 @@ func Login(ctx context.Context, cfg Config, listen string, out io.Writer) error 
 	if cb.err != nil {
 		return fmt.Errorf("feishu target %q: authorization failed: %w", cfg.Name, cb.err)
 	}
-	tc := &tokenClient{cfg: &cfg, http: http.DefaultClient, log: slog.New(slog.DiscardHandler), m: metrics.NewTarget(prometheus.NewRegistry())}
+	tc := newTokenClient(&cfg, http.DefaultClient, slog.New(slog.DiscardHandler), metrics.NewTarget(prometheus.NewRegistry()))
 	tokens, err := tc.exchange(ctx, map[string]string{"grant_type": "authorization_code", "code": cb.code, "redirect_uri": redirect})
 	if err != nil {
 		return err

@@ -1,17 +1,15 @@
 package feishu
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/replicator-cdc/replicator/metrics"
-	"github.com/replicator-cdc/replicator/targets/backoff"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 const tokenEndpoint = "/open-apis/authen/v2/oauth/token"
@@ -29,10 +27,22 @@ const (
 
 // tokenClient calls the OAuth token endpoint.
 type tokenClient struct {
-	cfg  *Config
-	http *http.Client
-	log  *slog.Logger
-	m    *metrics.Target
+	cfg *Config
+	api *apicall.Client
+	log *slog.Logger
+	m   *metrics.Target
+}
+
+// newTokenClient calls the token endpoint with its own limiter: it is
+// another API than the tables', with its own quota, and a refresh must not
+// wait behind a table's throttling pause.
+func newTokenClient(cfg *Config, hc *http.Client, log *slog.Logger, m *metrics.Target) *tokenClient {
+	return &tokenClient{cfg: cfg, log: log, m: m, api: apicall.New(apicall.Config{
+		Name: cfg.Name, What: fmt.Sprintf("feishu target %q: token endpoint", cfg.Name), HTTP: hc,
+		Limiter: apicall.NewLimiter(0), Metrics: m, Log: log,
+		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
+		MaxAnswerBytes: 1 << 20,
+	})}
 }
 
 // tokenAnswer follows RFC 6749 (fields at the top level) plus Feishu's code.
@@ -55,43 +65,46 @@ func (c *tokenClient) exchange(ctx context.Context, grant map[string]string) (to
 	if err != nil {
 		return tokenFile{}, err
 	}
-	retries := 0
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		ans, status, header, err := c.post(ctx, body)
-		c.m.Latency.WithLabelValues(c.cfg.Name, "token").Observe(time.Since(start).Seconds())
-		if ctx.Err() != nil {
-			return tokenFile{}, ctx.Err()
-		}
-		if err == nil && status == http.StatusOK && ans.Code == 0 && ans.AccessToken != "" {
-			c.m.Requests.WithLabelValues(c.cfg.Name, "", "token", "ok").Inc()
-			return c.tokens(ans, start)
-		}
-		failure := err
-		if failure == nil {
-			failure = fmt.Errorf("code %d %s: %s (HTTP %d)", ans.Code, ans.Error, ans.ErrorDescription, status)
-		}
-		transient := err != nil || status >= 500 || status == http.StatusTooManyRequests || ans.Code == codeOAuthServer
-		if !transient {
-			c.m.Requests.WithLabelValues(c.cfg.Name, "", "token", "fatal").Inc()
-			c.m.Errors.WithLabelValues(c.cfg.Name, "token_refresh").Inc()
-			return tokenFile{}, c.refused(grant["grant_type"], ans.Code, failure)
-		}
-		c.m.Requests.WithLabelValues(c.cfg.Name, "", "token", "retry").Inc()
-		c.m.Errors.WithLabelValues(c.cfg.Name, reason(classRetry, err)).Inc()
-		if c.cfg.MaxRetries > 0 && attempt > c.cfg.MaxRetries {
-			return tokenFile{}, fmt.Errorf("feishu target %q: token endpoint: giving up after %d attempts: %w", c.cfg.Name, attempt, failure)
-		}
-		retries++
-		wait := backoff.Delay(c.cfg.RetryMin, c.cfg.RetryMax, retries)
-		if status == http.StatusTooManyRequests {
-			wait = resetAfter(header)
-		}
-		c.log.Warn("feishu token request failed; retrying", "attempt", attempt, "error", failure.Error(), "wait", wait)
-		if err := backoff.Sleep(ctx, wait); err != nil {
-			return tokenFile{}, err
-		}
+	var ans tokenAnswer
+	var issued time.Time
+	v, err := c.api.Do(ctx, apicall.Request{
+		Op: "token", Method: http.MethodPost, URL: c.cfg.BaseURL + tokenEndpoint, Body: body,
+		Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}},
+	}, func(a *apicall.Answer) apicall.Verdict {
+		ans, issued = decodeTokenAnswer(a.Body), a.Sent
+		return classifyToken(a.Status, a.Header, ans)
+	})
+	switch {
+	case err != nil:
+		return tokenFile{}, err
+	case v.Action == apicall.Done:
+		return c.tokens(ans, issued)
 	}
+	return tokenFile{}, c.refused(grant["grant_type"], ans.Code, v.Failure)
+}
+
+func decodeTokenAnswer(b []byte) tokenAnswer {
+	var ans tokenAnswer
+	if err := json.Unmarshal(b, &ans); err != nil {
+		ans = tokenAnswer{Code: noCode, ErrorDescription: snippet(b)}
+	}
+	return ans
+}
+
+// classifyToken decides about a token endpoint answer: anything but a
+// server failure or throttling is a refusal a person must fix.
+func classifyToken(status int, h http.Header, ans tokenAnswer) apicall.Verdict {
+	failure := fmt.Errorf("code %d %s: %s (HTTP %d)", ans.Code, ans.Error, ans.ErrorDescription, status)
+	switch {
+	case status == http.StatusOK && ans.Code == 0 && ans.AccessToken != "":
+		return apicall.Verdict{Action: apicall.Done}
+	case status == http.StatusTooManyRequests:
+		return apicall.Verdict{Action: apicall.Throttle, Reason: apicall.ReasonThrottled, Failure: failure,
+			Reset: apicall.Seconds(h.Get("x-ogw-ratelimit-reset"))}
+	case status >= 500 || ans.Code == codeOAuthServer:
+		return apicall.Verdict{Action: apicall.Retry, Reason: apicall.ReasonServer, Failure: failure}
+	}
+	return apicall.Verdict{Action: apicall.Fatal, Reason: apicall.ReasonTokenRefresh, Failure: failure}
 }
 
 func (c *tokenClient) tokens(ans tokenAnswer, issued time.Time) (tokenFile, error) {
@@ -131,29 +144,4 @@ func (c *tokenClient) refused(grantType string, code int, failure error) error {
 		hint = "the authorization code was refused: run the login again"
 	}
 	return fmt.Errorf("feishu target %q: token request refused: %w: %s", c.cfg.Name, failure, hint)
-}
-
-// post makes one attempt under the request timeout.
-func (c *tokenClient) post(ctx context.Context, body []byte) (tokenAnswer, int, http.Header, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.BaseURL+tokenEndpoint, bytes.NewReader(body))
-	if err != nil {
-		return tokenAnswer{}, 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return tokenAnswer{}, 0, nil, bareError(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return tokenAnswer{}, 0, nil, bareError(err)
-	}
-	var ans tokenAnswer
-	if err := json.Unmarshal(b, &ans); err != nil {
-		ans = tokenAnswer{Code: noCode, ErrorDescription: snippet(b)}
-	}
-	return ans, resp.StatusCode, resp.Header, nil
 }

@@ -12,26 +12,18 @@ import (
 	"time"
 
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/backoff"
 )
-
-// tokenSource hands out the access token for the next request.
-type tokenSource interface {
-	token(ctx context.Context) (string, error)
-	// expired is told that the API refused tok as expired or invalid
-	// (failure says how). It returns nil when a retry will get another
-	// token, or the error that ends the writer.
-	expired(tok string, failure error) error
-}
 
 // fixedToken is a user_access_token from the configuration, never refreshed.
 type fixedToken struct {
 	name, tok string
 }
 
-func (f fixedToken) token(context.Context) (string, error) { return f.tok, nil }
+func (f fixedToken) Token(context.Context) (string, error) { return f.tok, nil }
 
-func (f fixedToken) expired(_ string, failure error) error {
+func (f fixedToken) Refused(_ string, failure error, _ int) error {
 	return fmt.Errorf("feishu target %q: the user_access_token was refused (%v): it has expired or is invalid; provide a new user_access_token, or configure oauth {app_id, app_secret, refresh_token} so that it is refreshed", f.name, failure)
 }
 
@@ -160,7 +152,8 @@ func (o *oauthTokens) unexpired() (tok string, ok, saveDue bool) {
 	return c.AccessToken, ok, !now.Before(o.saveAt)
 }
 
-func (o *oauthTokens) token(ctx context.Context) (string, error) {
+// Token returns the access token, refreshing it when due.
+func (o *oauthTokens) Token(ctx context.Context) (string, error) {
 	if tok, ok := o.usable(); ok {
 		o.retrySave()
 		return tok, nil
@@ -248,7 +241,7 @@ func (o *oauthTokens) saveCurrent() error {
 	}
 	o.saveFails++
 	o.saveAt = time.Now().Add(backoff.Delay(o.cfg.RetryMin, o.cfg.RetryMax, o.saveFails))
-	o.tok.m.Errors.WithLabelValues(o.cfg.Name, "token_unsaved").Inc()
+	o.tok.m.Errors.WithLabelValues(o.cfg.Name, apicall.ReasonTokenUnsaved).Inc()
 	if unsaved {
 		o.tok.log.Error("feishu: the refreshed OAuth token could not be saved; it is kept in memory and saving is retried. The previous refresh token is spent: free space in the state directory (or fix its permissions) and do NOT stop or restart the daemon until the log says the token is saved, or a person must authorize again",
 			"file", o.path, "attempt", o.saveFails, "error", err.Error())
@@ -259,7 +252,13 @@ func (o *oauthTokens) saveCurrent() error {
 	return err
 }
 
-func (o *oauthTokens) expired(tok string, _ error) error {
+// Refused marks tok stale, so that the next Token refreshes it. A token
+// refused right after a refresh will be refused again: the third refusal in
+// one call ends it.
+func (o *oauthTokens) Refused(tok string, failure error, n int) error {
+	if n > 2 {
+		return fmt.Errorf("feishu target %q: the API keeps refusing freshly refreshed tokens (%v): authorize again with `replicator feishu-login --config FILE --target %s`", o.cfg.Name, failure, o.cfg.Name)
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.cur.AccessToken == tok {

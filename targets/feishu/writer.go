@@ -9,52 +9,32 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/isolate"
-	"github.com/replicator-cdc/replicator/targets/pace"
 )
 
 // Writer applies batches to one Feishu workspace. It is safe for concurrent
-// use; all its tables share one rate limiter and one token.
+// use; all its tables, the snapshot and the stream share one rate limiter,
+// one throttling pause and one token.
 type Writer struct {
 	cfg     Config
 	log     *slog.Logger
 	m       *metrics.Target
 	http    *http.Client
-	limiter *rate.Limiter
-	window  *pace.Window  // the server's count: by arrival, in any second
-	turn    chan struct{} // queue for the limiter, one caller at a time
-	tokens  tokenSource
+	api     *apicall.Client // every request of the app: one limiter, one pause
+	tokens  apicall.Credential
 	base    string // the workspace's API root
 	health  *isolate.Health
 	schemas schemas // from Preflight: values are checked against the column types
-
-	pauseMu    sync.Mutex
-	pauseUntil time.Time
 }
 
 var _ replicator.Writer = (*Writer)(nil)
-
-// limiterSlack stretches the interval between requests by 2%: the server
-// counts requests by arrival, and a request held up a few milliseconds on
-// the way would otherwise put one request too many into the server's
-// one-second window.
-const limiterSlack = 1.02
-
-// requestWindow admits at most the documented number of requests into any
-// second (stretched by the limiter's slack), counted by when they were
-// written: the limiter alone spaces releases, not arrivals.
-func requestWindow(perSecond float64) *pace.Window {
-	n := max(1, int(perSecond))
-	return pace.NewWindow(n, time.Duration(float64(n)*float64(time.Second)*limiterSlack/perSecond))
-}
 
 // New checks cfg and builds a writer. With OAuth it loads the saved token
 // file, which wins over cfg.OAuth.RefreshToken.
@@ -64,14 +44,11 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:     cfg,
-		log:     deps.Logger,
-		m:       deps.Metrics,
-		http:    deps.HTTPClient,
-		limiter: rate.NewLimiter(rate.Every(time.Duration(float64(time.Second)*limiterSlack/cfg.RequestsPerSecond)), 1),
-		window:  requestWindow(cfg.RequestsPerSecond),
-		turn:    make(chan struct{}, 1),
-		base:    strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
+		cfg:  cfg,
+		log:  deps.Logger,
+		m:    deps.Metrics,
+		http: deps.HTTPClient,
+		base: strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -86,15 +63,21 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		t.MaxIdleConnsPerHost = cfg.MaxInFlight + 1
 		w.http = &http.Client{Transport: t}
 	}
-	if cfg.UserAccessToken != "" {
-		w.tokens = fixedToken{name: cfg.Name, tok: cfg.UserAccessToken}
-		return w, nil
-	}
-	tokens, err := newOAuthTokens(&w.cfg, &tokenClient{cfg: &w.cfg, http: w.http, log: w.log, m: w.m})
-	if err != nil {
-		return nil, err
+	var tokens apicall.Credential = fixedToken{name: cfg.Name, tok: cfg.UserAccessToken}
+	if cfg.UserAccessToken == "" {
+		o, err := newOAuthTokens(&w.cfg, newTokenClient(&w.cfg, w.http, w.log, w.m))
+		if err != nil {
+			return nil, err
+		}
+		tokens = o
 	}
 	w.tokens = tokens
+	w.api = apicall.New(apicall.Config{
+		Name: cfg.Name, What: fmt.Sprintf("feishu target %q", cfg.Name), HTTP: w.http,
+		Limiter: apicall.NewLimiter(cfg.RequestsPerSecond), Credential: tokens, Metrics: w.m, Log: w.log,
+		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
+		MaxAnswerBytes: maxAnswerBytes,
+	})
 	return w, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
@@ -119,8 +120,7 @@ type chunkTarget struct {
 
 func (t *chunkTarget) Send(ctx context.Context, chunk []item) (isolate.Answer, error) {
 	w := t.w
-	w.metrics.BatchRows.WithLabelValues(w.cfg.Name, t.r.op).Observe(float64(len(chunk)))
-	ans, err := w.send(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk)})
+	ans, err := w.send(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk), rows: len(chunk)})
 	if a, ok := scopeOf(err); ok {
 		return a, nil
 	}
@@ -135,7 +135,7 @@ func (t *chunkTarget) Send(ctx context.Context, chunk []item) (isolate.Answer, e
 	}
 	if a.Kind == isolate.Landed {
 		w.metrics.Rows.WithLabelValues(w.cfg.Name, t.s.spec.Table, t.r.op).Add(float64(len(chunk) - len(a.Bad)))
-		w.metrics.Errors.WithLabelValues(w.cfg.Name, "rejected").Add(float64(len(a.Bad)))
+		w.metrics.Errors.WithLabelValues(w.cfg.Name, apicall.ReasonRejected).Add(float64(len(a.Bad)))
 	}
 	return a, nil
 }

@@ -1,10 +1,11 @@
 package gptbots
 
 import (
-	"context"
 	"errors"
-	"net"
 	"net/http"
+	"time"
+
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Body codes the API documents, and the HTTP-like codes an undocumented
@@ -18,30 +19,6 @@ const (
 	codeThrottled     = 429
 )
 
-// action is what the writer does about one answer.
-type action int
-
-const (
-	// actOK: the call was applied (an update may still list failed items).
-	actOK action = iota
-	// actRetry: nothing is known to be applied; send the same call again.
-	actRetry
-	// actSplit: the request is invalid as a whole; package isolate splits
-	// it to find the records that make it so, or finds the table failing.
-	actSplit
-	// actTable: the answer is about the table (missing, no access): the
-	// write waits and is sent again, nothing is rejected.
-	actTable
-	// actFatal: retrying cannot help; a person must act.
-	actFatal
-)
-
-// verdict is an action and its reason, which is the errors metric label.
-type verdict struct {
-	action action
-	reason string
-}
-
 // reply is what came back from one call.
 type reply struct {
 	status int
@@ -53,55 +30,58 @@ type reply struct {
 	jsonBody bool
 	message  string
 	body     []byte
-	// err is the transport error when no answer arrived.
-	err error
+	// retryAfter is the wait a Retry-After header asks for, if any; the
+	// API does not document one.
+	retryAfter time.Duration
 }
 
 // classify decides what to do about a reply. The body code wins over the
 // HTTP status, because the API is only documented by its codes and may send
-// them with any status.
-func classify(r reply) verdict {
-	if r.err != nil {
-		var ne net.Error
-		if errors.Is(r.err, context.DeadlineExceeded) || (errors.As(r.err, &ne) && ne.Timeout()) {
-			return verdict{actRetry, "timeout"}
-		}
-		return verdict{actRetry, "connection"}
+// them with any status. An answer about the table (missing, no access) is
+// a refusal whose scope is the table: the write waits and goes again.
+func classify(r reply) apicall.Verdict {
+	v := func(act apicall.Action, reason string) apicall.Verdict {
+		return apicall.Verdict{Action: act, Reason: reason, Failure: errors.New(describe(r))}
+	}
+	throttled := func() apicall.Verdict {
+		t := v(apicall.Throttle, apicall.ReasonThrottled)
+		t.Reset = r.retryAfter
+		return t
 	}
 	if r.hasCode && r.code != 0 {
 		switch r.code {
 		case codeInvalid:
-			return verdict{actSplit, "rejected"}
+			return v(apicall.Reject, apicall.ReasonRejected)
 		case codeInternal:
-			return verdict{actRetry, "server"}
+			return v(apicall.Retry, apicall.ReasonServer)
 		case codeTableNotFound, codeNoAccess:
-			return verdict{actTable, "table"}
+			return v(apicall.Reject, apicall.ReasonTable)
 		case codeUnauthorized:
-			return verdict{actFatal, "unauthorized"}
+			return v(apicall.Fatal, apicall.ReasonUnauthorized)
 		case codeThrottled:
-			return verdict{actRetry, "throttled"}
+			return throttled()
 		}
 		if r.status/100 == 2 {
-			return verdict{actFatal, "unexpected"}
+			return v(apicall.Fatal, apicall.ReasonUnexpected)
 		}
 	}
 	switch {
 	case r.status/100 == 2 && r.jsonBody:
-		return verdict{actOK, "ok"}
+		return apicall.Verdict{Action: apicall.Done}
 	case r.status/100 == 2:
-		return verdict{actRetry, "bad_answer"}
+		return v(apicall.Retry, apicall.ReasonBadAnswer)
 	case r.status == http.StatusUnauthorized:
-		return verdict{actFatal, "unauthorized"}
+		return v(apicall.Fatal, apicall.ReasonUnauthorized)
 	case r.status == http.StatusForbidden:
-		return verdict{actFatal, "forbidden"}
+		return v(apicall.Fatal, apicall.ReasonForbidden)
 	case r.status == http.StatusTooManyRequests:
-		return verdict{actRetry, "throttled"}
+		return throttled()
 	case r.status == http.StatusRequestTimeout:
-		return verdict{actRetry, "timeout"}
+		return v(apicall.Retry, apicall.ReasonTimeout)
 	case r.status == http.StatusBadRequest, r.status == http.StatusRequestEntityTooLarge:
-		return verdict{actSplit, "rejected"}
+		return v(apicall.Reject, apicall.ReasonRejected)
 	case r.status/100 == 5:
-		return verdict{actRetry, "server"}
+		return v(apicall.Retry, apicall.ReasonServer)
 	}
-	return verdict{actFatal, "unexpected"}
+	return v(apicall.Fatal, apicall.ReasonUnexpected)
 }

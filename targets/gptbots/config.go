@@ -44,7 +44,8 @@ type Config struct {
 	// APIKey is the agent's API key.
 	APIKey string `yaml:"api_key"`
 	// RequestsPerSecond caps the calls this writer makes, all tables
-	// together; it paces 5% below, to absorb network and timer jitter.
+	// together, counted as the server counts them: by arrival, in any
+	// sliding second.
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	// RequestTimeout bounds each call.
 	RequestTimeout time.Duration `yaml:"request_timeout"`

@@ -35,7 +35,11 @@ func (conformance) New(t *testing.T, opts writertest.Options, tables ...string) 
 	t.Helper()
 	// No rate limit on the fake and a fast-retrying writer: the suite
 	// checks what the writer does, not how long it waits.
-	fake := gptbotsfake.New(gptbotsfake.Options{APIKey: apiKey, RequestsPerSecond: -1, Seed: 5})
+	limit := -1
+	if opts.RateLimit > 0 {
+		limit = opts.RateLimit
+	}
+	fake := gptbotsfake.New(gptbotsfake.Options{APIKey: apiKey, RequestsPerSecond: limit, Seed: 5})
 	t.Cleanup(fake.Close)
 	fields := make([]gptbotsfake.Field, len(writertest.Columns))
 	for i, c := range writertest.Columns {
@@ -77,10 +81,11 @@ func (g *gptbotsTarget) MaxBatchRows() int { return gptbots.DefaultMaxItems }
 func (g *gptbotsTarget) Rows(table string) []map[string]any { return g.fake.Rows(table) }
 
 var gptbotsFaults = map[writertest.Fault]gptbotsfake.Fault{
-	writertest.FaultServerError: gptbotsfake.FaultServerError,
-	writertest.FaultDrop:        gptbotsfake.FaultDrop,
-	writertest.FaultLostAnswer:  gptbotsfake.FaultLostAnswer,
-	writertest.FaultThrottle:    gptbotsfake.FaultThrottle,
+	writertest.FaultServerError:  gptbotsfake.FaultServerError,
+	writertest.FaultDrop:         gptbotsfake.FaultDrop,
+	writertest.FaultLostAnswer:   gptbotsfake.FaultLostAnswer,
+	writertest.FaultThrottle:     gptbotsfake.FaultThrottle,
+	writertest.FaultThrottleLate: gptbotsfake.FaultThrottleLate,
 }
 
 func mapFaults(faults []writertest.Fault) []gptbotsfake.Fault {
@@ -119,4 +124,14 @@ func (g *gptbotsTarget) WriteRequests() int {
 		}
 	}
 	return n
+}
+
+// Quota counts every call: the fake rate-limits them all.
+func (g *gptbotsTarget) Quota() writertest.Quota {
+	calls := g.fake.Requests()
+	q := writertest.Quota{MaxPerSecond: gptbotsfake.MaxPerWindow(calls, time.Second), Early: len(gptbotsfake.EarlyAfterThrottle(calls))}
+	for _, r := range calls {
+		q.Throttles += min(1, int(r.Reset))
+	}
+	return q
 }

@@ -173,7 +173,7 @@ func TestMaxRetriesGivesUp(t *testing.T) {
 	h.prepare(t)
 	h.fake.SetFaultRate(1, gptbotsfake.FaultServerError)
 	_, err := h.w.Write(ctx(t), replicator.Batch{Table: spec, Records: []replicator.Record{upsert("1")}})
-	if err == nil || !strings.Contains(err.Error(), "3 times") || !strings.Contains(err.Error(), table) {
+	if err == nil || !strings.Contains(err.Error(), "giving up after 3 attempts") || !strings.Contains(err.Error(), table) {
 		t.Fatalf("got %v", err)
 	}
 	if n := len(h.calls(gptbotsfake.UpdatePath)); n != 3 {

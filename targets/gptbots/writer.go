@@ -2,7 +2,8 @@
 // through the update call with is_create and a filter on the table's unique
 // key field, deletes through the delete call with the same filter. Values
 // are encoded by the target field's type, read from the table at Prepare.
-// Calls share one rate limiter per writer, are retried with backoff while
+// Calls share one rate limiter and throttling pause per writer (per API
+// key), are retried with backoff while
 // the failure is transient, and items the API refuses come back as
 // rejections while the rest of the batch lands.
 package gptbots
@@ -17,10 +18,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/isolate"
 )
 
@@ -31,7 +32,8 @@ type Writer struct {
 	log     *slog.Logger
 	metrics *metrics.Target
 	client  *http.Client
-	limiter *rate.Limiter
+	api     *apicall.Client // every call of the API key: one limiter, one pause
+	header  http.Header     // of every call: the key and the content type
 	health  *isolate.Health
 
 	mu     sync.RWMutex
@@ -39,12 +41,6 @@ type Writer struct {
 }
 
 var _ replicator.Writer = (*Writer)(nil)
-
-// pacingMargin runs the limiter 5% below the configured rate. The server
-// counts arrivals, and a timer that fires late or a slow network path can
-// bunch requests the limiter spaced exactly; 5% leaves 50 ms of such jitter
-// in every one-second window.
-const pacingMargin = 1.05
 
 // New checks the configuration and returns a writer; it makes no call.
 func New(cfg Config, deps Deps) (*Writer, error) {
@@ -73,8 +69,13 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
-	interval := time.Duration(float64(time.Second) / cfg.RequestsPerSecond * pacingMargin)
-	w.limiter = rate.NewLimiter(rate.Every(interval), 1)
+	w.header = http.Header{"Authorization": {"Bearer " + cfg.APIKey}, "Content-Type": {"application/json"}}
+	w.api = apicall.New(apicall.Config{
+		Name: cfg.Name, What: fmt.Sprintf("gptbots target %q", cfg.Name), HTTP: w.client,
+		Limiter: apicall.NewLimiter(cfg.RequestsPerSecond), Metrics: w.metrics, Log: w.log,
+		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, MaxRetries: cfg.MaxRetries,
+		MaxAnswerBytes: maxAnswerBytes,
+	})
 	return w, nil
 }
 
@@ -114,7 +115,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 			var refused []replicator.Rejection
 			it, refused, err = s.upsertItem(rec, w.loc)
 			rejected = append(rejected, refused...)
-			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Add(float64(len(refused)))
+			w.metrics.Errors.WithLabelValues(w.cfg.Name, apicall.ReasonUnencodable).Add(float64(len(refused)))
 		case replicator.OpDelete:
 			it, err = s.deleteItem(rec, w.loc)
 		default:
@@ -123,7 +124,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 		switch {
 		case err != nil:
 			rejected = append(rejected, replicator.Rejection{Record: *rec, Reason: "cannot encode for GPTBots: " + replicator.Abbreviate(err.Error(), maxReasonBytes)})
-			w.metrics.Errors.WithLabelValues(w.cfg.Name, "unencodable").Inc()
+			w.metrics.Errors.WithLabelValues(w.cfg.Name, apicall.ReasonUnencodable).Inc()
 		case rec.Op == replicator.OpDelete:
 			deletes = append(deletes, it)
 		default:

@@ -40,6 +40,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentTables", testConcurrentTables},
 		{"ContextCancelStopsWrite", testContextCancel},
 		{"ContextCancelWhileRateLimited", testCancelWhileRateLimited},
+		{"QuotaExactUnderConcurrency", testQuotaExact},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

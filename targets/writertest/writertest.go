@@ -34,6 +34,11 @@ const (
 	FaultLostAnswer
 	// FaultThrottle answers that the client is over the rate limit.
 	FaultThrottle
+	// FaultThrottleLate answers like FaultThrottle, but only right after
+	// the next request arrived, so that no request the client sent before
+	// it knew can arrive after the answer. Not in Faults: without a next
+	// request it waits long.
+	FaultThrottleLate
 )
 
 // Faults lists every Fault.
@@ -49,6 +54,8 @@ func (f Fault) String() string {
 		return "lost_answer"
 	case FaultThrottle:
 		return "throttle"
+	case FaultThrottleLate:
+		return "throttle_late"
 	}
 	return "fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -89,6 +96,21 @@ type Options struct {
 	// RequestsPerSecond is the writer's own rate limit; 0 leaves it to
 	// the harness, which should make it high.
 	RequestsPerSecond float64
+	// RateLimit makes the fake enforce, like the real API, at most this
+	// many requests in any sliding second; 0 leaves the fake unlimited.
+	RateLimit int
+}
+
+// Quota is what the fake saw of the rate limit, counted from the arrival
+// times of the requests it limits.
+type Quota struct {
+	// MaxPerSecond is the most requests that arrived in any sliding second.
+	MaxPerSecond int
+	// Early counts requests that arrived after a throttling answer and
+	// before the reset it named.
+	Early int
+	// Throttles counts throttling answers.
+	Throttles int
 }
 
 // Harness connects the suite to one writer implementation.
@@ -125,6 +147,8 @@ type Target interface {
 	// WriteRequests counts the write requests (upserts and deletes) the
 	// fake received, failed ones included.
 	WriteRequests() int
+	// Quota reports the fake's count of the requests it rate-limits.
+	Quota() Quota
 }
 
 // Row is a row in the suite's common form: column name to int64, float64,

@@ -35,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Options configures a Server. Zero fields take the documented defaults.
@@ -96,12 +98,13 @@ type Server struct {
 	closing chan struct{}
 	close   sync.Once
 
-	mu      sync.Mutex
-	tables  map[string]*table
-	auth    authState
-	limiter window
-	log     []Request
-	faults  faultState
+	mu       sync.Mutex
+	tables   map[string]*table
+	auth     authState
+	limiter  window
+	log      []Request
+	faults   faultState
+	arrivals fakequota.Arrivals
 }
 
 // New starts a server on a loopback port.
@@ -142,6 +145,7 @@ const (
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{arrived: time.Now()}))
+	s.arrivals.Arrived()
 	switch {
 	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
 		s.serveToken(w, r)
@@ -247,6 +251,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, table string, err 
 }
 
 func (s *Server) throttle(w http.ResponseWriter, r *http.Request, table string, resetSeconds int) {
+	info(r).reset = time.Duration(resetSeconds) * time.Second
 	w.Header().Set("x-ogw-ratelimit-limit", fmt.Sprint(s.opts.RequestsPerSecond))
 	w.Header().Set("x-ogw-ratelimit-reset", fmt.Sprint(resetSeconds))
 	s.answer(w, r, table, 0, http.StatusTooManyRequests, codeThrottled, "request trigger frequency limit", nil)

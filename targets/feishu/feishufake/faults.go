@@ -29,9 +29,15 @@ const (
 	// FaultThrottle answers HTTP 429 with code 99991400 and a reset header
 	// of Options.ThrottleReset seconds.
 	FaultThrottle
+	// FaultThrottleLate is FaultThrottle answered only once the next
+	// request has arrived (or after Options.SlowDelay): the answer goes
+	// out right after an arrival, so that no request of a client pacing
+	// its requests can be on its way when it does, and a request arriving
+	// before the reset is one the client sent after it knew.
+	FaultThrottleLate
 )
 
-var faultNames = [...]string{"none", "server_error", "slow", "drop", "lost_answer", "throttle"}
+var faultNames = [...]string{"none", "server_error", "slow", "drop", "lost_answer", "throttle", "throttle_late"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -149,6 +155,9 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, table string
 	case FaultServerError:
 		s.answer(w, r, table, 0, http.StatusInternalServerError, 500, "internal server error", nil)
 	case FaultThrottle:
+		s.throttle(w, r, table, s.opts.ThrottleReset)
+	case FaultThrottleLate:
+		s.arrivals.Wait(s.opts.SlowDelay, s.closing)
 		s.throttle(w, r, table, s.opts.ThrottleReset)
 	case FaultDrop:
 		s.record(r, table, 0, 0, 0)

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Request is one logged call.
@@ -24,6 +26,10 @@ type Request struct {
 	// Code is the envelope code answered.
 	Code  int
 	Fault Fault
+	// Answered is when the answer was decided; Reset is the wait a
+	// throttling answer named (0 for any other answer).
+	Answered time.Time
+	Reset    time.Duration
 }
 
 type infoKey struct{}
@@ -31,6 +37,7 @@ type infoKey struct{}
 type requestInfo struct {
 	arrived time.Time
 	fault   Fault
+	reset   time.Duration
 }
 
 func info(r *http.Request) *requestInfo {
@@ -43,7 +50,7 @@ func (s *Server) record(r *http.Request, table string, rows, status, code int) {
 	defer s.mu.Unlock()
 	s.log = append(s.log, Request{
 		Time: in.arrived, Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Table: table,
-		Rows: rows, Status: status, Code: code, Fault: in.fault,
+		Rows: rows, Status: status, Code: code, Fault: in.fault, Answered: time.Now(), Reset: in.reset,
 	})
 }
 
@@ -71,6 +78,13 @@ func MaxPerWindow(reqs []Request, d time.Duration) int {
 		best = max(best, hi-lo+1)
 	}
 	return best
+}
+
+// EarlyAfterThrottle returns the given requests that arrived after a
+// throttling answer among them was given and before the reset it named
+// (see fakequota.Early).
+func EarlyAfterThrottle(reqs []Request) []Request {
+	return fakequota.Early(reqs, func(r Request) (time.Time, time.Time, time.Duration) { return r.Time, r.Answered, r.Reset })
 }
 
 // window is a sliding one-second log of admitted requests.

@@ -47,6 +47,8 @@ import (
 	"net/http/httptest"
 	"sync"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Documented limits.
@@ -134,6 +136,7 @@ type Server struct {
 	reject  RejectFunc
 	// invalidHook is SetInvalid's hook.
 	invalidHook RejectFunc
+	arrivals    fakequota.Arrivals
 }
 
 // New starts a server on a loopback port.
@@ -199,6 +202,7 @@ func (s *Server) invalid(table, format string, args ...any) answer {
 // injected fault, then the call itself.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call := &Request{Time: time.Now(), Path: r.URL.Path}
+	s.arrivals.Arrived()
 	var h func([]byte) answer
 	switch r.URL.Path {
 	case UpdatePath:
@@ -236,6 +240,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) throttle(w http.ResponseWriter, call *Request) {
+	call.Reset = time.Duration(s.opts.RetryAfter) * time.Second
 	w.Header().Set("Retry-After", fmt.Sprint(s.opts.RetryAfter))
 	s.write(w, call, answer{status: http.StatusTooManyRequests, code: CodeThrottled, body: apiError{CodeThrottled, "too many requests"}})
 }

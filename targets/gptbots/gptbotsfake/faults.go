@@ -34,9 +34,15 @@ const (
 	// FaultTableNotFound answers 403106 without applying anything, as
 	// while a table is being re-created.
 	FaultTableNotFound
+	// FaultThrottleLate is FaultThrottle answered only once the next call
+	// has arrived (or after Options.SlowDelay): the answer goes out right
+	// after an arrival, so that no call of a client pacing its calls can
+	// be on its way when it does, and a call arriving before the
+	// Retry-After is one the client sent after it knew.
+	FaultThrottleLate
 )
 
-var faultNames = [...]string{"none", "server_error", "bad_gateway", "slow", "drop", "lost_answer", "throttle", "invalid", "table_not_found"}
+var faultNames = [...]string{"none", "server_error", "bad_gateway", "slow", "drop", "lost_answer", "throttle", "invalid", "table_not_found", "throttle_late"}
 
 func (f Fault) String() string {
 	if f >= 0 && int(f) < len(faultNames) {
@@ -99,6 +105,9 @@ func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request
 		w.WriteHeader(http.StatusBadGateway)
 		_, _ = w.Write([]byte("<html><body>502 Bad Gateway</body></html>"))
 	case FaultThrottle:
+		s.throttle(w, call)
+	case FaultThrottleLate:
+		s.arrivals.Wait(s.opts.SlowDelay, s.closing)
 		s.throttle(w, call)
 	case FaultInvalid:
 		s.write(w, call, s.invalid("", "invalid parameter"))

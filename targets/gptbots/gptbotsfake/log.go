@@ -3,6 +3,8 @@ package gptbotsfake
 import (
 	"slices"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
 )
 
 // Request is one logged call.
@@ -23,9 +25,14 @@ type Request struct {
 	// Code is the body code answered: 0 for success.
 	Code  int
 	Fault Fault
+	// Answered is when the answer was decided; Reset is the Retry-After a
+	// throttling answer named (0 for any other answer).
+	Answered time.Time
+	Reset    time.Duration
 }
 
 func (s *Server) record(call *Request) {
+	call.Answered = time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log = append(s.log, *call)
@@ -55,6 +62,13 @@ func MaxPerWindow(reqs []Request, d time.Duration) int {
 		best = max(best, hi-lo+1)
 	}
 	return best
+}
+
+// EarlyAfterThrottle returns the given requests that arrived after a
+// throttling answer among them was given and before the reset it named
+// (see fakequota.Early).
+func EarlyAfterThrottle(reqs []Request) []Request {
+	return fakequota.Early(reqs, func(r Request) (time.Time, time.Time, time.Duration) { return r.Time, r.Answered, r.Reset })
 }
 
 // window is a sliding one-second log of admitted requests.

@@ -1,4 +1,14 @@
-// Package pace keeps a client under a server's "at most n requests in any
+package apicall
+
+import (
+	"context"
+	"net/http/httptrace"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Window keeps a client under a server's "at most n requests in any
 // window" limit as the server counts them: by arrival.
 //
 // A token bucket spaces the moments requests are released, but a request
@@ -8,17 +18,8 @@
 // one window. Window counts each request from when its headers were
 // actually written, and a request that has not been written yet counts as
 // arriving now, so no window of the server's can hold more than n of them
-// whatever the delays on this side.
-package pace
-
-import (
-	"context"
-	"net/http/httptrace"
-	"sync"
-	"time"
-)
-
-// Window admits at most n requests into any sliding window of length w.
+// whatever the delays on this side. It admits at most n requests into any
+// sliding window of length w.
 type Window struct {
 	n int
 	w time.Duration
@@ -127,6 +128,21 @@ func (t *Ticket) Trace(ctx context.Context) context.Context {
 func (t *Ticket) Done() {
 	if t.win.n >= 1 {
 		t.stamp(false)
+	}
+}
+
+// cancel gives the ticket back unused: its request never left.
+func (t *Ticket) cancel() {
+	p := t.win
+	if p.n < 1 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.sent, t); i >= 0 {
+		p.sent = slices.Delete(p.sent, i, i+1)
+		close(p.changed)
+		p.changed = make(chan struct{})
 	}
 }
 

@@ -1,0 +1,30 @@
+package apicall
+
+import "time"
+
+// failed logs a failed attempt when its failure differs from the one
+// logged last for the credential: an outage retried for an hour, or many
+// requests in flight failing alike, is one line, not one per attempt.
+func (c *Client) failed(r Request, attempt int, v Verdict, wait time.Duration) {
+	key := v.Reason + ": " + v.Failure.Error()
+	c.mu.Lock()
+	same := key == c.logged
+	c.logged = key
+	c.mu.Unlock()
+	if same {
+		return
+	}
+	c.cfg.Log.Warn("request failed; retrying", "table", r.Table, "operation", r.Op, "rows", r.Rows,
+		"attempt", attempt, "reason", v.Reason, "error", v.Failure.Error(), "wait", wait)
+}
+
+// succeeded ends a run of failures, saying so once.
+func (c *Client) succeeded() {
+	c.mu.Lock()
+	was := c.logged
+	c.logged = ""
+	c.mu.Unlock()
+	if was != "" {
+		c.cfg.Log.Info("requests succeed again", "last_error", was)
+	}
+}
