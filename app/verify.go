@@ -196,6 +196,7 @@ func (v *verifier) run(ctx context.Context) (*TableReport, error) {
 			cands[k] = candidate{keyRec: replicator.Record{Key: s.rec.Key}, keyText: s.keyText}
 		}
 	}
+	rep.Rechecked = len(cands)
 	for round := 0; round < v.opts.Rounds && len(cands) > 0; round++ {
 		if cands, err = v.recheck(ctx, cands, rep); err != nil {
 			return nil, err

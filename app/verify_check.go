@@ -179,6 +179,9 @@ type TableReport struct {
 	Different              int
 	// Examples lists the first few differences of each kind.
 	Examples []Difference
+	// Rechecked counts the rows the first comparison found different,
+	// each checked again before being reported.
+	Rechecked int
 	// Unsettled counts rows that changed in every re-check: not compared.
 	Unsettled int
 	// Lagging says a running daemon had not confirmed the last read's

@@ -83,6 +83,8 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
 		require.NoError(t, err)
 		out := map[string]app.TableReport{}
 		for _, tr := range rep.Tables {
+			t.Logf("verify (repair %v) %s: rechecked %d, missing %d, extra %d, different %d, unsettled %d",
+				repair, tr.Source, tr.Rechecked, tr.Missing, tr.Extra, tr.Different, tr.Unsettled)
 			out[tr.Source] = tr
 		}
 		return out
