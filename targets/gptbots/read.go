@@ -39,7 +39,9 @@ func (w *Writer) ReadRows(ctx context.Context, table string, each func(map[strin
 				return err
 			}
 		}
-		if len(p.Records) < maxPageSize || page*maxPageSize >= p.Total {
+		// total is not documented for every shape of the answer: a short
+		// page ends the read whatever it says.
+		if len(p.Records) < maxPageSize || (p.Total > 0 && page*maxPageSize >= p.Total) {
 			return nil
 		}
 	}
