@@ -23,6 +23,14 @@ test: ensure-postgres ensure-chromium
 bench: ensure-postgres
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
 
+# Minutes long, not part of make test: the daemon as a process under a
+# pgbench-style load, with kill -9s, PostgreSQL restarts, terminated
+# connections and a target outage; prints reconnects, restarts, peak RSS
+# and catch-up time.
+.PHONY: soak
+soak: ensure-postgres
+	$(GO) test -tags soak -run TestSoak -count=1 -timeout 30m -v ./soak/
+
 lint:
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files needing gofmt:"; echo "$$unformatted"; exit 1; fi

@@ -77,20 +77,20 @@ func run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	for {
 		a.streamed = false
 		err := a.run(ctx)
-		// Until the first attempt got through start-up, a failure is more
-		// likely a wrong source.dsn than an outage: say so at once.
-		if err == nil || ctx.Err() != nil || a.tables == nil || !transientSource(err) {
-			return err
+		// At start-up as later, only what a person must fix stops the
+		// daemon: a server that is down, restarting or refusing
+		// connections is waited for.
+		if err == nil || ctx.Err() != nil || !transientSource(err) {
+			return explainFatal(err)
 		}
 		if a.streamed {
 			failures = 0
 		}
 		failures++
 		wait := backoff.Delay(time.Second, 30*time.Second, failures)
-		mon.Phase("reconnecting")
-		mon.Error("", err)
+		mon.Reconnecting(failures, err)
 		if msg := err.Error(); msg != lastErr {
-			logger.Warn("lost the connection to PostgreSQL; reconnecting and resuming from the acknowledged position", "error", err, "attempt", failures, "wait", wait)
+			logger.Warn("cannot reach PostgreSQL (or a target at start-up); reconnecting and resuming from the acknowledged position", "error", err, "attempt", failures, "wait", wait)
 			lastErr = msg
 		} else {
 			logger.Debug("reconnecting", "error", err, "attempt", failures, "wait", wait)
@@ -235,6 +235,8 @@ func (a *attempt) run(ctx context.Context) error {
 		Checkpoint: store.SaveCheckpoint, Logger: logger, DryRun: deps.DryRun != nil,
 		Maintain: maint.run,
 		OnStop:   func() { mon.Phase("stopping") },
+		// A stalled stream is not ready: its lag figures are stale.
+		OnListening: mon.Listening,
 		OnStatus: func(received, acked replicator.LSN) {
 			lag := int64(0)
 			if received > acked {

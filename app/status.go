@@ -34,8 +34,11 @@ type StatusReport struct {
 	StateDir    string        `json:"state_dir"`
 	// Daemon is what the running daemon publishes at http.listen; nil
 	// when that endpoint does not answer.
-	Daemon   *DaemonStatus `json:"daemon,omitempty"`
-	Problems []string      `json:"problems,omitempty"`
+	Daemon *DaemonStatus `json:"daemon,omitempty"`
+	// SourceError is why the source did not answer, when only the daemon
+	// (waiting for it) did.
+	SourceError string   `json:"source_error,omitempty"`
+	Problems    []string `json:"problems,omitempty"`
 }
 
 // SlotStatus describes the replication slot.
@@ -74,6 +77,9 @@ type DaemonStatus struct {
 	Phase        string  `json:"phase"`
 	Acknowledged string  `json:"acknowledged"`
 	LagSeconds   float64 `json:"lag_seconds"`
+	// While reconnecting: the failed attempts in a row and the last error.
+	ReconnectAttempt int    `json:"reconnect_attempt,omitempty"`
+	LastError        string `json:"last_error,omitempty"`
 }
 
 // TableStatus is one mapped table's snapshot progress.
@@ -95,20 +101,23 @@ type TokenStatus struct {
 // Status reads the slot, the state directory and the saved tokens.
 func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	r := &StatusReport{Slot: SlotStatus{Name: cfg.Source.Slot}, StateDir: cfg.State.Dir}
-	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	if err := readSlot(ctx, conn, &r.Slot); err != nil {
-		return nil, err
-	}
 	// The server's flush_lag is NULL whenever the daemon is caught up; the
 	// daemon itself knows its lag (and its phase, say during a snapshot).
 	r.Slot.daemonAt = daemonStatusURL(cfg.HTTP.Listen)
-	if d, err := readDaemon(ctx, r.Slot.daemonAt); err == nil {
-		r.Daemon = d
-		if d.Phase == "streaming" && r.Slot.Active {
+	r.Daemon, _ = readDaemon(ctx, r.Slot.daemonAt)
+	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+	switch {
+	case err != nil && r.Daemon == nil:
+		return nil, err
+	case err != nil:
+		// The daemon waits for the server too: show what it says.
+		r.SourceError = err.Error()
+	default:
+		defer conn.Close(context.Background())
+		if err := readSlot(ctx, conn, &r.Slot); err != nil {
+			return nil, err
+		}
+		if d := r.Daemon; d != nil && d.Phase == "streaming" && r.Slot.Active {
 			r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
 		}
 	}

@@ -123,7 +123,7 @@
     document.title = "replicator · " + s.phase;
     var phase = document.getElementById("phase");
     phase.className = "phase phase-" + s.phase;
-    phase.textContent = s.phase;
+    phase.textContent = s.phase + (s.reconnect_attempt ? " · attempt " + s.reconnect_attempt : "");
     document.getElementById("ack").textContent = s.acknowledged || "—";
     var lag = document.getElementById("lag");
     // toggle rather than className, so that no empty class attribute

@@ -56,6 +56,10 @@ type Store struct {
 
 const stateFile = "state.json"
 
+// ErrStorage marks a failure to save the state: a person must make room or
+// fix the directory, since nothing may be acknowledged that is not saved.
+var ErrStorage = errors.New("state: cannot save")
+
 // Open creates the directory when missing and loads its state.
 func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -201,5 +205,11 @@ func (s *Store) save() error {
 	if err != nil {
 		return fmt.Errorf("state: encode: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(s.dir, stateFile), data, 0o600)
+	if err := WriteFileAtomic(filepath.Join(s.dir, stateFile), data, 0o600); err != nil {
+		// Nothing is acknowledged that is not saved, so stopping here
+		// loses nothing: the next start resumes from the last save.
+		return fmt.Errorf("%w: %w: the state directory %s must be writable and have free space (state.dir): free space on its file system, or fix its permissions or what is in the way of %s, then start again; nothing was acknowledged to PostgreSQL past the last saved checkpoint",
+			ErrStorage, err, s.dir, stateFile)
+	}
+	return nil
 }

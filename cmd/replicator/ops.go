@@ -75,13 +75,18 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return enc.Encode(r)
 	}
 	s := r.Slot
-	if !s.Exists {
+	switch {
+	case r.SourceError != "":
+		fmt.Fprintf(stdout, "slot %s: unknown, the source does not answer: %s\n", s.Name, r.SourceError)
+	case !s.Exists:
 		fmt.Fprintf(stdout, "slot %s: does not exist\n", s.Name)
-	} else {
+	default:
 		fmt.Fprintf(stdout, "slot %s: confirmed %s, wal_status %s, active %t\nlag: %d bytes, %s\n", s.Name, s.Confirmed, s.WALStatus, s.Active, s.LagBytes, s.LagText())
-		if r.Daemon != nil {
-			fmt.Fprintf(stdout, "daemon: %s, acknowledged %s\n", r.Daemon.Phase, r.Daemon.Acknowledged)
-		}
+	}
+	if d := r.Daemon; d != nil && d.Phase == "reconnecting" {
+		fmt.Fprintf(stdout, "daemon: reconnecting (attempt %d), last error: %s\n", d.ReconnectAttempt, d.LastError)
+	} else if d != nil {
+		fmt.Fprintf(stdout, "daemon: %s, acknowledged %s\n", d.Phase, d.Acknowledged)
 	}
 	fmt.Fprintf(stdout, "checkpoint (state %s): %s\n", r.StateDir, r.Checkpoint)
 	for _, t := range r.Tables {
