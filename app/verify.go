@@ -75,15 +75,16 @@ func Verify(ctx context.Context, cfg *config.Config, deps Deps, opts VerifyOptio
 	if err != nil {
 		return nil, err
 	}
-	store, err := state.Open(cfg.State.Dir)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err = borrowTokens(ctx, conn, cfg, store.Dir())
+	defer closeDocs()
+	cfg, err = borrowTokens(ctx, conn, cfg, docs)
 	if err != nil {
 		return nil, err
 	}
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(prometheus.NewRegistry()), store.Dir())
+	writers, err := buildWriters(cfg, deps, metrics.NewTarget(prometheus.NewRegistry()), cfg.State.Dir, docs)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +240,7 @@ func (v *verifier) readSource(ctx context.Context) (map[string]*srcRow, string, 
 	chunk := max(v.chunk, 100)
 	var after [][]byte
 	for {
-		rows, err := replication.ReadChunk(ctx, tx, v.info, v.t.KeyColumns(), after, chunk)
+		rows, err := replication.ReadChunk(ctx, tx, v.info, v.t.KeyColumns(), after, chunk, v.t.Mapped)
 		if err != nil {
 			return nil, "", err
 		}
@@ -332,7 +333,7 @@ const borrowMinValid = 10 * time.Minute
 // refresh tokens are single-use, and verify's refresh would spend the
 // daemon's. Without a saved token valid long enough it refreshes like the
 // daemon only when no daemon streams from the slot.
-func borrowTokens(ctx context.Context, conn *pgx.Conn, cfg *config.Config, stateDir string) (*config.Config, error) {
+func borrowTokens(ctx context.Context, conn *pgx.Conn, cfg *config.Config, docs state.Docs) (*config.Config, error) {
 	out := *cfg
 	out.Targets = maps.Clone(cfg.Targets)
 	for name, t := range cfg.Targets {
@@ -340,7 +341,7 @@ func borrowTokens(ctx context.Context, conn *pgx.Conn, cfg *config.Config, state
 			continue
 		}
 		c := *t.Feishu
-		c.StateDir = stateDir
+		c.StateDir, c.Tokens = cfg.State.Dir, docs
 		borrowed, err := feishu.BorrowSavedToken(c, borrowMinValid, time.Now())
 		if errors.Is(err, feishu.ErrNoBorrowableToken) {
 			var active bool

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 	"github.com/replicator-cdc/replicator/targets/gptbots/gptbotsfake"
 )
@@ -70,7 +71,7 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
 `, lark.URL(), lark.Options().WorkspaceID, lark.AccessToken(), bots.URL())
 	cfg := e.configWithTargets(targets, verifyMappings)
 	daemon := e.startStreaming(cfg)
-	eventually(t, 90*time.Second, "both mirrors", func() bool {
+	testkit.Eventually(t, 90*time.Second, "both mirrors", func() bool {
 		return len(lark.Rows("people")) == 400 && len(bots.Rows("tbl_tickets")) == 400
 	})
 	ctx := context.Background()
@@ -174,7 +175,7 @@ func TestVerifyDriftAndRepairWhileStreaming(t *testing.T) {
 	// the report says the daemon was not there to catch up.
 	stopWorkload()
 	end := e.currentLSN()
-	eventually(t, 60*time.Second, "the daemon to confirm the workload", func() bool { return e.lsnAtLeast(e.slotFlushed(), end) })
+	testkit.Eventually(t, 60*time.Second, "the daemon to confirm the workload", func() bool { return e.lsnAtLeast(e.slotFlushed(), end) })
 	require.NoError(t, daemon.stop())
 	e.exec("UPDATE people SET name = 'after the stop' WHERE id = 50")
 	stopped := verify(false)["public.people"]

@@ -148,6 +148,12 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 			rejected = append(rejected, t.rejectValue(i, c, err))
 			continue
 		}
+		if len(v.Raw) > 0 && len(c.Data) > 0 && &v.Raw[0] == &c.Data[0] {
+			// The source's text as it is: the record must own it (own.go).
+			start := len(arena)
+			arena = append(arena, v.Raw...)
+			v.Raw = arena[start:len(arena):len(arena)]
+		}
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
 	key := buf[:len(t.keyIdx):len(t.keyIdx)]
@@ -160,7 +166,7 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 		return replicator.Record{}, rowOp(err, replicator.OpUpsert, lsn)
 	}
 	rec := replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}
-	own(&rec)
+	ownKey(&rec)
 	return rec, nil
 }
 
@@ -294,12 +300,14 @@ func cellValue(p *fieldPlan, c replicator.Cell, arena *[]byte) (replicator.Value
 	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)
 }
 
-// arena returns a buffer large enough for the row's transcoded values.
+// arena returns one buffer large enough for every value the row's record
+// keeps: transcoded values are written into it and the others copied, so
+// that the record holds none of the message it came from.
 func (t *Table) arena(cells []replicator.Cell) []byte {
 	n := 0
 	for i := range cells {
 		if p := &t.fields[i]; p.target != "" && cells[i].State == replicator.CellText {
-			n += p.enc.transcodes(len(cells[i].Data))
+			n += len(cells[i].Data) + p.enc.transcodes(len(cells[i].Data))
 		}
 	}
 	if n == 0 {

@@ -50,6 +50,19 @@ func own(rec *replicator.Record) {
 	}
 }
 
+// ownKey gives rec's key values the copies its fields already own (Upsert
+// copies the fields into its arena), copying only a key value no field
+// holds.
+func ownKey(rec *replicator.Record) {
+	for i, k := range rec.Key {
+		if raw := shared(rec.Fields, k); raw != nil {
+			rec.Key[i].Value.Raw = raw
+		} else if len(k.Value.Raw) > 0 {
+			rec.Key[i].Value.Raw = bytes.Clone(k.Value.Raw)
+		}
+	}
+}
+
 // shared returns the value of the field that holds key's text, or nil.
 func shared(fields []replicator.Field, key replicator.Field) []byte {
 	if len(key.Value.Raw) == 0 {

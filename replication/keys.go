@@ -40,7 +40,7 @@ func ReadKeys(ctx context.Context, q querier, info *TableInfo, key []string, key
 		tuples[n] = "(" + strings.Join(params, ", ") + ")"
 	}
 	sql := fmt.Sprintf("SELECT %s FROM %s WHERE (%s) IN (%s)",
-		selectList(info), info.quotedName(), strings.Join(keyCols, ", "), strings.Join(tuples, ", "))
+		selectList(info, func(int) bool { return true }), info.quotedName(), strings.Join(keyCols, ", "), strings.Join(tuples, ", "))
 	rows, _, err := readRows(ctx, q, info, sql, args, false)
 	return rows, err
 }

@@ -19,7 +19,7 @@ func BorrowSavedToken(cfg Config, minValid time.Duration, now time.Time) (Config
 	if cfg.UserAccessToken != "" {
 		return cfg, nil
 	}
-	t, found, err := loadTokens(tokenPath(&cfg), cfg.OAuth.AppID)
+	t, found, err := loadTokens(&cfg, cfg.OAuth.AppID)
 	if err != nil {
 		return cfg, fmt.Errorf("feishu target %q: %w", cfg.Name, err)
 	}

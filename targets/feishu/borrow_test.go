@@ -12,7 +12,7 @@ func TestBorrowSavedToken(t *testing.T) {
 	base := Config{Name: "lark", StateDir: t.TempDir(), OAuth: OAuth{AppID: "cli_a", AppSecret: "s", RefreshToken: "r-config"}}
 	save := func(access string, expires time.Time) {
 		t.Helper()
-		require.NoError(t, saveTokens(tokenPath(&base), tokenFile{AppID: "cli_a", AccessToken: access, AccessTokenExpiresAt: expires, RefreshToken: "r-saved"}))
+		require.NoError(t, saveTokenDoc(&base, tokenFile{AppID: "cli_a", AccessToken: access, AccessTokenExpiresAt: expires, RefreshToken: "r-saved"}))
 	}
 
 	_, err := BorrowSavedToken(base, 10*time.Minute, now)
