@@ -1,0 +1,16 @@
+package app
+
+import "github.com/replicator-cdc/replicator/config"
+
+// publishedTables are the tables the publication names, once each, and
+// their row filters (where:).
+func publishedTables(cfg *config.Config) (tables []string, filters map[string]string) {
+	filters = map[string]string{}
+	for _, m := range cfg.Mappings {
+		tables = append(tables, m.Source)
+		if m.Where != "" {
+			filters[m.Source] = m.Where
+		}
+	}
+	return tables, filters
+}
