@@ -70,3 +70,18 @@ func TestRowFilterOutsideReplicaIdentityIsRefused(t *testing.T) {
 
 	e.exec(`UPDATE people SET active = false WHERE id = 1`)
 }
+
+// on_truncate: empty deletes the target's rows at the TRUNCATE, in stream
+// order: a row inserted before it in the same transaction goes, rows
+// inserted after it (in the same or later transactions) stay.
+func TestTruncateEmptiesTheTargetTable(t *testing.T) {
+	e := newEnv(t, itemsSchema+`INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c');`)
+	daemon := e.startStreaming(e.config(itemsMapping + "    on_truncate: empty\n"))
+	e.waitMirror("items", "items", 30*time.Second, "id")
+
+	e.exec(`BEGIN; INSERT INTO items (id, name) VALUES (4, 'd'); TRUNCATE items; INSERT INTO items (id, name) VALUES (5, 'e'), (1, 'again'); COMMIT;`)
+	e.exec(`INSERT INTO items (id, name) VALUES (6, 'f')`)
+	e.waitMirror("items", "items", 30*time.Second, "id")
+	require.Equal(t, 3, e.mem.Len("items"))
+	require.NoError(t, daemon.stop())
+}

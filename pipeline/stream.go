@@ -110,6 +110,12 @@ func (s *StreamSink) truncate(m *replicator.Message) error {
 		if t == nil || s.skip(t) {
 			continue
 		}
+		if t.Rule.OnTruncate == mapping.TruncateEmpty {
+			if err := s.p.Empty(s.ctx, t); err != nil {
+				return err
+			}
+			continue
+		}
 		if t.Rule.OnTruncate == mapping.TruncateIgnore {
 			s.logger.Warn("source table truncated; the mapping says on_truncate: ignore, so the target keeps its rows",
 				"table", t.Rule.Source, "target", t.Rule.Target, "target_table", t.Rule.Table)
@@ -119,7 +125,7 @@ func (s *StreamSink) truncate(m *replicator.Message) error {
 		if name := t.Relation().QualifiedName(); name != what {
 			what += " (partition " + name + ")"
 		}
-		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. To mirror it: empty target table %s, run 'replicator resync --config FILE --table %s' and start again (docs/production.md, \"Resyncing one table\"); or set on_truncate: ignore",
+		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. To mirror it: empty target table %s, run 'replicator resync --config FILE --table %s' and start again (docs/production.md, \"Resyncing one table\"); or set on_truncate: empty or ignore",
 			what, s.commitLSN, t.Rule.Table, t.Rule.Source)
 	}
 	return nil
