@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -87,8 +86,13 @@ func (s *StreamSink) Handle(m *replicator.Message) error {
 			}
 			return s.p.Add(s.ctx, t, rec)
 		})
-		if row, ok := errors.AsType[*mapping.RowError](err); ok {
-			return s.p.Reject(row.Table, row.Rejection)
+		if rows := mapping.RowErrors(err); len(rows) > 0 {
+			for _, row := range rows {
+				if err := s.p.Reject(row.Table, row.Rejection); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		return err
 	case replicator.MessageTruncate:
@@ -103,11 +107,20 @@ func (s *StreamSink) Handle(m *replicator.Message) error {
 
 func (s *StreamSink) truncate(m *replicator.Message) error {
 	for _, id := range m.RelationIDs {
-		t, err := s.mapper.Table(id)
+		ts, err := s.mapper.Tables(id)
 		if err != nil {
 			return err
 		}
-		if t == nil || s.skip(t) {
+		if err := s.truncateTables(ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *StreamSink) truncateTables(ts []*mapping.Table) error {
+	for _, t := range ts {
+		if s.skip(t) {
 			continue
 		}
 		if t.Rule.OnTruncate == mapping.TruncateEmpty {
