@@ -76,7 +76,7 @@ func TestExampleParses(t *testing.T) {
 	assert.Equal(t, 16, lark.MaxConcurrentRequests)
 	assert.Equal(t, "bots-secret", cfg.Targets["bots"].GPTBots.APIKey)
 
-	require.Len(t, cfg.Mappings, 2)
+	require.Len(t, cfg.Mappings, 3)
 	customers := cfg.Mappings[0]
 	assert.Equal(t, []Column{
 		{Source: "id", Name: "customer_id", Line: customers.Columns[0].Line},
@@ -88,6 +88,7 @@ func TestExampleParses(t *testing.T) {
 	assert.Equal(t, "public.orders", orders.Source)
 	assert.Equal(t, OnDelete{Mode: mapping.DeleteSoft, SoftColumn: "deleted"}, orders.OnDelete)
 	assert.False(t, orders.Snapshot)
+	assert.Equal(t, customers.Source, cfg.Mappings[2].Source, "the example fans customers out")
 }
 
 func TestExampleNamesMissingVariables(t *testing.T) {
