@@ -60,6 +60,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 			continue
 		}
 		rule, problems := buildRule(m, info)
+		problems = append(problems, filterProblems(ctx, conn, m, info)...)
 		if len(problems) > 0 {
 			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: strings.Join(problems, "; ")})
 			continue

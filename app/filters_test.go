@@ -85,3 +85,17 @@ func TestTruncateEmptiesTheTargetTable(t *testing.T) {
 	require.Equal(t, 3, e.mem.Len("items"))
 	require.NoError(t, daemon.stop())
 }
+
+// check reports a filter PostgreSQL would turn against the application's
+// updates, before anything is set up.
+func TestCheckRefusesRowFilterOutsideReplicaIdentity(t *testing.T) {
+	e := newEnv(t, peopleSchema+`ALTER TABLE people REPLICA IDENTITY DEFAULT;`)
+	var failed []string
+	for _, item := range app.Check(context.Background(), e.config(peopleMapping("active")), app.Deps{Logger: quietLogger(), Writers: writers(e)}) {
+		if item.Status == app.CheckFail {
+			failed = append(failed, item.Name+": "+item.Detail)
+		}
+	}
+	require.Len(t, failed, 1)
+	require.Contains(t, failed[0], "REPLICA IDENTITY FULL")
+}

@@ -47,12 +47,7 @@ func resolve(ctx context.Context, conn *pgx.Conn, cfg *config.Config) ([]sourceT
 		}
 		rule, ruleProblems := buildRule(m, info)
 		problems = append(problems, ruleProblems...)
-		if m.Where != "" {
-			if err := replication.CheckFilter(ctx, conn, info, m.Where); err != nil {
-				problems = append(problems, fmt.Sprintf("mapping %s: %v", m.Source, err))
-			}
-			info.Filter = m.Where
-		}
+		problems = append(problems, filterProblems(ctx, conn, m, info)...)
 		if rule != nil {
 			tables = append(tables, sourceTable{rule: rule, info: info, warnings: append(ruleWarnings(rule, info), driftWarnings(m, rule, info)...)})
 		}
