@@ -232,6 +232,8 @@ func (a *attempt) run(ctx context.Context) error {
 		Checkpoint: store.SaveCheckpoint, Logger: logger, DryRun: deps.DryRun != nil,
 		Maintain: maint.run,
 		OnStop:   func() { mon.Phase("stopping") },
+		// A stalled stream is not ready: its lag figures are stale.
+		OnListening: mon.Listening,
 		OnStatus: func(received, acked replicator.LSN) {
 			lag := int64(0)
 			if received > acked {

@@ -196,12 +196,16 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz reports ready only while streaming with a lag below the limit, so
-// that an orchestrator can hold back traffic or alert during the snapshot
-// and when the daemon falls behind.
+// that an orchestrator can hold back traffic or alert during the snapshot,
+// when the daemon falls behind, and when the stream stalls (the lag figure
+// of a stream that hears nothing is stale).
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	snap := s.source.Snapshot()
 	switch {
+	case snap.Stalled != "":
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %s\n", snap.Stalled)
 	case snap.Phase != "streaming":
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintf(w, "not ready: phase is %s, not streaming\n", snap.Phase)

@@ -77,6 +77,32 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// TestReadyzFalseWhileStalled: a stream that hears nothing from the server
+// is not ready, whatever its last lag, and says why; it is again once
+// messages flow.
+func TestReadyzFalseWhileStalled(t *testing.T) {
+	s, m := newTestServer(t, Options{})
+	m.Phase("streaming")
+	m.Position("0/16B3748", 0, 0)
+	m.Listening(40*time.Second, 30*time.Second)
+	res, body := get(t, s, "/readyz")
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(body, "not ready: no message from PostgreSQL for 4") {
+		t.Fatalf("GET /readyz = %d %q, want 503 \"not ready: no message from PostgreSQL for 40s\"", res.StatusCode, body)
+	}
+	if got := m.Snapshot().Phase; got != "stalled" {
+		t.Fatalf("phase = %q while stalled, want stalled", got)
+	}
+	m.Listening(0, 30*time.Second)
+	if res, body := get(t, s, "/readyz"); res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz after messages flow again = %d %q", res.StatusCode, body)
+	}
+	m.Listening(time.Minute, 30*time.Second)
+	m.Phase("reconnecting")
+	if res, body := get(t, s, "/readyz"); body != "not ready: phase is reconnecting, not streaming\n" {
+		t.Fatalf("GET /readyz while reconnecting = %d %q", res.StatusCode, body)
+	}
+}
+
 // TestReadyzDegradedWhileATableFails: a target table failing as a whole
 // makes /readyz say so until the writer reports it recovered.
 func TestReadyzDegradedWhileATableFails(t *testing.T) {

@@ -4,6 +4,7 @@
 package monitor
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -44,12 +45,15 @@ type Table struct {
 type Snapshot struct {
 	Now          time.Time `json:"now"`
 	Started      time.Time `json:"started"`
-	Phase        string    `json:"phase"` // starting, snapshot, streaming, reconnecting, stopping
+	Phase        string    `json:"phase"` // starting, snapshot, streaming, stalled, reconnecting, stopping
 	Acknowledged string    `json:"acknowledged"`
 	LagBytes     int64     `json:"lag_bytes"`
 	LagSeconds   float64   `json:"lag_seconds"`
 	LastError    string    `json:"last_error,omitempty"`
 	Tables       []Table   `json:"tables"`
+
+	// Stalled says why a stream is not flowing (phase stalled).
+	Stalled string `json:"stalled,omitempty"`
 }
 
 type tableState struct {
@@ -71,13 +75,18 @@ type Monitor struct {
 	lastErr string
 	tables  map[string]*tableState
 
+	// quietSince is when the stream started waiting for the server in
+	// vain; past staleAfter it is stalled (zero: not streaming yet).
+	quietSince time.Time
+	staleAfter time.Duration
+
 	rows        *prometheus.CounterVec
 	deadLetters *prometheus.CounterVec
 	snapRows    *prometheus.GaugeVec
 	snapTotal   *prometheus.GaugeVec
 	lagBytes    prometheus.Gauge
 	lagSeconds  prometheus.Gauge
-	streaming   prometheus.Gauge
+	streaming   prometheus.GaugeFunc
 	batchRows   prometheus.Histogram
 	inFlight    prometheus.Gauge
 	slotSafe    prometheus.Gauge
@@ -107,9 +116,6 @@ func New(reg prometheus.Registerer) *Monitor {
 		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "replicator_lag_seconds", Help: "Age of the oldest transaction not yet confirmed by every target (0 when none is pending).",
 		}),
-		streaming: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "replicator_streaming", Help: "1 while the daemon streams changes.",
-		}),
 		batchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "replicator_batch_rows", Help: "Records per batch handed to a writer.",
 			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 5000},
@@ -118,6 +124,9 @@ func New(reg prometheus.Registerer) *Monitor {
 			Name: "replicator_in_flight_bytes", Help: "Bytes of records between the reader and the targets' confirmation.",
 		}),
 	}
+	m.streaming = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "replicator_streaming", Help: "1 while the daemon streams changes (not while the stream is stalled).",
+	}, m.streamingNow)
 	m.slotSafe = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "replicator_slot_safe_wal_bytes", Help: "WAL bytes that may still be written before the slot is at risk of being invalidated (-1: no limit).",
 	})
@@ -152,11 +161,36 @@ func (m *Monitor) Phase(phase string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.phase = phase
-	if phase == "streaming" {
-		m.streaming.Set(1)
-	} else {
-		m.streaming.Set(0)
+	m.staleAfter = 0
+}
+
+// Listening records that the stream has waited for the server in vain for
+// waited so far, and that a live server is heard within staleAfter. Until
+// the next call the wait is taken to go on, so a stream that stops
+// reporting, stuck on a dead connection, turns stalled too. A stalled
+// stream is not reported as streaming.
+func (m *Monitor) Listening(waited, staleAfter time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.quietSince, m.staleAfter = m.now().Add(-waited), staleAfter
+}
+
+// stalled says how long the stream has waited in vain, when that is too long.
+func (m *Monitor) stalled(now time.Time) (time.Duration, bool) {
+	if m.phase != "streaming" || m.staleAfter <= 0 {
+		return 0, false
 	}
+	waited := now.Sub(m.quietSince)
+	return waited, waited > m.staleAfter
+}
+
+func (m *Monitor) streamingNow() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, stalled := m.stalled(m.now()); m.phase == "streaming" && !stalled {
+		return 1
+	}
+	return 0
 }
 
 // Confirmed counts rows a target confirmed.
@@ -254,6 +288,10 @@ func (m *Monitor) Snapshot() Snapshot {
 	defer m.mu.Unlock()
 	now := m.now()
 	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr}
+	if waited, stalled := m.stalled(now); stalled {
+		s.Phase = "stalled"
+		s.Stalled = fmt.Sprintf("no message from PostgreSQL for %s", waited.Round(time.Second))
+	}
 	for _, t := range m.tables {
 		t.advance(now)
 		c := t.t

@@ -1,14 +1,16 @@
 package replication
 
 import (
+	"bufio"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgdsn"
@@ -26,15 +28,8 @@ var sessionParams = map[string]string{
 	"application_name":   "replicator",
 }
 
-// SessionParams returns the runtime parameters every source connection must
-// use so that values arrive in the text forms the mapping expects.
-func SessionParams() map[string]string {
-	out := make(map[string]string, len(sessionParams))
-	for k, v := range sessionParams {
-		out[k] = v
-	}
-	return out
-}
+// readBuffer is the replication connection's read buffer.
+const readBuffer = 64 << 10
 
 // ConnectReplication opens a logical replication connection to dsn's database.
 func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error) {
@@ -47,6 +42,12 @@ func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 		cfg.RuntimeParams[k] = v
 	}
 	cfg.RuntimeParams["replication"] = "database"
+	configureDial(cfg)
+	// When the stream is behind, each read should take hundreds of its
+	// small messages: pgconn's own buffer holds 8 KiB.
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBuffer), w)
+	}
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("replication: connect: %w", err)
@@ -54,32 +55,13 @@ func ConnectReplication(ctx context.Context, dsn string) (*pgconn.PgConn, error)
 	return conn, nil
 }
 
-// SystemInfo is the answer to IDENTIFY_SYSTEM.
-type SystemInfo struct {
-	SystemID string
-	Timeline int32
-	XLogPos  replicator.LSN
-	DBName   string
-}
-
 // IdentifySystem asks the server for its identity and current WAL position.
-func IdentifySystem(ctx context.Context, conn *pgconn.PgConn) (SystemInfo, error) {
-	row, err := singleRow(ctx, conn, "IDENTIFY_SYSTEM", 4)
+func IdentifySystem(ctx context.Context, conn *pgconn.PgConn) (pglogrepl.IdentifySystemResult, error) {
+	sys, err := pglogrepl.IdentifySystem(ctx, conn)
 	if err != nil {
-		return SystemInfo{}, fmt.Errorf("replication: IDENTIFY_SYSTEM: %w", err)
+		return pglogrepl.IdentifySystemResult{}, fmt.Errorf("replication: IDENTIFY_SYSTEM: %w", err)
 	}
-	var info SystemInfo
-	info.SystemID = row[0]
-	var tl int
-	if _, err := fmt.Sscan(row[1], &tl); err != nil {
-		return SystemInfo{}, fmt.Errorf("replication: IDENTIFY_SYSTEM timeline %q: %w", row[1], err)
-	}
-	info.Timeline = int32(tl)
-	if info.XLogPos, err = replicator.ParseLSN(row[2]); err != nil {
-		return SystemInfo{}, fmt.Errorf("replication: IDENTIFY_SYSTEM: %w", err)
-	}
-	info.DBName = row[3]
-	return info, nil
+	return sys, nil
 }
 
 // CreatedSlot is the answer to CREATE_REPLICATION_SLOT.
@@ -93,58 +75,20 @@ type CreatedSlot struct {
 // CreateSlot creates a pgoutput slot and exports its snapshot. A temporary
 // slot (dry runs) disappears with the connection.
 func CreateSlot(ctx context.Context, conn *pgconn.PgConn, slot string, temporary bool) (CreatedSlot, error) {
-	kind := ""
-	if temporary {
-		kind = " TEMPORARY"
-	}
-	sql := fmt.Sprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput EXPORT_SNAPSHOT", quoteIdent(slot), kind)
-	row, err := singleRow(ctx, conn, sql, 4)
+	res, err := pglogrepl.CreateReplicationSlot(ctx, conn, quoteIdent(slot), "pgoutput", pglogrepl.CreateReplicationSlotOptions{
+		Temporary: temporary, SnapshotAction: "EXPORT_SNAPSHOT", Mode: pglogrepl.LogicalReplication,
+	})
 	if err != nil {
 		return CreatedSlot{}, fmt.Errorf("replication: create slot %s: %w", slot, err)
 	}
-	lsn, err := replicator.ParseLSN(row[1])
+	lsn, err := replicator.ParseLSN(res.ConsistentPoint)
 	if err != nil {
 		return CreatedSlot{}, fmt.Errorf("replication: create slot %s: %w", slot, err)
 	}
-	return CreatedSlot{ConsistentPoint: lsn, SnapshotName: row[2]}, nil
-}
-
-func singleRow(ctx context.Context, conn *pgconn.PgConn, sql string, minCols int) ([]string, error) {
-	results, err := conn.Exec(ctx, sql).ReadAll()
-	if err != nil {
-		return nil, err
-	}
-	if len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) < minCols {
-		return nil, errors.New("unexpected answer shape")
-	}
-	row := make([]string, len(results[0].Rows[0]))
-	for i, v := range results[0].Rows[0] {
-		row[i] = string(v)
-	}
-	return row, nil
-}
-
-// sendStandbyStatus reports positions to the server. flush is always set
-// explicitly: it is what the server may discard WAL up to.
-func sendStandbyStatus(w *Wire, write, flush replicator.LSN, replyRequested bool) error {
-	buf := make([]byte, 34)
-	buf[0] = 'r'
-	binary.BigEndian.PutUint64(buf[1:], uint64(write))
-	binary.BigEndian.PutUint64(buf[9:], uint64(flush))
-	binary.BigEndian.PutUint64(buf[17:], uint64(flush))
-	binary.BigEndian.PutUint64(buf[25:], uint64(pgTime(time.Now())))
-	if replyRequested {
-		buf[33] = 1
-	}
-	if err := w.sendCopyData(buf); err != nil {
-		return fmt.Errorf("replication: send standby status: %w", err)
-	}
-	return nil
+	return CreatedSlot{ConsistentPoint: lsn, SnapshotName: res.SnapshotName}, nil
 }
 
 var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-
-func pgTime(t time.Time) int64 { return t.Sub(pgEpoch).Microseconds() }
 
 // PGTime converts a protocol timestamp (microseconds since 2000-01-01).
 func PGTime(us int64) time.Time { return pgEpoch.Add(time.Duration(us) * time.Microsecond) }

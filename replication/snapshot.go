@@ -40,6 +40,7 @@ func ConnectSQL(ctx context.Context, dsn string) (*pgx.Conn, error) {
 	for k, v := range sessionParams {
 		cfg.RuntimeParams[k] = v
 	}
+	configureDial(&cfg.Config)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("source: connect to %s:%d as %s: %w (check source.dsn and that PostgreSQL accepts connections from here)", cfg.Host, cfg.Port, cfg.User, err)

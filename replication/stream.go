@@ -1,13 +1,16 @@
 package replication
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -56,6 +59,10 @@ type Stream struct {
 	Maintain func(lastMessage time.Time) error
 	// OnStop, when set, runs as the drain after a stop signal begins.
 	OnStop func()
+	// OnListening, when set, learns about every poll interval how long the
+	// stream has waited for the server in vain, and the wait past which it
+	// is stalled (monitor.Listening).
+	OnListening func(waited, staleAfter time.Duration)
 	// DryRun reports the start position forever: nothing is acknowledged.
 	DryRun bool
 	Logger *slog.Logger
@@ -67,6 +74,11 @@ type Stream struct {
 	lastStatus  time.Time
 	decoder     Decoder
 	msg         replicator.Message
+
+	silence    silence
+	quietFor   time.Duration // waited in vain since the last message
+	probed     bool          // a reply was asked for since the last message
+	lastReport time.Time     // of OnListening
 }
 
 // pollInterval bounds how long a read waits, so that shutdown, aged batches
@@ -79,6 +91,32 @@ const endTimeout = 2 * time.Second
 // ackStatusInterval is how soon a status update follows an advanced
 // acknowledgement, so that the slot's position tracks the targets closely.
 const ackStatusInterval = time.Second
+
+// Bounds on the silence of a live server when its wal_sender_timeout gives
+// none (0: disabled) or an unusably small one.
+const (
+	defaultSilence = time.Minute
+	minSilence     = 2 * time.Second
+)
+
+// silence says how long the server may stay silent while the stream waits
+// for it. A walsender gives up on a standby it has not heard from within
+// wal_sender_timeout, so the same bound is used in return: after half of it
+// a status update asks the server for a reply, which a live one sends at
+// once; past three quarters the stream is reported stalled; at the whole of
+// it the connection is taken for dead (a frozen network, a vanished host).
+type silence struct {
+	probe, stale, dead time.Duration
+}
+
+func silenceFor(walSenderTimeout time.Duration) silence {
+	dead := walSenderTimeout
+	if dead <= 0 {
+		dead = defaultSilence
+	}
+	dead = max(dead, minSilence)
+	return silence{probe: dead / 2, stale: dead * 3 / 4, dead: dead}
+}
 
 // Run streams until ctx ends (then drains and returns nil) or a fatal error.
 // The sink's waits for the targets end on ctx too, so a stop is honoured
@@ -95,7 +133,7 @@ func (s *Stream) run(ctx context.Context) error {
 	lastIdle, lastMaintain := time.Now(), time.Now()
 	s.lastMessage = time.Now()
 	s.start = s.Sink.Acknowledged()
-	var deadlineSet time.Time
+	s.silence = silenceFor(s.Conn.walSenderTimeout)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -115,43 +153,60 @@ func (s *Stream) run(ctx context.Context) error {
 				return err
 			}
 		}
-		// Setting the deadline per read would cost a timer update per
-		// change; a poll interval's precision is all that is needed.
-		if now := time.Now(); now.Sub(deadlineSet) >= pollInterval/4 {
-			if err := s.Conn.conn.SetReadDeadline(now.Add(pollInterval)); err != nil {
-				return fmt.Errorf("replication: set read deadline: %w", err)
-			}
-			deadlineSet = now
-		}
-		typ, body, err := s.Conn.fr.next()
+		waitFrom := time.Now()
+		msg, err := s.Conn.receive()
 		if err != nil {
-			var netErr net.Error
-			if errors.As(err, &netErr) && netErr.Timeout() {
-				continue
-			}
-			return fmt.Errorf("%w: receive: %w", ErrStreamLost, err)
+			return err
 		}
-		if err := s.receive(typ, body); err != nil {
+		if msg == nil {
+			if err := s.quiet(time.Since(waitFrom)); err != nil {
+				return err
+			}
+			continue
+		}
+		s.heard()
+		if err := s.receive(msg); err != nil {
 			return err
 		}
 	}
 }
 
-func (s *Stream) receive(typ byte, body []byte) error {
+// quiet counts time spent waiting for the server in vain. Only waiting
+// counts: while the sink holds the stream back, nothing is read, and
+// whatever the server sent meanwhile waits in the socket.
+func (s *Stream) quiet(waited time.Duration) error {
+	s.quietFor += waited
+	switch {
+	case s.quietFor >= s.silence.dead:
+		return fmt.Errorf("%w: no message from PostgreSQL for %s although a reply was asked for (wal_sender_timeout %s): the network or the server is gone",
+			ErrStreamLost, time.Since(s.lastMessage).Round(time.Second), s.Conn.walSenderTimeout)
+	case s.quietFor >= s.silence.probe && !s.probed:
+		s.probed = true
+		return s.sendStatus(true)
+	}
+	return nil
+}
+
+// heard notes a message from the server.
+func (s *Stream) heard() {
 	s.lastMessage = time.Now()
-	switch typ {
-	case 'd':
-		return s.copyData(body)
-	case 'E':
-		return fmt.Errorf("replication: server error: %w", decodeError(body))
-	case 'c', 'C', 'Z':
+	s.quietFor, s.probed = 0, false
+}
+
+func (s *Stream) receive(msg pgproto3.BackendMessage) error {
+	switch msg := msg.(type) {
+	case *pgproto3.CopyData:
+		return s.copyData(msg.Data)
+	case *pgproto3.ErrorResponse:
+		return fmt.Errorf("replication: server error: %w", pgconn.ErrorResponseToPgError(msg))
+	case *pgproto3.CopyDone, *pgproto3.CommandComplete, *pgproto3.ReadyForQuery:
 		// CopyDone, and what follows it: a server shutting down ends the
 		// copy before closing the connection.
-		return fmt.Errorf("%w: the server ended the stream (message %q)", ErrStreamLost, typ)
-	case 'N', 'S':
+		return fmt.Errorf("%w: the server ended the stream (%T)", ErrStreamLost, msg)
+	case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
 		return nil
 	default:
-		return fmt.Errorf("replication: unexpected message %q", typ)
+		return fmt.Errorf("replication: unexpected message %T", msg)
 	}
 }
 
@@ -160,30 +215,33 @@ func (s *Stream) copyData(d []byte) error {
 		return errors.New("replication: empty CopyData")
 	}
 	switch d[0] {
-	case 'w':
-		if len(d) < 25 {
-			return errors.New("replication: short XLogData")
+	case pglogrepl.XLogDataByteID:
+		xld, err := pglogrepl.ParseXLogData(d[1:])
+		if err != nil {
+			return fmt.Errorf("replication: %w", err)
 		}
-		walStart := replicator.LSN(binary.BigEndian.Uint64(d[1:]))
-		// The frame is ours: records keep slices of it.
-		if err := s.decoder.Decode(d[25:], &s.msg); err != nil {
+		walStart := replicator.LSN(xld.WALStart)
+		// Records keep slices of the message, which must outlive the
+		// connection's read buffer.
+		if err := s.decoder.Decode(bytes.Clone(xld.WALData), &s.msg); err != nil {
 			return fmt.Errorf("replication: at %s: %w", walStart, err)
 		}
 		if walStart > s.received {
 			s.received = walStart
 		}
 		return s.Sink.Handle(&s.msg)
-	case 'k':
-		if len(d) < 18 {
-			return errors.New("replication: short keepalive")
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		pkm, err := pglogrepl.ParsePrimaryKeepaliveMessage(d[1:])
+		if err != nil {
+			return fmt.Errorf("replication: %w", err)
 		}
-		walEnd := replicator.LSN(binary.BigEndian.Uint64(d[1:]))
+		walEnd := replicator.LSN(pkm.ServerWALEnd)
 		if walEnd > s.received {
 			s.received = walEnd
 		}
 		s.Sink.Mark(walEnd)
-		if d[17] != 0 {
-			return s.sendStatus()
+		if pkm.ReplyRequested {
+			return s.sendStatus(false)
 		}
 		return nil
 	default:
@@ -196,14 +254,23 @@ func (s *Stream) copyData(d []byte) error {
 // moving. It must run on the stream's goroutine (Run's, or the Sink's
 // while Run calls it), which owns the connection.
 func (s *Stream) UpdateStatus() error {
-	since := time.Since(s.lastStatus)
+	now := time.Now()
+	// Reported from here, which also runs while the sink waits for the
+	// targets: a stream that stops reporting is stuck elsewhere.
+	if s.OnListening != nil && now.Sub(s.lastReport) >= pollInterval {
+		s.lastReport = now
+		s.OnListening(s.quietFor, s.silence.stale)
+	}
+	since := now.Sub(s.lastStatus)
 	if since >= s.StatusInterval || (since >= ackStatusInterval && s.Sink.Acknowledged() > s.reported) {
-		return s.sendStatus()
+		return s.sendStatus(false)
 	}
 	return nil
 }
 
-func (s *Stream) sendStatus() error {
+// sendStatus reports the positions; replyRequested asks the server to
+// answer at once.
+func (s *Stream) sendStatus(replyRequested bool) error {
 	ack := s.Sink.Acknowledged()
 	if s.DryRun {
 		ack = s.start
@@ -217,7 +284,7 @@ func (s *Stream) sendStatus() error {
 	if ack > write {
 		write = ack
 	}
-	if err := sendStandbyStatus(s.Conn, write, ack, false); err != nil {
+	if err := s.Conn.sendStatus(write, ack, replyRequested); err != nil {
 		return err
 	}
 	s.reported = ack
@@ -236,7 +303,7 @@ func (s *Stream) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
 	drainErr := s.Sink.Drain(ctx)
-	if err := s.sendStatus(); err != nil {
+	if err := s.sendStatus(false); err != nil {
 		return errors.Join(drainErr, err)
 	}
 	if err := s.Conn.End(endTimeout); err != nil {

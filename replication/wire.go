@@ -1,188 +1,160 @@
 package replication
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/replicator-cdc/replicator"
 )
 
-// Wire is a replication connection in streaming mode, read directly: once
-// START_REPLICATION has run, the connection carries nothing but CopyData
-// frames, and parsing them here with a large buffer costs a fraction of a
-// general protocol reader's per-message work.
+// Wire is a replication connection in streaming mode. One goroutine reads
+// and writes it.
 type Wire struct {
-	conn net.Conn
-	fr   frameReader
+	pg *pgconn.PgConn
+	// walSenderTimeout is the server's: how long its walsender waits for a
+	// word from us (0: forever).
+	walSenderTimeout time.Duration
+	deadlineSet      time.Time
 }
 
-// wireBuffer is the read buffer: when the stream is behind, one read takes
-// hundreds of changes.
-const wireBuffer = 64 << 10
+// startTimeout bounds starting the stream when ctx has no deadline: a dead
+// network must not hang it.
+const startTimeout = time.Minute
 
-// maxFrame bounds a frame's length; larger is a corrupt stream (the server
-// limits a message to 1 GB).
-const maxFrame = 1 << 30
+// writeTimeout bounds one write to the server.
+const writeTimeout = 30 * time.Second
+
+// closeTimeout bounds the Terminate message of a close.
+const closeTimeout = 2 * time.Second
 
 // StartStream takes the (idle) replication connection over and starts
-// streaming from the slot at lsn. The PgConn is unusable afterwards; close
-// the Wire instead.
+// streaming from the slot at lsn. On error the connection is closed;
+// otherwise close the Wire instead.
 func StartStream(ctx context.Context, pg *pgconn.PgConn, slot, publication string, lsn replicator.LSN) (*Wire, error) {
-	if err := pg.SyncConn(ctx); err != nil {
-		return nil, fmt.Errorf("replication: start: %w", err)
+	w := &Wire{pg: pg}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, startTimeout)
+		defer cancel()
 	}
-	// Hijack is outside pgconn's compatibility promise; the fields used
-	// here (the net.Conn) are the stable core of it.
-	hc, err := pg.Hijack()
-	if err != nil {
-		return nil, fmt.Errorf("replication: start: %w", err)
-	}
-	w := &Wire{conn: hc.Conn, fr: frameReader{r: bufio.NewReaderSize(hc.Conn, wireBuffer)}}
-	sql := fmt.Sprintf("START_REPLICATION SLOT %s LOGICAL %s (proto_version '1', publication_names %s, messages 'true')",
-		quoteIdent(slot), lsn, quoteLiteral(publication))
-	query, err := (&pgproto3.Query{String: sql}).Encode(nil)
+	timeout, err := showWalSenderTimeout(ctx, pg)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("replication: start: %w", err)
 	}
-	if err := w.write(query); err != nil {
+	w.walSenderTimeout = timeout
+	err = pglogrepl.StartReplication(ctx, pg, quoteIdent(slot), pglogrepl.LSN(lsn), pglogrepl.StartReplicationOptions{
+		Mode:       pglogrepl.LogicalReplication,
+		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(publication), "messages 'true'"},
+	})
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("replication: start: %w", err)
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	if err := w.conn.SetReadDeadline(deadline); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("replication: start: %w", err)
-	}
-	for {
-		typ, body, err := w.fr.next()
-		if err != nil {
-			w.Close()
-			return nil, fmt.Errorf("replication: start: %w", err)
-		}
-		switch typ {
-		case 'W': // CopyBothResponse
-			return w, nil
-		case 'E':
-			w.Close()
-			return nil, fmt.Errorf("replication: start: %w", decodeError(body))
-		case 'N', 'S':
-		default:
-			w.Close()
-			return nil, fmt.Errorf("replication: start: unexpected message %q", typ)
-		}
-	}
+	return w, nil
 }
 
-// Close closes the connection.
-func (w *Wire) Close() error { return w.conn.Close() }
+func showWalSenderTimeout(ctx context.Context, pg *pgconn.PgConn) (time.Duration, error) {
+	results, err := pg.Exec(ctx, "SHOW wal_sender_timeout").ReadAll()
+	if err != nil {
+		return 0, fmt.Errorf("SHOW wal_sender_timeout: %w", err)
+	}
+	if len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1 {
+		return 0, fmt.Errorf("SHOW wal_sender_timeout: unexpected answer shape")
+	}
+	return parseSettingDuration(string(results[0].Rows[0][0]))
+}
+
+// parseSettingDuration reads a time setting as SHOW prints it: "60s",
+// "1min", "500ms", "0".
+func parseSettingDuration(s string) (time.Duration, error) {
+	var n int64
+	var unit string
+	if _, err := fmt.Sscanf(s, "%d%s", &n, &unit); err != nil {
+		if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n != 0 {
+			return 0, fmt.Errorf("time setting %q: want a number and a unit", s)
+		}
+	}
+	mult := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond,
+		"s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
+	m, ok := mult[unit]
+	if !ok || n < 0 {
+		return 0, fmt.Errorf("time setting %q: unknown unit", s)
+	}
+	return time.Duration(n) * m, nil
+}
+
+// receive returns the next message from the server, nil when none came
+// within a poll interval. The message is valid until the next receive.
+func (w *Wire) receive() (pgproto3.BackendMessage, error) {
+	// Setting the deadline per read would cost a timer update per change;
+	// a poll interval's precision is all that is needed.
+	if now := time.Now(); now.Sub(w.deadlineSet) >= pollInterval/4 {
+		if err := w.pg.Conn().SetReadDeadline(now.Add(pollInterval)); err != nil {
+			return nil, fmt.Errorf("%w: set read deadline: %w", ErrStreamLost, err)
+		}
+		w.deadlineSet = now
+	}
+	// A background context costs no goroutine per message; the deadline
+	// bounds the wait instead.
+	msg, err := w.pg.ReceiveMessage(context.Background())
+	if err != nil {
+		if pgconn.Timeout(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%w: receive: %w", ErrStreamLost, err)
+	}
+	return msg, nil
+}
+
+// sendStatus reports positions to the server. flush is what the server may
+// discard WAL up to; it is always given explicitly (pglogrepl would report
+// write in place of a zero flush, so nothing is reported before there is
+// something to acknowledge).
+func (w *Wire) sendStatus(write, flush replicator.LSN, replyRequested bool) error {
+	if flush == 0 {
+		write = 0
+	}
+	if err := w.pg.Conn().SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return fmt.Errorf("%w: send standby status: %w", ErrStreamLost, err)
+	}
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), w.pg, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: pglogrepl.LSN(write),
+		WALFlushPosition: pglogrepl.LSN(flush),
+		WALApplyPosition: pglogrepl.LSN(flush),
+		ClientTime:       time.Now(),
+		ReplyRequested:   replyRequested,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: send standby status: %w", ErrStreamLost, err)
+	}
+	return nil
+}
 
 // End leaves streaming mode the way the server expects, so that a clean
 // stop does not read as a lost standby ("unexpected EOF on standby
 // connection" in its log): CopyDone, then whatever the server still sends
-// up to its ReadyForQuery, then Terminate. It gives up at timeout; Close
-// follows either way.
+// up to its ReadyForQuery. Close then says Terminate. End gives up at
+// timeout.
 func (w *Wire) End(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	if err := w.conn.SetDeadline(deadline); err != nil {
+	if err := w.pg.Conn().SetDeadline(time.Now().Add(timeout)); err != nil {
 		return fmt.Errorf("replication: end stream: %w", err)
 	}
-	if _, err := w.conn.Write([]byte{'c', 0, 0, 0, 4}); err != nil {
+	if _, err := pglogrepl.SendStandbyCopyDone(context.Background(), w.pg); err != nil {
 		return fmt.Errorf("replication: end stream: %w", err)
 	}
-	for {
-		typ, body, err := w.fr.next()
-		if err != nil {
-			return fmt.Errorf("replication: end stream: %w", err)
-		}
-		switch typ {
-		case 'Z': // ReadyForQuery: the server left streaming mode
-			if _, err := w.conn.Write([]byte{'X', 0, 0, 0, 4}); err != nil {
-				return fmt.Errorf("replication: end stream: %w", err)
-			}
-			return nil
-		case 'E':
-			return fmt.Errorf("replication: end stream: %w", decodeError(body))
-		}
-	}
+	return nil
 }
 
-func (w *Wire) write(b []byte) error {
-	if err := w.conn.SetWriteDeadline(time.Now().Add(30 * time.Second)); err != nil {
-		return err
-	}
-	_, err := w.conn.Write(b)
-	return err
-}
-
-// sendCopyData writes one CopyData frame.
-func (w *Wire) sendCopyData(payload []byte) error {
-	frame := make([]byte, 5, 5+len(payload))
-	frame[0] = 'd'
-	binary.BigEndian.PutUint32(frame[1:], uint32(4+len(payload)))
-	return w.write(append(frame, payload...))
-}
-
-func decodeError(body []byte) error {
-	var e pgproto3.ErrorResponse
-	if err := e.Decode(body); err != nil {
-		return fmt.Errorf("undecodable error response: %w", err)
-	}
-	return pgconn.ErrorResponseToPgError(&e)
-}
-
-// frameReader reads protocol frames. A read deadline may interrupt it at
-// any byte: it keeps what it has and resumes on the next call.
-type frameReader struct {
-	r    io.Reader
-	hdr  [5]byte
-	hdrN int
-	size int    // body length of the frame being read, -1 before its header
-	body []byte // grows as bytes arrive, so a corrupt length allocates nothing
-}
-
-var errFrameTooLarge = errors.New("frame length out of range")
-
-// next returns the next frame's type and body; the body is the caller's.
-func (f *frameReader) next() (byte, []byte, error) {
-	for f.hdrN < len(f.hdr) {
-		n, err := f.r.Read(f.hdr[f.hdrN:])
-		f.hdrN += n
-		if err != nil && f.hdrN < len(f.hdr) {
-			return 0, nil, err
-		}
-	}
-	if f.body == nil {
-		size := int64(binary.BigEndian.Uint32(f.hdr[1:])) - 4
-		if size < 0 || size > maxFrame {
-			return 0, nil, fmt.Errorf("%w: %d", errFrameTooLarge, size)
-		}
-		f.size = int(size)
-		f.body = make([]byte, 0, min(f.size, wireBuffer))
-	}
-	for len(f.body) < f.size {
-		if len(f.body) == cap(f.body) {
-			f.body = append(f.body, make([]byte, min(f.size-len(f.body), cap(f.body)))...)[:len(f.body)]
-		}
-		n, err := f.r.Read(f.body[len(f.body):min(cap(f.body), f.size)])
-		f.body = f.body[:len(f.body)+n]
-		if err != nil && len(f.body) < f.size {
-			return 0, nil, err
-		}
-	}
-	typ, body := f.hdr[0], f.body
-	f.hdrN, f.body = 0, nil
-	return typ, body, nil
+// Close sends Terminate (within a short bound: the connection may be dead)
+// and closes the connection.
+func (w *Wire) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return w.pg.Close(ctx)
 }
