@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/state"
 )
 
@@ -244,11 +247,17 @@ func TestPreflightRoleWithoutReplication(t *testing.T) {
 	require.ErrorContains(t, err, "WITH REPLICATION")
 }
 
+// TestPreflightUnreachableDatabase: a server that does not answer may be
+// down for a while, so the daemon keeps trying and says why meanwhile.
 func TestPreflightUnreachableDatabase(t *testing.T) {
 	e := newEnv(t, "")
 	e.dsn = "postgres://nobody:secret-password@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"
-	err := runOnce(e, itemsMapping)
-	require.ErrorContains(t, err, "connect to 127.0.0.1:1")
-	require.ErrorContains(t, err, "check source.dsn")
-	require.NotContains(t, err.Error(), "secret-password")
+	mon := monitor.New(prometheus.NewRegistry())
+	d := e.startWithMonitor(e.config(itemsMapping), mon, io.Discard)
+	eventually(t, 30*time.Second, "a failed attempt", func() bool { return mon.Snapshot().ReconnectAttempt >= 1 })
+	msg := mon.Snapshot().LastError
+	require.Contains(t, msg, "connect to 127.0.0.1:1")
+	require.Contains(t, msg, "check source.dsn")
+	require.NotContains(t, msg, "secret-password")
+	require.NoError(t, d.stop())
 }

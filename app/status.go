@@ -32,10 +32,18 @@ type StatusReport struct {
 	DeadLetters int           `json:"dead_letters"`
 	Tokens      []TokenStatus `json:"tokens,omitempty"`
 	StateDir    string        `json:"state_dir"`
+	// StateStore is where the checkpoint, progress and tokens are kept.
+	StateStore string `json:"state_store"`
+	// Active is the instance holding the slot's lock, the one that
+	// writes; nil when none does.
+	Active *LockHolder `json:"active_instance"`
 	// Daemon is what the running daemon publishes at http.listen; nil
 	// when that endpoint does not answer.
-	Daemon   *DaemonStatus `json:"daemon,omitempty"`
-	Problems []string      `json:"problems,omitempty"`
+	Daemon *DaemonStatus `json:"daemon,omitempty"`
+	// SourceError is why the source did not answer, when only the daemon
+	// (waiting for it) did.
+	SourceError string   `json:"source_error,omitempty"`
+	Problems    []string `json:"problems,omitempty"`
 }
 
 // SlotStatus describes the replication slot.
@@ -74,6 +82,9 @@ type DaemonStatus struct {
 	Phase        string  `json:"phase"`
 	Acknowledged string  `json:"acknowledged"`
 	LagSeconds   float64 `json:"lag_seconds"`
+	// While reconnecting: the failed attempts in a row and the last error.
+	ReconnectAttempt int    `json:"reconnect_attempt,omitempty"`
+	LastError        string `json:"last_error,omitempty"`
 }
 
 // TableStatus is one mapped table's snapshot progress.
@@ -95,24 +106,36 @@ type TokenStatus struct {
 // Status reads the slot, the state directory and the saved tokens.
 func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	r := &StatusReport{Slot: SlotStatus{Name: cfg.Source.Slot}, StateDir: cfg.State.Dir}
-	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	if err := readSlot(ctx, conn, &r.Slot); err != nil {
-		return nil, err
-	}
 	// The server's flush_lag is NULL whenever the daemon is caught up; the
 	// daemon itself knows its lag (and its phase, say during a snapshot).
 	r.Slot.daemonAt = daemonStatusURL(cfg.HTTP.Listen)
-	if d, err := readDaemon(ctx, r.Slot.daemonAt); err == nil {
-		r.Daemon = d
-		if d.Phase == "streaming" && r.Slot.Active {
+	r.Daemon, _ = readDaemon(ctx, r.Slot.daemonAt)
+	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+	switch {
+	case err != nil && r.Daemon == nil:
+		return nil, err
+	case err != nil:
+		// The daemon waits for the server too: show what it says.
+		r.SourceError = err.Error()
+	default:
+		defer conn.Close(context.Background())
+		if err := readSlot(ctx, conn, &r.Slot); err != nil {
+			return nil, err
+		}
+		if r.Active, err = lockHolder(ctx, conn, LockKey(cfg.Source.Slot)); err != nil {
+			return nil, err
+		}
+		if d := r.Daemon; d != nil && d.Phase == "streaming" && r.Slot.Active {
 			r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
 		}
 	}
-	store, err := state.Open(cfg.State.Dir)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDocs()
+	r.StateStore = docs.Where(state.StateFile)
+	store, err := state.OpenIn(cfg.State.Dir, docs)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +162,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 		if t.Feishu == nil || !t.Feishu.UsesOAuth() {
 			continue
 		}
-		access, refresh, found, err := feishu.SavedTokenExpiry(cfg.State.Dir, n)
+		access, refresh, found, err := feishu.SavedTokenExpiry(docs, n)
 		if err != nil {
 			r.Problems = append(r.Problems, err.Error())
 		} else if found {
@@ -235,6 +258,16 @@ func countLines(path string) (int, error) {
 // Teardown drops the slot and the publication and lets the state directory
 // forget its progress: the next run creates them and copies every table.
 func Teardown(ctx context.Context, cfg *config.Config) ([]string, error) {
+	var done []string
+	err := exclusively(ctx, cfg, func(ctx context.Context, store *state.Store) error {
+		var err error
+		done, err = teardown(ctx, cfg, store)
+		return err
+	})
+	return done, err
+}
+
+func teardown(ctx context.Context, cfg *config.Config, store *state.Store) ([]string, error) {
 	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
 	if err != nil {
 		return nil, err
@@ -261,8 +294,7 @@ func Teardown(ctx context.Context, cfg *config.Config) ([]string, error) {
 	}
 	done = append(done, fmt.Sprintf("publication %s: dropped", cfg.Source.Publication))
 	// The next start must not take the missing slot for a lost one.
-	if _, err := os.Stat(filepath.Join(cfg.State.Dir, "state.json")); err == nil {
-		store, err := state.Open(cfg.State.Dir)
+	if _, found, err := store.Docs().Load(state.StateFile); err != nil || found {
 		if err == nil {
 			err = store.Unbind()
 		}

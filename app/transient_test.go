@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/pipeline"
 	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/state"
 )
 
 func TestTransientSource(t *testing.T) {
@@ -55,6 +58,53 @@ func TestTransientSource(t *testing.T) {
 	} {
 		if got := transientSource(tc.err); got != tc.want {
 			t.Errorf("%s: transientSource(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestClassifySourceFixes: what a person must fix is fatal and says what
+// to do; a server starting up or full of connections is waited for.
+func TestClassifySourceFixes(t *testing.T) {
+	pg := func(code string) error {
+		return fmt.Errorf("source: connect: %w", &pgconn.PgError{Severity: "FATAL", Code: code, Message: "m"})
+	}
+	for _, tc := range []struct {
+		code      string
+		transient bool
+		fix       string
+	}{
+		{"28P01", false, "password of source.dsn is wrong"},
+		{"28000", false, "pg_hba.conf"},
+		{"3D000", false, "database of source.dsn does not exist"},
+		{"42501", false, "REPLICATION"},
+		{"42P01", false, "table"},
+		{"42703", false, "column"},
+		{"42601", false, ""},
+		{"53300", true, ""},
+		{"57P03", true, ""},
+		{"08006", true, ""},
+	} {
+		transient, fix := classifySource(pg(tc.code))
+		if transient != tc.transient || (tc.fix == "") != (fix == "") || !strings.Contains(fix, tc.fix) {
+			t.Errorf("%s: classifySource = %v, %q; want %v and a fix with %q", tc.code, transient, fix, tc.transient, tc.fix)
+		}
+		explained := explainFatal(pg(tc.code)).Error()
+		if tc.fix != "" && !strings.Contains(explained, tc.fix) {
+			t.Errorf("%s: explainFatal = %q, want it to say %q", tc.code, explained, tc.fix)
+		}
+	}
+}
+
+// TestTransientSourceStorage: a full or broken state directory is never a
+// lost connection, although a bare errno looks like a net.Error.
+func TestTransientSourceStorage(t *testing.T) {
+	for _, err := range []error{
+		&os.PathError{Op: "write", Path: "/state/.state.json.tmp-1", Err: syscall.ENOSPC},
+		&os.LinkError{Op: "rename", Old: "a", New: "b", Err: syscall.EEXIST},
+		fmt.Errorf("%w: %w", state.ErrStorage, syscall.EIO),
+	} {
+		if transientSource(err) {
+			t.Errorf("transientSource(%v) = true", err)
 		}
 	}
 }

@@ -123,7 +123,7 @@
     document.title = "replicator · " + s.phase;
     var phase = document.getElementById("phase");
     phase.className = "phase phase-" + s.phase;
-    phase.textContent = s.phase;
+    phase.textContent = s.phase + (s.reconnect_attempt ? " · attempt " + s.reconnect_attempt : "");
     document.getElementById("ack").textContent = s.acknowledged || "—";
     var lag = document.getElementById("lag");
     // toggle rather than className, so that no empty class attribute
@@ -131,6 +131,9 @@
     lag.classList.toggle("warn", s.lag_seconds >= readyMaxLag);
     lag.textContent = bytesText(s.lag_bytes) + " · " + dur(s.lag_seconds);
     document.getElementById("uptime").textContent = dur(since(s.now, s.started));
+    var note = document.getElementById("standby");
+    note.textContent = "standby: " + (s.standby || "");
+    note.hidden = !s.standby;
     var banner = document.getElementById("daemon-error");
     banner.textContent = s.last_error || "";
     banner.hidden = !s.last_error;

@@ -43,14 +43,20 @@ type Table struct {
 
 // Snapshot is everything the monitor knows at one moment.
 type Snapshot struct {
-	Now          time.Time `json:"now"`
-	Started      time.Time `json:"started"`
-	Phase        string    `json:"phase"` // starting, snapshot, streaming, stalled, reconnecting, stopping
-	Acknowledged string    `json:"acknowledged"`
-	LagBytes     int64     `json:"lag_bytes"`
-	LagSeconds   float64   `json:"lag_seconds"`
-	LastError    string    `json:"last_error,omitempty"`
-	Tables       []Table   `json:"tables"`
+	Now     time.Time `json:"now"`
+	Started time.Time `json:"started"`
+	Phase   string    `json:"phase"` // standby, starting, snapshot, streaming, stalled, reconnecting, stopping
+	// Standby says what a standby waits for, such as the instance holding the lock.
+	Standby      string  `json:"standby,omitempty"`
+	Acknowledged string  `json:"acknowledged"`
+	LagBytes     int64   `json:"lag_bytes"`
+	LagSeconds   float64 `json:"lag_seconds"`
+	LastError    string  `json:"last_error,omitempty"`
+	// ReconnectAttempt counts the failed attempts in a row while the phase
+	// is reconnecting; Reconnects counts every reconnect since start.
+	ReconnectAttempt int     `json:"reconnect_attempt,omitempty"`
+	Reconnects       int64   `json:"reconnects"`
+	Tables           []Table `json:"tables"`
 
 	// Stalled says why a stream is not flowing (phase stalled).
 	Stalled string `json:"stalled,omitempty"`
@@ -69,11 +75,14 @@ type Monitor struct {
 	now     func() time.Time
 	started time.Time
 	phase   string
+	standby string
 	ack     string
 	lagB    int64
 	lagS    float64
 	lastErr string
 	tables  map[string]*tableState
+	attempt int
+	reconns int64
 
 	// quietSince is when the stream started waiting for the server in
 	// vain; past staleAfter it is stalled (zero: not streaming yet).
@@ -92,6 +101,7 @@ type Monitor struct {
 	slotSafe    prometheus.Gauge
 	slotLeft    prometheus.Gauge
 	heartbeats  prometheus.Counter
+	reconnects  prometheus.Counter
 }
 
 // New registers the pipeline's series on reg.
@@ -136,10 +146,11 @@ func New(reg prometheus.Registerer) *Monitor {
 	m.heartbeats = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "replicator_heartbeats_total", Help: "Heartbeat messages emitted into the WAL.",
 	})
+	m.reconnects = newReconnects()
 	m.slotSafe.Set(-1)
 	m.slotLeft.Set(1)
 	reg.MustRegister(m.rows, m.deadLetters, m.snapRows, m.snapTotal, m.lagBytes, m.lagSeconds, m.streaming, m.batchRows, m.inFlight,
-		m.slotSafe, m.slotLeft, m.heartbeats)
+		m.slotSafe, m.slotLeft, m.heartbeats, m.reconnects)
 	return m
 }
 
@@ -160,7 +171,7 @@ func (m *Monitor) AddTable(source, target, table string) {
 func (m *Monitor) Phase(phase string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.phase = phase
+	m.phase, m.standby = phase, ""
 	m.staleAfter = 0
 }
 
@@ -191,6 +202,14 @@ func (m *Monitor) streamingNow() float64 {
 		return 1
 	}
 	return 0
+}
+
+// Standby records that this instance waits as a standby, and for what.
+func (m *Monitor) Standby(waiting string) {
+	m.Phase("standby")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.standby = waiting
 }
 
 // Confirmed counts rows a target confirmed.
@@ -287,7 +306,10 @@ func (m *Monitor) Snapshot() Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr}
+	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Standby: m.standby, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr, Reconnects: m.reconns}
+	if m.phase == "reconnecting" {
+		s.ReconnectAttempt = m.attempt
+	}
 	if waited, stalled := m.stalled(now); stalled {
 		s.Phase = "stalled"
 		s.Stalled = fmt.Sprintf("no message from PostgreSQL for %s", waited.Round(time.Second))

@@ -75,15 +75,25 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return enc.Encode(r)
 	}
 	s := r.Slot
-	if !s.Exists {
+	switch {
+	case r.SourceError != "":
+		fmt.Fprintf(stdout, "slot %s: unknown, the source does not answer: %s\n", s.Name, r.SourceError)
+	case !s.Exists:
 		fmt.Fprintf(stdout, "slot %s: does not exist\n", s.Name)
-	} else {
+	default:
 		fmt.Fprintf(stdout, "slot %s: confirmed %s, wal_status %s, active %t\nlag: %d bytes, %s\n", s.Name, s.Confirmed, s.WALStatus, s.Active, s.LagBytes, s.LagText())
-		if r.Daemon != nil {
-			fmt.Fprintf(stdout, "daemon: %s, acknowledged %s\n", r.Daemon.Phase, r.Daemon.Acknowledged)
-		}
 	}
-	fmt.Fprintf(stdout, "checkpoint (state %s): %s\n", r.StateDir, r.Checkpoint)
+	if d := r.Daemon; d != nil && d.Phase == "reconnecting" {
+		fmt.Fprintf(stdout, "daemon: reconnecting (attempt %d), last error: %s\n", d.ReconnectAttempt, d.LastError)
+	} else if d != nil {
+		fmt.Fprintf(stdout, "daemon: %s, acknowledged %s\n", d.Phase, d.Acknowledged)
+	}
+	if r.Active != nil {
+		fmt.Fprintf(stdout, "active instance: %s, since %s; other instances wait as standbys\n", r.Active, r.Active.Since.Format("2006-01-02 15:04:05Z07:00"))
+	} else {
+		fmt.Fprintln(stdout, "active instance: none (no daemon holds the lock)")
+	}
+	fmt.Fprintf(stdout, "checkpoint (%s): %s\n", r.StateStore, r.Checkpoint)
 	for _, t := range r.Tables {
 		snap := fmt.Sprintf("snapshot in progress, %d rows copied", t.SnapshotRows)
 		if t.SnapshotDone {

@@ -604,21 +604,47 @@ func quoteValue(v string) string {
 // is written) or "immediate" (the server stops at once and recovers from
 // the WAL on start).
 func (c *Cluster) Restart(ctx context.Context, mode string) error {
+	if err := c.Shutdown(mode); err != nil {
+		return err
+	}
+	return c.StartAgain(ctx)
+}
+
+// Shutdown stops a server Launch started, "fast" or "immediate" (see
+// Restart), leaving its data directory for StartAgain: clients find the
+// server down meanwhile.
+func (c *Cluster) Shutdown(mode string) error {
 	if c.external {
-		return fmt.Errorf("pgtest: cannot restart the %s server", EnvDSN)
+		return fmt.Errorf("pgtest: cannot stop the %s server", EnvDSN)
 	}
 	sig := map[string]os.Signal{"fast": syscall.SIGINT, "immediate": syscall.SIGQUIT}[mode]
 	if sig == nil {
-		return fmt.Errorf("pgtest: restart mode %q: want fast or immediate", mode)
+		return fmt.Errorf("pgtest: shutdown mode %q: want fast or immediate", mode)
 	}
 	c.procMu.Lock()
 	proc := c.proc
 	c.procMu.Unlock()
+	// A fast shutdown waits until each logical walsender's client confirmed
+	// all WAL sent, which a client confirming only what it has written
+	// elsewhere may hold up until wal_sender_timeout.
+	timeout := stopTimeout
+	if mode == "fast" {
+		timeout += 90 * time.Second
+	}
 	_ = proc.cmd.Process.Signal(sig)
 	select {
 	case <-proc.done:
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.cmd.Process.Pid, stopTimeout, mode)
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.cmd.Process.Pid, timeout, mode)
+	}
+}
+
+// StartAgain starts a server Shutdown stopped, on the same port and data
+// directory.
+func (c *Cluster) StartAgain(ctx context.Context) error {
+	if c.external {
+		return fmt.Errorf("pgtest: cannot start the %s server", EnvDSN)
 	}
 	// The port is ours until another process happens to take it while the
 	// server is down; a short wait gives such a process time to let go.

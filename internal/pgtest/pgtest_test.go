@@ -191,3 +191,22 @@ func TestRestart(t *testing.T) {
 	}
 	require.Error(t, c.Restart(t.Context(), "smart"))
 }
+
+// TestShutdownStartAgain leaves a server down for a while: connecting fails
+// until it is started again, with its data.
+func TestShutdownStartAgain(t *testing.T) {
+	if os.Getenv(pgtest.EnvDSN) != "" {
+		t.Skip("the external server is not ours to stop")
+	}
+	c := pgtest.Start(t)
+	dsn := c.NewDatabase(t)
+	conn := connect(t, dsn)
+	_, err := conn.Exec(t.Context(), "CREATE TABLE kept (n int); INSERT INTO kept VALUES (1)")
+	require.NoError(t, err)
+	require.NoError(t, c.Shutdown("fast"))
+	_, err = pgx.Connect(t.Context(), dsn)
+	require.Error(t, err, "connected to a server that was shut down")
+	require.NoError(t, c.StartAgain(t.Context()))
+	assert.Equal(t, "1", queryString(t, connect(t, dsn), "SELECT n::text FROM kept"))
+	require.Error(t, c.Shutdown("smart"))
+}
