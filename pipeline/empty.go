@@ -32,7 +32,7 @@ func (p *Pipeline) Empty(ctx context.Context, t *mapping.Table) error {
 			return err
 		}
 	}
-	q.pending = newBatch()
+	q.pending = newBatch(0)
 	q.pending.empty = true
 	q.pending.units = []unitCount{{tracker: p.tracker, id: p.unit, n: 1}}
 	p.uncounted++
