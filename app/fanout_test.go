@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 	"github.com/replicator-cdc/replicator/targets/gptbots/gptbotsfake"
 )
@@ -58,7 +59,7 @@ INSERT INTO people VALUES (1, 'ann', 'a@x', 'first'), (2, 'bob', 'b@x', 'second'
 		return out
 	}
 	daemon := e.startStreaming(cfg)
-	eventually(t, 30*time.Second, "the snapshot in both targets", func() bool { return len(larkRows()) == 2 && len(botsRows()) == 2 })
+	testkit.Eventually(t, 30*time.Second, "the snapshot in both targets", func() bool { return len(larkRows()) == 2 && len(botsRows()) == 2 })
 	require.Equal(t, `"ann"`, larkRows()["1"]["name"])
 	require.Equal(t, "first", botsRows()["1"]["summary"])
 
@@ -66,16 +67,16 @@ INSERT INTO people VALUES (1, 'ann', 'a@x', 'first'), (2, 'bob', 'b@x', 'second'
 	e.exec(`UPDATE people SET name = 'anna', note = 'first!' WHERE id = 1`)
 	e.exec(`DELETE FROM people WHERE id = 2`)
 	committed := e.currentLSN()
-	eventually(t, 30*time.Second, "the changes in both targets", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the changes in both targets", func() bool {
 		l, b := larkRows(), botsRows()
 		return len(l) == 2 && l["1"]["name"] == `"anna"` && l["3"] != nil &&
 			len(b) == 3 && b["1"]["summary"] == "first!" && b["3"] != nil
 	})
 	require.NotContains(t, botsRows()["1"], "name", "each route writes only its own columns")
-	eventually(t, 30*time.Second, "the acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 30*time.Second, "the acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 
 	e.exec(`BEGIN; TRUNCATE people; INSERT INTO people VALUES (4, 'dee', 'd@x', 'fourth'); COMMIT;`)
-	eventually(t, 60*time.Second, "both targets emptied, then the new row", func() bool {
+	testkit.Eventually(t, 60*time.Second, "both targets emptied, then the new row", func() bool {
 		l, b := larkRows(), botsRows()
 		return len(l) == 1 && l["4"] != nil && len(b) == 1 && b["4"] != nil
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 )
 
 const peopleSchema = `
@@ -47,7 +48,7 @@ func TestRowFilterFollowsRowsInAndOut(t *testing.T) {
 	require.Contains(t, filter, "id >= 3")
 	e.exec(`INSERT INTO people VALUES (6, 'fay', false)`)
 	e.exec(`UPDATE people SET name = 'eve2' WHERE id = 5`)
-	eventually(t, 30*time.Second, "a row matching the new filter to land", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a row matching the new filter to land", func() bool {
 		rows := targetRows(t, e.mem, "people")
 		return rows["6"] != nil && rows["5"]["name"] == "eve2"
 	})

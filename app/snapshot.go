@@ -85,7 +85,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, ts []*mapping.Ta
 		if ctx.Err() != nil {
 			return s.interrupted(settled, save)
 		}
-		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, t.Mapped)
+		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, mappedByAny(ts))
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.interrupted(settled, save)
@@ -164,6 +164,19 @@ func (s *snapshotter) copyRow(ctx context.Context, t *mapping.Table, cells []rep
 	return s.p.Add(ctx, t, rec)
 }
 
+// mappedByAny says whether any mapping of a fan-out maps source column i:
+// the one read of the table must carry every column some mapping writes.
+func mappedByAny(ts []*mapping.Table) func(i int) bool {
+	return func(i int) bool {
+		for _, t := range ts {
+			if t.Mapped(i) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // rejectNullKeys dead-letters the rows the key-ordered chunks cannot
 // reach: a NULL in a key column addresses no target row, and such a row
 // must not vanish silently. The other mappings of a fan-out, whose keys
@@ -173,7 +186,7 @@ func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, ts []*mappi
 	var n int64
 	after := ""
 	for {
-		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, t.Mapped)
+		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, mappedByAny(ts))
 		if err != nil {
 			return n, err
 		}
