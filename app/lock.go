@@ -294,10 +294,9 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 					return nil, explainFatal(err)
 				}
 				failures++
-				s.mon.Phase("reconnecting")
-				s.mon.Error("", err)
+				s.mon.Reconnecting(failures, err)
 				wait := backoff.Delay(time.Second, 30*time.Second, failures)
-				s.logger.Warn("cannot reach PostgreSQL to take the lock; retrying", "error", err, "attempt", failures, "wait", wait)
+				s.logger.Warn("cannot reach PostgreSQL to take the lock; reconnecting", "error", err, "attempt", failures, "wait", wait)
 				if err := backoff.Sleep(ctx, wait); err != nil {
 					return nil, err
 				}
