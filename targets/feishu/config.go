@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/replicator-cdc/replicator/internal/setting"
-	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Config is one Feishu target. Zero fields take the defaults noted. The

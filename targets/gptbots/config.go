@@ -11,8 +11,8 @@ import (
 	_ "time/tzdata"
 
 	"github.com/replicator-cdc/replicator/internal/setting"
-	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Defaults for zero Config fields.
