@@ -201,10 +201,14 @@ func TestSoak(t *testing.T) {
 	terminateConnections()
 	wait(15 * time.Second)
 	t.Logf("soak: network to PostgreSQL frozen for %s (dead-peer bound %s)", frozenFor, walSenderTimeout)
+	_, reconnectsBefore, _ := d.figures()
 	proxy.Freeze()
 	wait(frozenFor)
 	proxy.Thaw()
 	wait(20 * time.Second)
+	if _, n, _ := d.figures(); n <= reconnectsBefore {
+		fail("the daemon did not drop the frozen connection: no reconnect during or after the freeze")
+	}
 	t.Logf("soak: kill -9 of the daemon, and an immediate PostgreSQL restart while it is down")
 	d.kill()
 	restartServer("immediate")
