@@ -108,7 +108,9 @@ type TableSpec struct {
 
 // Batch is a set of records for one target table. It holds at most one record
 // per key (the batcher coalesces), so the records may be applied in any order;
-// batches of one table are applied one after another in commit order.
+// batches of one table that share a key are applied one after another in
+// commit order, and others may be written concurrently (Write is called
+// concurrently for one table).
 type Batch struct {
 	Table   TableSpec
 	Records []Record

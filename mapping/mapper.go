@@ -127,16 +127,17 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 	if len(cells) != len(t.fields) {
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
 	}
-	// Key and fields share one allocation.
+	// Key and fields share one allocation, and so do transcoded values.
 	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+len(cells))
 	fields := buf[len(t.keyIdx):]
+	arena := t.arena(cells)
 	var rejected []replicator.ValueRejection
 	for i, c := range cells {
 		p := &t.fields[i]
 		if p.target == "" || c.State == replicator.CellUnchanged {
 			continue
 		}
-		v, err := cellValue(p, c)
+		v, err := cellValue(p, c, &arena)
 		if err != nil {
 			rejected = append(rejected, t.rejectValue(i, c, err))
 			continue
@@ -202,7 +203,7 @@ func (t *Table) fillKey(key []replicator.Field, cells []replicator.Cell) error {
 		if c.State != replicator.CellText {
 			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
-		v, err := cellValue(&t.fields[idx], c)
+		v, err := cellValue(&t.fields[idx], c, nil)
 		if err != nil {
 			return t.rowError(idx, cells, err)
 		}
@@ -271,14 +272,28 @@ func (t *Table) MissesRequired(cells []replicator.Cell) bool {
 	return false
 }
 
-func cellValue(p *fieldPlan, c replicator.Cell) (replicator.Value, error) {
+func cellValue(p *fieldPlan, c replicator.Cell, arena *[]byte) (replicator.Value, error) {
 	switch c.State {
 	case replicator.CellNull:
 		return replicator.Null, nil
 	case replicator.CellText:
-		return p.enc.encode(c.Data)
+		return p.enc.encode(arena, c.Data)
 	}
 	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)
+}
+
+// arena returns a buffer large enough for the row's transcoded values.
+func (t *Table) arena(cells []replicator.Cell) []byte {
+	n := 0
+	for i := range cells {
+		if p := &t.fields[i]; p.target != "" && cells[i].State == replicator.CellText {
+			n += p.enc.transcodes(len(cells[i].Data))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return make([]byte, 0, n)
 }
 
 // LeftOutError describes columns a copy-every-column rule leaves out.

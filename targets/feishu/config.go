@@ -45,8 +45,8 @@ type Config struct {
 	// MaxFilterLength bounds a delete filter's length as sent in the URL
 	// (percent-encoded); default 4000.
 	MaxFilterLength int `yaml:"max_filter_length"`
-	// MaxConcurrentRequests is how many requests of one table may be in
-	// flight at once, 1 to 64; default 16.
+	// MaxConcurrentRequests is how many requests may be in flight at once,
+	// all tables together, 1 to 64; default 16.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxBatchRows caps rows per request, at most 500 (the API limit); default 500.
 	MaxBatchRows int

@@ -31,7 +31,9 @@ type Writer struct {
 	tokens  apicall.Credential
 	base    string // the workspace's API root
 	health  *isolate.Health
-	schemas schemas // from Preflight: values are checked against the column types
+	schemas schemas       // from Preflight: values are checked against the column types
+	slots   chan struct{} // requests in flight, all tables together
+	bodies  sync.Pool     // request bodies for reuse, as *[]byte
 }
 
 var _ replicator.Writer = (*Writer)(nil)
@@ -44,11 +46,12 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:  cfg,
-		log:  deps.Logger,
-		m:    deps.Metrics,
-		http: deps.HTTPClient,
-		base: strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
+		cfg:   cfg,
+		log:   deps.Logger,
+		m:     deps.Metrics,
+		http:  deps.HTTPClient,
+		slots: make(chan struct{}, cfg.MaxConcurrentRequests),
+		base:  strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -60,7 +63,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.m.TableFailing, deps.TableHealth)
 	if w.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = cfg.MaxInFlight + 1
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrentRequests + 1
 		w.http = &http.Client{Transport: t}
 	}
 	var tokens apicall.Credential = fixedToken{name: cfg.Name, tok: cfg.UserAccessToken}
@@ -83,6 +86,22 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		MaxAnswerBytes: maxAnswerBytes,
 	})
 	return w, nil
+}
+
+// MaxConcurrentRequests is how many requests may be in flight at once; the
+// pipeline writes that many key-disjoint batches concurrently.
+func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
+
+// doInSlot sends c while holding one of the writer's request slots.
+func (w *Writer) doInSlot(ctx context.Context, c call) error {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.slots }()
+	_, err := w.do(ctx, c)
+	return err
 }
 
 // Write applies the batch: every record is confirmed or returned as a
@@ -172,10 +191,12 @@ type jobTarget struct {
 
 func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
 	w := jt.w
-	_, err := w.do(ctx, w.request(jt.t, job{op: jt.op, recs: recs}))
+	c := w.request(jt.t, job{op: jt.op, recs: recs})
+	err := w.doInSlot(ctx, c)
 	var rej *rejectError
 	switch {
 	case err == nil:
+		w.recycle(c.body)
 		w.m.Rows.WithLabelValues(w.cfg.Name, jt.t.Table, jt.op.String()).Add(float64(len(recs)))
 		return isolate.Answer{Kind: isolate.Landed}, nil
 	case !errors.As(err, &rej):
@@ -196,7 +217,7 @@ func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolat
 // Probe reads the table's schema: an answer that involves no row.
 func (jt *jobTarget) Probe(ctx context.Context) (isolate.Answer, error) {
 	w := jt.w
-	_, err := w.do(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
+	err := w.doInSlot(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
 	var rej *rejectError
 	switch {
 	case err == nil:
@@ -219,6 +240,6 @@ func (w *Writer) request(t *replicator.TableSpec, j job) call {
 	c.method = http.MethodPost
 	c.prefer = "resolution=merge-duplicates"
 	c.query = url.Values{"columns": {columnList(&j.recs[0])}, "on_conflict": {strings.Join(t.Key, ",")}}
-	c.body = upsertBody(j.recs)
+	c.body = appendUpsertBody(w.bodyBuffer(), j.recs)
 	return c
 }

@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/targets/apicall"
@@ -93,20 +96,33 @@ func (w *Writer) chunks(r request, items []item) (chunks [][]item, tooLarge []re
 func (w *Writer) write(ctx context.Context, s *schema, r request, items []item) ([]replicator.Rejection, error) {
 	chunks, rejected := w.chunks(r, items)
 	t := &chunkTarget{w: w, s: s, r: r}
+	// The items of a batch have distinct keys, so its chunks may travel
+	// together; the writer's slots bound the calls.
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.MaxConcurrentRequests)
 	for _, c := range chunks {
-		rej, err := isolate.Run(ctx, t, c, isolate.Options{
-			Table: s.spec.Table, Health: w.health, RetryMin: w.cfg.BackoffMin, RetryMax: w.cfg.BackoffMax, MaxRetries: w.cfg.MaxRetries,
+		g.Go(func() error {
+			rej, err := isolate.Run(gctx, t, c, isolate.Options{
+				Table: s.spec.Table, Health: w.health, RetryMin: w.cfg.BackoffMin, RetryMax: w.cfg.BackoffMax, MaxRetries: w.cfg.MaxRetries,
+			})
+			var failing *isolate.FailingError
+			if errors.As(err, &failing) {
+				return fmt.Errorf("gptbots target %q: %w; check the table and the API key's access to it, or raise max_retries", w.cfg.Name, err)
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, x := range rej {
+				rejected = append(rejected, replicator.Rejection{Record: *x.Item.rec, Reason: x.Reason})
+			}
+			return nil
 		})
-		var failing *isolate.FailingError
-		if errors.As(err, &failing) {
-			return nil, fmt.Errorf("gptbots target %q: %w; check the table and the API key's access to it, or raise max_retries", w.cfg.Name, err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range rej {
-			rejected = append(rejected, replicator.Rejection{Record: *x.Item.rec, Reason: x.Reason})
-		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return rejected, nil
 }
@@ -120,7 +136,7 @@ type chunkTarget struct {
 
 func (t *chunkTarget) Send(ctx context.Context, chunk []item) (isolate.Answer, error) {
 	w := t.w
-	ans, err := w.send(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk), rows: len(chunk)})
+	ans, err := w.sendInSlot(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk), rows: len(chunk)})
 	if a, ok := scopeOf(err); ok {
 		return a, nil
 	}
@@ -146,7 +162,7 @@ func (t *chunkTarget) Probe(ctx context.Context) (isolate.Answer, error) {
 	if err != nil {
 		return isolate.Answer{}, err
 	}
-	_, err = t.w.send(ctx, call{op: "schema", table: t.s.spec.Table, path: pagePath, body: body})
+	_, err = t.w.sendInSlot(ctx, call{op: "schema", table: t.s.spec.Table, path: pagePath, body: body})
 	if a, ok := scopeOf(err); ok {
 		a.Kind = isolate.TableFailing
 		return a, nil

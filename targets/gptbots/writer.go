@@ -35,6 +35,7 @@ type Writer struct {
 	api     *apicall.Client // every call of the API key: one limiter, one pause
 	header  http.Header     // of every call: the key and the content type
 	health  *isolate.Health
+	slots   chan struct{} // calls in flight, all tables together
 
 	mu     sync.RWMutex
 	tables map[string]*schema
@@ -57,6 +58,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		metrics: deps.Metrics,
 		client:  deps.HTTPClient,
 		tables:  map[string]*schema{},
+		slots:   make(chan struct{}, cfg.MaxConcurrentRequests),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -66,7 +68,9 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		w.metrics = metrics.NewTarget(prometheus.NewRegistry())
 	}
 	if w.client == nil {
-		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrentRequests + 1
+		w.client = &http.Client{Transport: t}
 	}
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	w.header = http.Header{"Authorization": {"Bearer " + cfg.APIKey}, "Content-Type": {"application/json"}}
@@ -81,6 +85,21 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		MaxAnswerBytes: maxAnswerBytes,
 	})
 	return w, nil
+}
+
+// MaxConcurrentRequests is how many calls may be in flight at once; the
+// pipeline writes that many key-disjoint batches concurrently.
+func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
+
+// sendInSlot sends c while holding one of the writer's call slots.
+func (w *Writer) sendInSlot(ctx context.Context, c call) ([]byte, error) {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-w.slots }()
+	return w.send(ctx, c)
 }
 
 // Prepare implements replicator.Writer: it reads each table's fields and
