@@ -6,6 +6,7 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
@@ -13,7 +14,7 @@ import (
 
 // buildWriters creates one writer per configured target that a mapping
 // uses; deps.Writers replaces any of them.
-func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string) (map[string]replicator.Writer, error) {
+func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (map[string]replicator.Writer, error) {
 	used := map[string]bool{}
 	for _, mp := range cfg.Mappings {
 		used[mp.Target] = true
@@ -30,7 +31,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 			continue
 		}
 		t := cfg.Targets[name]
-		w, err := newWriter(t, deps, m, stateDir, quotas[name])
+		w, err := newWriter(t, deps, m, stateDir, docs, quotas[name])
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", name, err)
 		}
@@ -39,7 +40,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 	return writers, nil
 }
 
-func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, quota *apicall.Limiter) (replicator.Writer, error) {
+func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, quota *apicall.Limiter) (replicator.Writer, error) {
 	var health func(table string, err error)
 	if deps.Monitor != nil {
 		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
@@ -47,7 +48,7 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, 
 	switch {
 	case t.Feishu != nil:
 		c := *t.Feishu
-		c.StateDir = stateDir
+		c.StateDir, c.Tokens = stateDir, docs
 		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota})
 	case t.GPTBots != nil:
 		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota})

@@ -63,7 +63,18 @@ type State struct {
 	// DeadLettersMaxBytes caps the dead-letter file; past it the file is
 	// rotated, keeping one older file.
 	DeadLettersMaxBytes int64
+	// Store is StoreFiles (state.json and tokens in Dir) or StorePostgres
+	// (in Table, in the source database, shared by a standby).
+	Store string
+	// Table is the schema-qualified table of StorePostgres.
+	Table string
 }
+
+// Where State.Store keeps the checkpoint, snapshot progress and tokens.
+const (
+	StoreFiles    = "files"
+	StorePostgres = "postgres"
+)
 
 // Pipeline bounds batching and memory.
 type Pipeline struct {
@@ -224,7 +235,7 @@ func defaults() *Config {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20, Store: StoreFiles, Table: "replicator.state"},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,

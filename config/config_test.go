@@ -113,7 +113,7 @@ func TestDefaults(t *testing.T) {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20, Store: StoreFiles, Table: "replicator.state"},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,
@@ -208,7 +208,7 @@ mappings:
 `, nil)
 	assert.Equal(t, Source{DSN: "host=db user=u dbname=app", Slot: "my_slot_2", Publication: "pub",
 		StatusInterval: 5 * time.Second, Heartbeat: time.Minute}, cfg.Source)
-	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20}, cfg.State)
+	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20, Store: StoreFiles, Table: "replicator.state"}, cfg.State)
 	assert.Equal(t, Pipeline{MaxInFlightBytes: 1 << 30, FlushInterval: 250 * time.Millisecond, BatchRows: 100,
 		BatchBytes: 10_000_000, SnapshotChunkRows: 1000, ShutdownTimeout: 90 * time.Second}, cfg.Pipeline)
 	assert.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)
@@ -1061,4 +1061,23 @@ func FuzzParse(f *testing.F) {
 			require.NotEmpty(t, err.Error())
 		}
 	})
+}
+
+// The state store is files by default; postgres needs a schema-qualified
+// table name.
+func TestStateStore(t *testing.T) {
+	cfg, err := parse(t, sourceOK+"state:\n  store: postgres\n  table: ops.replicator_state\n"+targetsOK+mappingsOK, nil)
+	require.NoError(t, err)
+	assert.Equal(t, StorePostgres, cfg.State.Store)
+	assert.Equal(t, "ops.replicator_state", cfg.State.Table)
+
+	for text, want := range map[string]string{
+		"state:\n  store: redis\n":                    "test.yaml:4: state.store:",
+		"state:\n  store: postgres\n  table: state\n": `test.yaml:5: state.table: "state" is not a schema-qualified table name`,
+		"state:\n  store: postgres\n  table: a.B-c\n": "state.table:",
+	} {
+		_, err := parse(t, sourceOK+text+targetsOK+mappingsOK, nil)
+		require.Error(t, err, text)
+		assert.Contains(t, err.Error(), want, text)
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	TokenRefreshMargin time.Duration
 	// StateDir holds the token file feishu-<Name>.token.json (OAuth only).
 	StateDir string
+	// Tokens, when set, keeps that document instead of StateDir (a store
+	// shared with a standby instance).
+	Tokens state.Docs
 }
 
 // OAuth holds the app credentials and the first refresh token (from Login

@@ -31,9 +31,8 @@ type Writer struct {
 	tokens  apicall.Credential
 	base    string // the workspace's API root
 	health  *isolate.Health
-	schemas schemas       // from Preflight: values are checked against the column types
-	slots   chan struct{} // requests in flight, all tables together
-	bodies  sync.Pool     // request bodies for reuse, as *[]byte
+	schemas schemas   // from Preflight: values are checked against the column types
+	bodies  sync.Pool // request bodies for reuse, as *[]byte
 }
 
 var _ replicator.Writer = (*Writer)(nil)
@@ -46,12 +45,11 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:   cfg,
-		log:   deps.Logger,
-		m:     deps.Metrics,
-		http:  deps.HTTPClient,
-		slots: make(chan struct{}, cfg.MaxConcurrentRequests),
-		base:  strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
+		cfg:  cfg,
+		log:  deps.Logger,
+		m:    deps.Metrics,
+		http: deps.HTTPClient,
+		base: strings.TrimSuffix(cfg.BaseURL, "/") + "/open-apis/apaas/v1/workspaces/" + url.PathEscape(cfg.WorkspaceID),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -83,7 +81,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		Name: cfg.Name, What: fmt.Sprintf("feishu target %q", cfg.Name), HTTP: w.http,
 		Limiter: limiter, Credential: tokens, Metrics: w.m, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: maxAnswerBytes,
+		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
 	return w, nil
 }
@@ -91,18 +89,6 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // MaxConcurrentRequests is how many requests may be in flight at once; the
 // pipeline writes that many key-disjoint batches concurrently.
 func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
-
-// doInSlot sends c while holding one of the writer's request slots.
-func (w *Writer) doInSlot(ctx context.Context, c call) error {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-w.slots }()
-	_, err := w.do(ctx, c)
-	return err
-}
 
 // Write applies the batch: every record is confirmed or returned as a
 // rejection. Requests run concurrently (MaxInFlight), which is safe because
@@ -192,7 +178,7 @@ type jobTarget struct {
 func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
 	w := jt.w
 	c := w.request(jt.t, job{op: jt.op, recs: recs})
-	err := w.doInSlot(ctx, c)
+	_, err := w.do(ctx, c)
 	var rej *rejectError
 	switch {
 	case err == nil:
@@ -217,7 +203,7 @@ func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolat
 // Probe reads the table's schema: an answer that involves no row.
 func (jt *jobTarget) Probe(ctx context.Context) (isolate.Answer, error) {
 	w := jt.w
-	err := w.doInSlot(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
+	_, err := w.do(ctx, call{op: "schema", table: jt.t.Table, method: http.MethodGet, path: "/tables/" + url.PathEscape(jt.t.Table)})
 	var rej *rejectError
 	switch {
 	case err == nil:

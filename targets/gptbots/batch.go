@@ -97,7 +97,7 @@ func (w *Writer) write(ctx context.Context, s *schema, r request, items []item) 
 	chunks, rejected := w.chunks(r, items)
 	t := &chunkTarget{w: w, s: s, r: r}
 	// The items of a batch have distinct keys, so its chunks may travel
-	// together; the writer's slots bound the calls.
+	// together; the client's MaxInFlight bounds the calls.
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(w.cfg.MaxConcurrentRequests)
@@ -136,7 +136,7 @@ type chunkTarget struct {
 
 func (t *chunkTarget) Send(ctx context.Context, chunk []item) (isolate.Answer, error) {
 	w := t.w
-	ans, err := w.sendInSlot(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk), rows: len(chunk)})
+	ans, err := w.send(ctx, call{op: t.r.op, table: t.s.spec.Table, path: t.r.path, body: t.r.body(chunk), rows: len(chunk)})
 	if a, ok := scopeOf(err); ok {
 		return a, nil
 	}
@@ -162,7 +162,7 @@ func (t *chunkTarget) Probe(ctx context.Context) (isolate.Answer, error) {
 	if err != nil {
 		return isolate.Answer{}, err
 	}
-	_, err = t.w.sendInSlot(ctx, call{op: "schema", table: t.s.spec.Table, path: pagePath, body: body})
+	_, err = t.w.send(ctx, call{op: "schema", table: t.s.spec.Table, path: pagePath, body: body})
 	if a, ok := scopeOf(err); ok {
 		a.Kind = isolate.TableFailing
 		return a, nil

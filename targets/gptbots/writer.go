@@ -35,7 +35,6 @@ type Writer struct {
 	api     *apicall.Client // every call of the API key: one limiter, one pause
 	header  http.Header     // of every call: the key and the content type
 	health  *isolate.Health
-	slots   chan struct{} // calls in flight, all tables together
 
 	mu     sync.RWMutex
 	tables map[string]*schema
@@ -58,7 +57,6 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		metrics: deps.Metrics,
 		client:  deps.HTTPClient,
 		tables:  map[string]*schema{},
-		slots:   make(chan struct{}, cfg.MaxConcurrentRequests),
 	}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -82,7 +80,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		Name: cfg.Name, What: fmt.Sprintf("gptbots target %q", cfg.Name), HTTP: w.client,
 		Limiter: limiter, Metrics: w.metrics, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: maxAnswerBytes,
+		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
 	return w, nil
 }
@@ -90,17 +88,6 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // MaxConcurrentRequests is how many calls may be in flight at once; the
 // pipeline writes that many key-disjoint batches concurrently.
 func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
-
-// sendInSlot sends c while holding one of the writer's call slots.
-func (w *Writer) sendInSlot(ctx context.Context, c call) ([]byte, error) {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-w.slots }()
-	return w.send(ctx, c)
-}
 
 // Prepare implements replicator.Writer: it reads each table's fields and
 // checks the mapping against them.
