@@ -174,8 +174,12 @@ func TestOutage(t *testing.T) {
 		wait(time.Second)
 	}
 	var delivered, requests int
+	var firstOK time.Duration
 	for _, r := range fake.Requests() {
 		if r.Status == http.StatusOK && !r.Time.Before(up) && !r.Time.After(up.Add(caughtUp)) {
+			if requests == 0 {
+				firstOK = r.Time.Sub(up)
+			}
 			delivered += r.Rows
 			requests++
 		}
@@ -200,9 +204,9 @@ func TestOutage(t *testing.T) {
 	lateLow, lateHigh := rss.band((rss.outage[0]+rss.outage[1])/2, rss.outage[1])
 	summary := fmt.Sprintf("outage summary: target down %s under %d row changes/s (%d changes while down), answers in %s, quota %d req/s; "+
 		"RSS during the outage %.1f–%.1f MiB, in its second half %.1f–%.1f MiB (spread %.1f MiB), peak RSS (VmHWM) %.1f MiB; "+
-		"caught up %s after the target came back: %d rows in %d requests (%.0f rows each, %.1f req/s) = %.0f rows/s = %.2f of %d rows/s",
+		"caught up %s after the target came back (first write %s after): %d rows in %d requests (%.0f rows each, %.1f req/s) = %.0f rows/s = %.2f of %d rows/s",
 		outage, loadRate, backlog, answerLatency, quota, low, high, lateLow, lateHigh, lateHigh-lateLow, mib(rss.peakKiB),
-		caughtUp.Round(100*time.Millisecond), delivered, requests, float64(delivered)/float64(max(1, requests)),
+		caughtUp.Round(100*time.Millisecond), firstOK.Round(100*time.Millisecond), delivered, requests, float64(delivered)/float64(max(1, requests)),
 		float64(requests)/caughtUp.Seconds(), perSecond, perSecond/quotaRows, quotaRows)
 	t.Log(summary)
 	fmt.Println(summary)
