@@ -43,6 +43,7 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files needing gofmt:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
 
 build:
 	$(GO) build -o bin/replicator ./cmd/replicator

@@ -46,7 +46,7 @@ type Deps struct {
 // nil) or a fatal error.
 func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	err := run(ctx, cfg, deps)
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if replicator.IsCleanStop(ctx, err) {
 		// Asked to stop while starting up: whatever was under way was cut
 		// short, nothing was acknowledged that was not written.
 		deps.Logger.Info("stopped", "during", "start-up")
@@ -215,7 +215,7 @@ func (a *attempt) run(ctx context.Context) error {
 	mon.Phase("snapshot")
 	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		if replicator.IsCleanStop(ctx, err) {
 			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")
 		}
 		return err

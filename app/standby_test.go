@@ -19,6 +19,7 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
@@ -145,7 +146,7 @@ func TestStandbyWritesNothing(t *testing.T) {
 func TestLostLockStopsWriting(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	e.exec(`INSERT INTO items (id, name, qty) SELECT g, 'name ' || g, g FROM generate_series(1, 100) g`)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	d := e.startInstance(e.config(itemsMapping), "daemon", logs)
 	d.waitPhase(t, "streaming", 60*time.Second)
 	e.waitMirror("items", "items", 60*time.Second, "id")
@@ -220,7 +221,7 @@ func TestForeignSlotHolderRefused(t *testing.T) {
 	ctx := context.Background()
 	holdSlot(t, e, e.dsn, "pg_recvlogical")
 
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	w := &instanceWriter{shared: memory.New()}
@@ -247,7 +248,7 @@ func TestLeftBehindWalsenderEnded(t *testing.T) {
 	}
 	holdSlot(t, e, dsn, "replicator")
 	e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	d := e.startInstance(cfg, "taker", logs)
 	d.waitPhase(t, "streaming", 60*time.Second)
 	e.waitMirror("items", "items", 60*time.Second, "id")
@@ -276,5 +277,5 @@ func holdSlot(t *testing.T, e *env, dsn, name string) {
 		_ = recv.Process.Kill()
 		_ = recv.Wait()
 	})
-	eventually(t, 30*time.Second, "pg_recvlogical to hold the slot", func() bool { return slotHeldBy() == name })
+	testkit.Eventually(t, 30*time.Second, "pg_recvlogical to hold the slot", func() bool { return slotHeldBy() == name })
 }

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/replicator-cdc/replicator/internal/pgdsn"
 	"github.com/replicator-cdc/replicator/mapping"
@@ -149,18 +149,6 @@ type Mapping struct {
 	Snapshot bool
 	// Line is where the mapping starts.
 	Line int
-}
-
-// Schema returns the schema part of Source.
-func (m *Mapping) Schema() string {
-	schema, _, _ := strings.Cut(m.Source, ".")
-	return schema
-}
-
-// Name returns the table part of Source.
-func (m *Mapping) Name() string {
-	_, table, _ := strings.Cut(m.Source, ".")
-	return table
 }
 
 // Column maps one source column.

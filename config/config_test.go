@@ -144,8 +144,6 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "https://open.feishu.cn", lark.BaseURL, "the target package's defaults")
 	assert.Equal(t, 16, bots.MaxConcurrentRequests)
 	assert.Nil(t, cfg.Mappings[0].Key, "no key means the primary key")
-	assert.Equal(t, "public", cfg.Mappings[0].Schema())
-	assert.Equal(t, "customers", cfg.Mappings[0].Name())
 }
 
 func TestNullKeepsDefault(t *testing.T) {
@@ -229,8 +227,6 @@ mappings:
 
 	m := cfg.Mappings[0]
 	assert.Equal(t, "sales.orders", m.Source)
-	assert.Equal(t, "sales", m.Schema())
-	assert.Equal(t, "orders", m.Name())
 	assert.Equal(t, "123", m.Table)
 	assert.Equal(t, []string{"order_no"}, m.Key, "a single name is a key of one column")
 	assert.Equal(t, OnDelete{Mode: mapping.DeleteIgnore}, m.OnDelete)

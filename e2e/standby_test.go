@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
 
@@ -138,11 +139,12 @@ func lockHolderName(ctx context.Context, db *pgx.Conn) (string, error) {
 func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	ctx := context.Background()
 	bin := buildDaemon(t)
-	src := newDatabase(t)
+	tg := feishuTarget()
+	src := newDatabase(t, tg.zone)
 	db := src.db
-	seedRows(t, db, 1000)
+	seedRows(t, db, 1000, tg.values)
 	// Access tokens live 6 s, so each instance refreshes every 3 s.
-	fake := newFake(t, feishufake.Options{TokenTTL: 6 * time.Second, Seed: 11})
+	fake := newFeishuFake(t, feishufake.Options{TokenTTL: 6 * time.Second, Seed: 11}, itemsColumns)
 	env := append(os.Environ(), refreshVar+"="+fake.RefreshToken())
 
 	dir := t.TempDir()
@@ -150,7 +152,7 @@ func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
-			t.Logf("daemon logs (end):\n%s", tail(string(b), 64<<10))
+			t.Logf("daemon logs (end):\n%s", testkit.Tail(string(b), 64<<10))
 		}
 	})
 	proxies := map[string]*countingProxy{}
@@ -182,7 +184,7 @@ func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, instanceName(t, a.cmd.Process.Pid), holder)
 
-	writes := startWriting(t, src.dsn, 5, 1001)
+	writes := startWriting(t, src.dsn, tg.values, 5, 1001)
 	time.Sleep(8 * time.Second)
 	require.NoError(t, a.exited())
 	require.NoError(t, b.exited())
@@ -211,7 +213,7 @@ func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	})
 	time.Sleep(5 * time.Second)
 	changes := writes.stop(t)
-	waitMirror(t, db, fake, mirrorTimeout, b.exited)
+	waitMirror(t, db, tg, fake, mirrorTimeout, b.exited)
 
 	reused := 0
 	refreshes := 0

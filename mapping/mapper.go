@@ -27,6 +27,7 @@ type Table struct {
 	rel    *replicator.Relation
 	fields []fieldPlan // one per relation column
 	keyIdx []int       // relation column index of each key column, in key order
+	mapped int         // columns with a target
 }
 
 type fieldPlan struct {
@@ -67,6 +68,7 @@ func compile(rule *Rule, rel *replicator.Relation, types Types, logger *slog.Log
 			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
 		}
 		t.fields[i] = fieldPlan{target: c.Target, required: rule.Required[c.Target], enc: encoder{t: vt, format: c.Format}}
+		t.mapped++
 	}
 	if len(t.LeftOut) > 0 {
 		logger.Warn("source columns are not in the target table; leaving them out (add them to the target table and restart to copy them)",
@@ -117,6 +119,10 @@ func (e *MissingColumn) Error() string {
 // Relation is the relation the table was compiled for.
 func (t *Table) Relation() *replicator.Relation { return t.rel }
 
+// Mapped reports whether the relation's column i has a target column: a
+// copy reads only those.
+func (t *Table) Mapped(i int) bool { return i < len(t.fields) && t.fields[i].target != "" }
+
 // KeyColumns are the source key columns.
 func (t *Table) KeyColumns() []string { return t.Rule.Key }
 
@@ -128,7 +134,7 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
 	}
 	// Key and fields share one allocation, and so do transcoded values.
-	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+len(cells))
+	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+t.mapped)
 	fields := buf[len(t.keyIdx):]
 	arena := t.arena(cells)
 	var rejected []replicator.ValueRejection
@@ -142,6 +148,12 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 			rejected = append(rejected, t.rejectValue(i, c, err))
 			continue
 		}
+		if len(v.Raw) > 0 && len(c.Data) > 0 && &v.Raw[0] == &c.Data[0] {
+			// The source's text as it is: the record must own it (own.go).
+			start := len(arena)
+			arena = append(arena, v.Raw...)
+			v.Raw = arena[start:len(arena):len(arena)]
+		}
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
 	key := buf[:len(t.keyIdx):len(t.keyIdx)]
@@ -153,7 +165,9 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 		}
 		return replicator.Record{}, rowOp(err, replicator.OpUpsert, lsn)
 	}
-	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}, nil
+	rec := replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}
+	ownKey(&rec)
+	return rec, nil
 }
 
 // Delete maps the removal of the row whose key cells are in cells,
@@ -176,9 +190,12 @@ func (t *Table) Delete(cells []replicator.Cell, lsn replicator.LSN) (rec replica
 	if t.Rule.OnDelete == DeleteSoft {
 		fields := append(append(make([]replicator.Field, 0, len(key)+1), key...),
 			replicator.Field{Name: t.Rule.SoftColumn, Value: replicator.Value{Kind: replicator.KindBool, Raw: rawTrue}})
-		return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, true, nil
+		rec = replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}
+	} else {
+		rec = replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}
 	}
-	return replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}, true, nil
+	own(&rec)
+	return rec, true, nil
 }
 
 var errKeyUnavailable = errors.New("key column value not sent: the table's replica identity must include the key (ALTER TABLE … REPLICA IDENTITY FULL, or make the key the primary key)")
@@ -212,12 +229,13 @@ func (t *Table) fillKey(key []replicator.Field, cells []replicator.Cell) error {
 	return nil
 }
 
-// KeyText returns the source text of the key cells, for fetching a row.
+// KeyText returns a copy of the source text of the key cells, for fetching
+// a row or resuming a copy after it; it keeps nothing of the row alive.
 func (t *Table) KeyText(cells []replicator.Cell) [][]byte {
 	out := make([][]byte, len(t.keyIdx))
 	for i, idx := range t.keyIdx {
-		if idx < len(cells) {
-			out[i] = cells[idx].Data
+		if idx < len(cells) && cells[idx].Data != nil {
+			out[i] = bytes.Clone(cells[idx].Data)
 		}
 	}
 	return out
@@ -282,12 +300,14 @@ func cellValue(p *fieldPlan, c replicator.Cell, arena *[]byte) (replicator.Value
 	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)
 }
 
-// arena returns a buffer large enough for the row's transcoded values.
+// arena returns one buffer large enough for every value the row's record
+// keeps: transcoded values are written into it and the others copied, so
+// that the record holds none of the message it came from.
 func (t *Table) arena(cells []replicator.Cell) []byte {
 	n := 0
 	for i := range cells {
 		if p := &t.fields[i]; p.target != "" && cells[i].State == replicator.CellText {
-			n += p.enc.transcodes(len(cells[i].Data))
+			n += len(cells[i].Data) + p.enc.transcodes(len(cells[i].Data))
 		}
 	}
 	if n == 0 {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -321,7 +320,7 @@ func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
 	var counts opCounts
 	rejected, err := q.route.Writer.Write(p.ctx, replicator.Batch{Table: q.spec, Records: b.records})
 	if err != nil {
-		if errors.Is(err, context.Canceled) && p.ctx.Err() != nil {
+		if replicator.IsCleanStop(p.ctx, err) {
 			return counts, err
 		}
 		return counts, &TargetError{fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)}
