@@ -356,6 +356,15 @@ type fencedWriter struct {
 	l *lease
 }
 
+// MaxConcurrentRequests passes the writer's bound on requests in flight on
+// to the pipeline, which would otherwise send one batch at a time.
+func (f fencedWriter) MaxConcurrentRequests() int {
+	if c, ok := f.w.(interface{ MaxConcurrentRequests() int }); ok {
+		return c.MaxConcurrentRequests()
+	}
+	return 1
+}
+
 func (f fencedWriter) Prepare(ctx context.Context, tables []replicator.TableSpec) error {
 	return f.w.Prepare(ctx, tables)
 }
