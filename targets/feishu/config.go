@@ -14,6 +14,7 @@ import (
 	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Config is one Feishu target. Zero fields take the defaults noted. The
@@ -99,6 +100,10 @@ type Deps struct {
 	// TableHealth is told when a table starts failing as a whole (its
 	// writes wait) and, with a nil error, when it recovers.
 	TableHealth func(table string, err error)
+	// Limiter is the quota of the writer's credential when other writers
+	// share it (another target with the same app or token); nil: a quota
+	// of the writer's own at RequestsPerSecond.
+	Limiter *apicall.Limiter
 }
 
 // WriteScope is the scope record writes need.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Defaults for zero Config fields.
@@ -80,6 +81,10 @@ type Deps struct {
 	// TableHealth is told when a table starts failing as a whole (its
 	// writes wait) and, with a nil error, when it recovers.
 	TableHealth func(table string, err error)
+	// Limiter is the quota of the API key when other writers share it
+	// (another target with the same key); nil: a quota of the writer's
+	// own at RequestsPerSecond.
+	Limiter *apicall.Limiter
 }
 
 // DefaultConfig returns the configuration of a target named name with every
