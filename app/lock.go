@@ -409,11 +409,17 @@ func stateDocs(ctx context.Context, cfg *config.Config, l *lease, instance strin
 	if cfg.State.Store != config.StorePostgres {
 		return fencedDocs{Docs: state.Dir(cfg.State.Dir), l: l}, nil
 	}
+	return tableDocs(ctx, cfg, l.use, instance)
+}
+
+// tableDocs is the state table of state.store: postgres, read and written
+// through use, created first when missing.
+func tableDocs(ctx context.Context, cfg *config.Config, use func(context.Context, func(context.Context, *pgx.Conn) error) error, instance string) (*state.Table, error) {
 	name := stateTable(cfg)
-	if err := l.use(ctx, func(ctx context.Context, c *pgx.Conn) error { return state.EnsureTable(ctx, c, name) }); err != nil {
+	if err := use(ctx, func(ctx context.Context, c *pgx.Conn) error { return state.EnsureTable(ctx, c, name) }); err != nil {
 		return nil, err
 	}
-	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: instance, Use: l.use}, nil
+	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: instance, Use: use}, nil
 }
 
 // SharedDocs opens the state store for commands that do not hold the lock
@@ -434,12 +440,12 @@ func SharedDocs(ctx context.Context, cfg *config.Config) (docs state.Docs, close
 		defer mu.Unlock()
 		return f(ctx, conn)
 	}
-	name := stateTable(cfg)
-	if err := use(ctx, func(ctx context.Context, c *pgx.Conn) error { return state.EnsureTable(ctx, c, name) }); err != nil {
+	table, err := tableDocs(ctx, cfg, use, InstanceID())
+	if err != nil {
 		conn.Close(context.Background())
 		return nil, nil, err
 	}
-	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: InstanceID(), Use: use}, func() { conn.Close(context.Background()) }, nil
+	return table, func() { conn.Close(context.Background()) }, nil
 }
 
 // exclusively runs f holding the slot's lock, for the commands that change
