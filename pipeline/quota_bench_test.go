@@ -117,7 +117,9 @@ type quotaAPI struct {
 
 var feishuQuotaAPI = quotaAPI{
 	name: "feishu", perSecond: 10, perRequest: 500,
-	written: func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/records") && r.Method != http.MethodGet },
+	written: func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, "/records") && r.Method != http.MethodGet
+	},
 	start: func(b *testing.B, latency time.Duration, tables []*mapping.Table, client *http.Client) quotaFake {
 		fake := feishufake.New(feishufake.Options{RequestsPerSecond: 10, Latency: latency})
 		b.Cleanup(fake.Close)
