@@ -133,19 +133,18 @@ func waitFor(ctx context.Context, d time.Duration, changed <-chan struct{}) erro
 	return nil
 }
 
-// Trace returns ctx with a hook that stamps the ticket when the request is
-// written: from then on the server may count it.
+// Trace returns ctx with a hook that stamps the ticket when the request's
+// headers are written: from then on the server may count it. (A body
+// that is not in memory has its headers flushed before it; one in memory
+// follows them at once, or a stall the watcher sees holds both up.)
 func (t *Ticket) Trace(ctx context.Context) context.Context {
 	if t.win.n < 1 {
 		return ctx
 	}
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		// Stamped once the whole request is handed to the kernel: a server
-		// may count it from its headers on, but not before they left this
-		// process, and the body's writes could be held up too. The
-		// transport may write a request again on a fresh connection; the
-		// server counts the later arrival, so the later stamp wins.
-		WroteRequest: func(httptrace.WroteRequestInfo) { t.stamp(true) },
+		// The transport may write a request again on a fresh connection;
+		// the server counts the later arrival, so the later stamp wins.
+		WroteHeaders: func() { t.stamp(true) },
 	})
 }
 
