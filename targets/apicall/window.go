@@ -43,7 +43,7 @@ type Window struct {
 // The stall watcher wakes every stallProbe; a wake-up later than that by
 // stallMin is a stall. A shorter one, with the few milliseconds a server
 // takes to read a request outside stalls (the quota benchmark's spread:
-// 99% within 5 ms), stays within arrivalSlack. It re-stamps requests
+// 99% within 3 ms), stays within arrivalSlack. It re-stamps requests
 // written from stallReach before it last went to sleep (such a request
 // may not have been read yet when the stall began), and watches until
 // stallWatch after the last write or stall.
@@ -135,9 +135,7 @@ func waitFor(ctx context.Context, d time.Duration, changed <-chan struct{}) erro
 }
 
 // Trace returns ctx with a hook that stamps the ticket when the request's
-// headers are written: from then on the server may count it. (A body
-// that is not in memory has its headers flushed before it; one in memory
-// follows them at once, or a stall the watcher sees holds both up.)
+// headers are written: from then on the server may count it.
 func (t *Ticket) Trace(ctx context.Context) context.Context {
 	if t.win.n < 1 {
 		return ctx
