@@ -47,7 +47,9 @@ import (
 //     lock can be free. Every write and state save checks the lease against
 //     the clock first, and in-flight requests are cut when it ends.
 //   - The instance that then takes the lock waits takeoverGrace more before
-//     it writes, time for a request the old one had sent to arrive or fail.
+//     it writes, time for a request the old one had sent to arrive or fail:
+//     the writers' connections give unacknowledged bytes up after
+//     targetUserTimeout (targetdial.go), which fits in what is left.
 // So the old instance has stopped writing at least lockIdleTimeout -
 // leaseTTL + takeoverGrace (5 s) before the new one starts, with the two
 // machines' clocks only measuring intervals. The TCP settings of
