@@ -156,6 +156,13 @@ func (t *Ticket) Done() {
 	}
 }
 
+// resize changes the window's length, for requests admitted from now on.
+func (p *Window) resize(w time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.w = w
+}
+
 // cancel gives the ticket back unused: its request never left.
 func (t *Ticket) cancel() {
 	p := t.win
