@@ -30,6 +30,10 @@ type Table struct {
 	SnapshotRows  int64     `json:"snapshot_rows"`
 	SnapshotTotal int64     `json:"snapshot_total"`
 	SnapshotDone  bool      `json:"snapshot_done"`
+	// Resyncing marks a copy running beside the stream (an online resync;
+	// its rows are the snapshot figures); ResyncChunk is its last chunk.
+	Resyncing   bool `json:"resyncing,omitempty"`
+	ResyncChunk int  `json:"resync_chunk,omitempty"`
 	DeadLetters   int64     `json:"dead_letters"`
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at,omitempty"`

@@ -1,0 +1,264 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/monitor"
+	"github.com/replicator-cdc/replicator/pipeline"
+	"github.com/replicator-cdc/replicator/replication"
+	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/backoff"
+)
+
+// resyncer copies tables again beside the stream (an online resync): each
+// key-ordered chunk is read on a connection of its own between a low and a
+// high watermark in the WAL, and the stream writes it when it meets the
+// high one (pipeline.Resyncs decides which rows the stream's own changes
+// make stale). It runs for one attempt: a restart starts unfinished
+// resyncs over, from the table's first key.
+type resyncer struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	dsn       string
+	chunkRows int
+	store     *state.Store
+	monitor   *monitor.Monitor
+	types     mapping.Types
+	tables    map[string]sourceTable
+	logger    *slog.Logger
+	resyncs   *pipeline.Resyncs
+	// run tells this attempt's watermarks from those of an earlier one that
+	// the stream may replay.
+	run string
+
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+func newResyncer(ctx context.Context, cfg *config.Config, store *state.Store, mon *monitor.Monitor, tables []sourceTable, types mapping.Types, logger *slog.Logger) *resyncer {
+	ctx, cancel := context.WithCancel(ctx)
+	rs := &resyncer{
+		ctx: ctx, cancel: cancel, dsn: cfg.Source.DSN, chunkRows: max(cfg.Pipeline.SnapshotChunkRows, 1),
+		store: store, monitor: mon, types: types, tables: map[string]sourceTable{}, logger: logger,
+		run: strconv.FormatInt(time.Now().UnixNano(), 36), running: map[string]bool{},
+	}
+	for _, t := range tables {
+		rs.tables[t.rule.Source] = t
+	}
+	rs.resyncs = &pipeline.Resyncs{OnRequest: rs.start, OnDone: rs.done}
+	return rs
+}
+
+// resume starts the resyncs an earlier run left unfinished, and those of
+// mappings added since (markNewMappings).
+func (rs *resyncer) resume() {
+	for name, p := range rs.store.Tables() {
+		if p.Online && !p.Done {
+			rs.start(name)
+		}
+	}
+}
+
+// stop ends the copies and waits for them.
+func (rs *resyncer) stop() {
+	rs.cancel()
+	rs.wg.Wait()
+}
+
+// start begins an online resync of source unless one runs. It runs on the
+// stream's goroutine (a request met in the stream) and does not block.
+func (rs *resyncer) start(source string) {
+	t, ok := rs.tables[source]
+	if !ok {
+		rs.logger.Warn("online resync requested for a table that is not mapped; ignored", "table", source)
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.running[source] {
+		return
+	}
+	if err := rs.store.SaveTable(source, state.TableProgress{Online: true}); err != nil {
+		rs.monitor.Error(source, err)
+		rs.logger.Error("online resync not started", "table", source, "error", err)
+		return
+	}
+	rs.running[source] = true
+	rs.wg.Add(1)
+	go func() {
+		defer rs.wg.Done()
+		rs.keepCopying(t)
+	}()
+}
+
+// keepCopying retries a failed copy from the start until it is done or the
+// attempt ends.
+func (rs *resyncer) keepCopying(t sourceTable) {
+	logger := rs.logger.With("table", t.rule.Source, "target", t.rule.Target)
+	for failures := 0; ; failures++ {
+		logger.Info("online resync: copying the table beside the stream", "estimated_rows", t.info.EstimatedRows)
+		err := rs.copy(t)
+		if err == nil || rs.ctx.Err() != nil {
+			return
+		}
+		rs.monitor.Error(t.rule.Source, fmt.Errorf("online resync: %w", err))
+		wait := backoff.Delay(time.Second, 30*time.Second, failures+1)
+		logger.Warn("online resync failed; starting it over", "error", err, "wait", wait)
+		if backoff.Sleep(rs.ctx, wait) != nil {
+			return
+		}
+	}
+}
+
+// copy reads the table chunk by chunk and hands each chunk to the stream,
+// waiting until it is in the pipeline (which paces it like any change).
+func (rs *resyncer) copy(t sourceTable) error {
+	ctx := rs.ctx
+	conn, err := replication.ConnectSQL(ctx, rs.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	compiled, err := mapping.Compile(t.rule, &t.info.Relation, rs.types, rs.logger)
+	if err != nil {
+		return err
+	}
+	source := t.rule.Source
+	var after [][]byte
+	var rows int64
+	for seq := 1; ; seq++ {
+		id := fmt.Sprintf("%s %s-%d", source, rs.run, seq)
+		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "low "+id); err != nil {
+			return err
+		}
+		chunk, visible, err := readResyncChunk(ctx, conn, t.info, compiled.KeyColumns(), after, rs.chunkRows)
+		if err != nil {
+			return err
+		}
+		c := &pipeline.ResyncChunk{Table: compiled, Rows: chunk, Visible: visible, Last: len(chunk) < rs.chunkRows, Emitted: make(chan struct{})}
+		rs.resyncs.Offer(id, c)
+		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "high "+id); err != nil {
+			return err
+		}
+		select {
+		case <-c.Emitted:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		rows += int64(len(chunk))
+		rs.monitor.ResyncProgress(source, rows, max(t.info.EstimatedRows, rows), seq, false)
+		if c.Last {
+			return nil
+		}
+		after = compiled.KeyText(chunk[len(chunk)-1])
+	}
+}
+
+// done records a resync whose last chunk is acknowledged.
+func (rs *resyncer) done(source string) error {
+	rs.mu.Lock()
+	delete(rs.running, source)
+	rs.mu.Unlock()
+	snap := rs.monitor.Snapshot()
+	var rows int64
+	for _, t := range snap.Tables {
+		if t.Source == source {
+			rows = t.SnapshotRows
+		}
+	}
+	rs.monitor.ResyncProgress(source, rows, rows, 0, true)
+	rs.logger.Info("online resync: table done", "table", source, "rows", rows)
+	return rs.store.SaveTable(source, state.TableProgress{Done: true, Rows: rows})
+}
+
+// emitResyncMessage writes a non-transactional logical message: it is
+// decoded at its own WAL position, between the commits before and after it,
+// which is what a watermark must mark (a transactional one would need a
+// transaction of its own and arrive at that transaction's commit).
+func emitResyncMessage(ctx context.Context, conn *pgx.Conn, prefix, content string) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)", prefix, content); err != nil {
+		return fmt.Errorf("online resync: write a watermark into the WAL: %w", err)
+	}
+	return nil
+}
+
+// readResyncChunk reads a chunk in a repeatable-read transaction together
+// with the snapshot it read in, which tells the stream which changes the
+// chunk holds.
+func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.TableInfo, key []string, after [][]byte, limit int) (rows [][]replicator.Cell, visible func(uint32) bool, err error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, nil, fmt.Errorf("online resync: begin: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	var text string
+	if err := tx.QueryRow(ctx, "SELECT pg_current_snapshot()::text").Scan(&text); err != nil {
+		return nil, nil, fmt.Errorf("online resync: read the snapshot: %w", err)
+	}
+	snap, err := replication.ParseTxSnapshot(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err = replication.ReadChunk(ctx, tx, info, key, after, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rows, snap.Visible, tx.Commit(ctx)
+}
+
+// markNewMappings lets a mapping added to the configuration be copied
+// online: the slot already streams the other tables, so none of them waits
+// for its copy.
+func markNewMappings(store *state.Store, tables []sourceTable, exported string) error {
+	known := store.Tables()
+	if exported != "" || len(known) == 0 {
+		return nil
+	}
+	for _, t := range tables {
+		if _, ok := known[t.rule.Source]; ok || !t.rule.Snapshot {
+			continue
+		}
+		if err := store.SaveTable(t.rule.Source, state.TableProgress{Online: true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requestOnline asks a running daemon, through the source's WAL, to resync
+// tables beside its stream. It reports false when no daemon holds the slot.
+func requestOnline(ctx context.Context, cfg *config.Config, tables []string) ([]string, bool, error) {
+	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close(context.Background())
+	var active bool
+	err = conn.QueryRow(ctx, "SELECT active FROM pg_replication_slots WHERE slot_name = $1", cfg.Source.Slot).Scan(&active)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read slot %s: %w", cfg.Source.Slot, err)
+	}
+	var done []string
+	for _, t := range tables {
+		if err := emitResyncMessage(ctx, conn, pipeline.ResyncRequestPrefix, t); err != nil {
+			return done, true, err
+		}
+		done = append(done, fmt.Sprintf("table %s is being copied again by the running daemon, beside the stream; 'replicator status' shows its progress", t))
+	}
+	return done, true, nil
+}
