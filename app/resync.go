@@ -39,6 +39,7 @@ type resyncer struct {
 	tables    map[string]sourceTable
 	logger    *slog.Logger
 	resyncs   *pipeline.Resyncs
+	afterRead func(source string, chunk int)
 	// run tells this attempt's watermarks from those of an earlier one that
 	// the stream may replay.
 	run string
@@ -47,11 +48,11 @@ type resyncer struct {
 	running map[string]bool
 }
 
-func newResyncer(ctx context.Context, cfg *config.Config, store *state.Store, mon *monitor.Monitor, tables []sourceTable, types mapping.Types, logger *slog.Logger) *resyncer {
+func newResyncer(ctx context.Context, cfg *config.Config, store *state.Store, mon *monitor.Monitor, tables []sourceTable, types mapping.Types, deps Deps) *resyncer {
 	ctx, cancel := context.WithCancel(ctx)
 	rs := &resyncer{
 		ctx: ctx, cancel: cancel, dsn: cfg.Source.DSN, chunkRows: max(cfg.Pipeline.SnapshotChunkRows, 1),
-		store: store, monitor: mon, types: types, tables: map[string]sourceTable{}, logger: logger,
+		store: store, monitor: mon, types: types, tables: map[string]sourceTable{}, logger: deps.Logger, afterRead: deps.AfterResyncRead,
 		run: strconv.FormatInt(time.Now().UnixNano(), 36), running: map[string]bool{},
 	}
 	for _, t := range tables {
@@ -149,6 +150,9 @@ func (rs *resyncer) copy(t sourceTable) error {
 		}
 		c := &pipeline.ResyncChunk{Table: compiled, Rows: chunk, Visible: visible, Last: len(chunk) < rs.chunkRows, Emitted: make(chan struct{})}
 		rs.resyncs.Offer(id, c)
+		if rs.afterRead != nil {
+			rs.afterRead(source, seq)
+		}
 		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "high "+id); err != nil {
 			return err
 		}

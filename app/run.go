@@ -40,6 +40,9 @@ type Deps struct {
 	// targets; nothing is acknowledged and the state directory is not
 	// changed.
 	DryRun io.Writer
+	// AfterResyncRead, when set, runs after an online resync read a chunk
+	// and before its high watermark (tests: changes inside the window).
+	AfterResyncRead func(source string, chunk int)
 }
 
 // Run mirrors the configured tables until ctx ends (a clean stop returns
@@ -231,7 +234,7 @@ func (a *attempt) run(ctx context.Context) error {
 	for _, s := range seen {
 		sink.SkipSeen(s.source, s.snap.Visible, s.before)
 	}
-	resyncs := newResyncer(ctx, cfg, store, mon, tables, mapper.Types(), logger)
+	resyncs := newResyncer(ctx, cfg, store, mon, tables, mapper.Types(), deps)
 	defer resyncs.stop()
 	sink.Resync(resyncs.resyncs)
 	resyncs.resume()

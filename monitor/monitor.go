@@ -27,16 +27,16 @@ type Table struct {
 	Upserts int64 `json:"upserts"`
 	Deletes int64 `json:"deletes"`
 	// Snapshot progress: rows copied and the estimate; SnapshotDone once copied.
-	SnapshotRows  int64     `json:"snapshot_rows"`
-	SnapshotTotal int64     `json:"snapshot_total"`
-	SnapshotDone  bool      `json:"snapshot_done"`
+	SnapshotRows  int64 `json:"snapshot_rows"`
+	SnapshotTotal int64 `json:"snapshot_total"`
+	SnapshotDone  bool  `json:"snapshot_done"`
 	// Resyncing marks a copy running beside the stream (an online resync;
 	// its rows are the snapshot figures); ResyncChunk is its last chunk.
-	Resyncing   bool `json:"resyncing,omitempty"`
-	ResyncChunk int  `json:"resync_chunk,omitempty"`
-	DeadLetters   int64     `json:"dead_letters"`
-	LastError     string    `json:"last_error,omitempty"`
-	LastErrorAt   time.Time `json:"last_error_at,omitempty"`
+	Resyncing   bool      `json:"resyncing,omitempty"`
+	ResyncChunk int       `json:"resync_chunk,omitempty"`
+	DeadLetters int64     `json:"dead_letters"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitempty"`
 	// Failing is why the target table fails as a whole while it does: its
 	// writes wait and are retried.
 	Failing string `json:"failing,omitempty"`
