@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/httpapi"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -246,7 +248,16 @@ func TestOnlineResyncUnderLoad(t *testing.T) {
 	fake, targets := onlineFake(t)
 	cfg := e.configWithTargets(targets, bigMapping+otherMapping)
 	cfg.Pipeline.SnapshotChunkRows = 5000
-	mon := monitor.New(prometheus.NewRegistry())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.HTTP.Listen = ln.Addr().String()
+	reg := prometheus.NewRegistry()
+	mon := monitor.New(reg)
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	go func() {
+		_ = httpapi.New(httpapi.Options{Monitor: mon, Gatherer: reg, Logger: quietLogger()}).Serve(httpCtx, ln)
+	}()
 	daemon := startWithMonitor(t, e, cfg, mon)
 	waitFake(t, e, fake, "other", 60*time.Second, "v")
 	require.Empty(t, fake.Rows("big"), "snapshot: false copies nothing at start")
@@ -257,6 +268,16 @@ func TestOnlineResyncUnderLoad(t *testing.T) {
 	require.Len(t, done, 1)
 	require.Contains(t, done[0], "running daemon")
 	started := time.Now()
+	var shown string
+	eventually(t, 30*time.Second, "replicator status to show the resync", func() bool {
+		r, err := app.Status(context.Background(), cfg)
+		require.NoError(t, err)
+		for _, tbl := range r.Tables {
+			shown = max(shown, tbl.Resync)
+		}
+		return shown != ""
+	})
+	t.Logf("status: %s", shown)
 	arrived, worst, chunks := probeWhileResyncing(t, e, fake, mon)
 	changes := l.finish()
 	t.Logf("resync of %d rows took %s with %d concurrent changes; %d rows of the other table arrived during it, the slowest after %s; %d chunks",
