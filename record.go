@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Op is what a record does to its target row.
@@ -50,7 +51,8 @@ type ValueRejection struct {
 	// Column is the target column's name.
 	Column string
 	// Value is the value's text as it came (the source text when the
-	// mapping refused it).
+	// mapping refused it). It may point into the row the mapping read: the
+	// pipeline dead-letters it and drops it before the record is batched.
 	Value  []byte
 	Reason string
 }
@@ -72,17 +74,34 @@ func (r *Record) KeyString() string {
 	return string(b)
 }
 
-// Size approximates the memory a record holds, for the in-flight byte budget.
+// Size is the memory a record holds, for the in-flight byte budget: the
+// record in its batch and its entry in the batch's key index, its field
+// arrays, and the bytes of its values. It is what the record really holds
+// only when the record owns its bytes, as the mapping's records do: values
+// pointing into a larger buffer keep all of that buffer alive. Names are
+// the mapping's, shared by every record, and not charged.
 func (r *Record) Size() int {
-	n := 64
+	n := recordOverhead + (cap(r.Key)+cap(r.Fields))*fieldSize + cap(r.Rejected)*rejectionSize
 	for _, f := range r.Key {
-		n += len(f.Name) + len(f.Value.Raw) + 40
+		// The value, and the batch index's copy of the key.
+		n += 2*len(f.Value.Raw) + 8
 	}
 	for _, f := range r.Fields {
-		n += len(f.Name) + len(f.Value.Raw) + 40
+		n += len(f.Value.Raw)
+	}
+	for _, v := range r.Rejected {
+		n += len(v.Value) + len(v.Reason)
 	}
 	return n
 }
+
+const (
+	fieldSize     = int(unsafe.Sizeof(Field{}))
+	rejectionSize = int(unsafe.Sizeof(ValueRejection{}))
+	// recordOverhead is a Record in a batch's slice plus its entry in the
+	// batch's key index (string header, position, the map's own share).
+	recordOverhead = int(unsafe.Sizeof(Record{})) + 64
+)
 
 // Field returns the value of the named field and whether the record carries it.
 func (r *Record) Field(name string) (Value, bool) {
@@ -108,7 +127,9 @@ type TableSpec struct {
 
 // Batch is a set of records for one target table. It holds at most one record
 // per key (the batcher coalesces), so the records may be applied in any order;
-// batches of one table are applied one after another in commit order.
+// batches of one table that share a key are applied one after another in
+// commit order, and others may be written concurrently (Write is called
+// concurrently for one table).
 type Batch struct {
 	Table   TableSpec
 	Records []Record

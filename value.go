@@ -45,7 +45,8 @@ func (k Kind) String() string {
 
 // Value is one column value, kept in its normalized text form (see Kind).
 // Raw may alias a decoder's buffer only until the record leaves the mapping
-// layer; records handed to the batcher own their bytes.
+// layer; records handed to the batcher own their bytes (one buffer per
+// record, which Record.Size charges).
 type Value struct {
 	Kind Kind
 	Raw  []byte

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 )
 
 // Invariant 4, through the daemon: while the reader waits for a target that
@@ -42,7 +43,7 @@ func TestStatusUpdatesFlowWhileTargetBlocks(t *testing.T) {
 	require.NoError(t, e.db.QueryRow(context.Background(), "SELECT now()").Scan(&since))
 	// Status updates come every status_interval (1s): several must arrive
 	// while every write is held.
-	eventually(t, 30*time.Second, "status updates while the target blocks", func() bool {
+	testkit.Eventually(t, 30*time.Second, "status updates while the target blocks", func() bool {
 		var later bool
 		err := e.db.QueryRow(context.Background(),
 			`SELECT coalesce(max(reply_time) > $1::timestamptz + interval '3 seconds', false) FROM pg_stat_replication WHERE application_name = 'replicator'`, since).Scan(&later)

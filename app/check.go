@@ -173,7 +173,12 @@ func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []so
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), cfg.State.Dir)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
+	if err != nil {
+		return []CheckItem{{Name: "state store", Status: CheckFail, Detail: err.Error()}}
+	}
+	defer closeDocs()
+	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), cfg.State.Dir, docs)
 	if err != nil {
 		return []CheckItem{{Name: "targets", Status: CheckFail, Detail: err.Error()}}
 	}

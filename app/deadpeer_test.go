@@ -17,6 +17,7 @@ import (
 	"github.com/replicator-cdc/replicator/httpapi"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
 	"github.com/replicator-cdc/replicator/internal/tcpproxy"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
@@ -57,7 +58,7 @@ func TestFrozenNetworkIsRiddenOut(t *testing.T) {
 	mon := monitor.New(reg)
 	api := httptest.NewServer(httpapi.New(httpapi.Options{Monitor: mon, Gatherer: reg, Logger: quietLogger()}))
 	t.Cleanup(api.Close)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	daemon := e.startStreamingWith(cfg, mon, logs)
 	mirrored := func() bool {
 		got := fakeRowsByID(t, fake, "items")
@@ -72,8 +73,8 @@ func TestFrozenNetworkIsRiddenOut(t *testing.T) {
 		}
 		return true
 	}
-	eventually(t, 60*time.Second, "the snapshot in the fake", mirrored)
-	eventually(t, 60*time.Second, "ready", func() bool { code, _ := readyz(t, api.URL); return code == http.StatusOK })
+	testkit.Eventually(t, 60*time.Second, "the snapshot in the fake", mirrored)
+	testkit.Eventually(t, 60*time.Second, "ready", func() bool { code, _ := readyz(t, api.URL); return code == http.StatusOK })
 
 	proxy.Freeze()
 	var why string
@@ -95,14 +96,14 @@ func TestFrozenNetworkIsRiddenOut(t *testing.T) {
 	require.Contains(t, why, "not ready: no message from PostgreSQL for")
 	e.exec(`INSERT INTO items SELECT g, 'still frozen' FROM generate_series(2000, 2100) g`)
 	// Still frozen: the daemon drops the dead connection and tries anew.
-	eventually(t, 60*time.Second, "the daemon to give the frozen connection up", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the daemon to give the frozen connection up", func() bool {
 		return strings.Contains(logs.String(), "reconnecting")
 	})
 
 	proxy.Thaw()
 	e.exec(`UPDATE items SET name = 'after the thaw' WHERE id <= 10`)
-	eventually(t, 90*time.Second, "the rows inserted during the freeze in the fake", mirrored)
-	eventually(t, 60*time.Second, "ready again", func() bool { code, _ := readyz(t, api.URL); return code == http.StatusOK })
+	testkit.Eventually(t, 90*time.Second, "the rows inserted during the freeze in the fake", mirrored)
+	testkit.Eventually(t, 60*time.Second, "ready again", func() bool { code, _ := readyz(t, api.URL); return code == http.StatusOK })
 	select {
 	case err := <-daemon.done:
 		t.Fatalf("the daemon stopped: %v", err)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,21 +56,21 @@ func jsonFields(fields []replicator.Field) map[string]json.RawMessage {
 	return out
 }
 
-// openState opens the state directory; a dry run works on a throwaway copy
-// so that it records no progress.
-func openState(dir string, dryRun bool) (*state.Store, error) {
+// openState opens the state kept in docs; a dry run works on a throwaway
+// copy so that it records no progress.
+func openState(dir string, docs state.Docs, dryRun bool) (*state.Store, error) {
 	if !dryRun {
-		return state.Open(dir)
+		return state.OpenIn(dir, docs)
 	}
 	tmp, err := os.MkdirTemp("", "replicator-dry-run-")
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
-	if err == nil {
-		err = os.WriteFile(filepath.Join(tmp, "state.json"), data, 0o600)
+	data, found, err := docs.Load(state.StateFile)
+	if err == nil && found {
+		err = os.WriteFile(filepath.Join(tmp, state.StateFile), data, 0o600)
 	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
 		return nil, fmt.Errorf("dry run: copy state: %w", err)
 	}
 	return state.Open(tmp)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 )
 
 const itemsSchema = `
@@ -145,7 +146,7 @@ func TestAcknowledgesOnlyConfirmedWrites(t *testing.T) {
 	daemon := e.startStreaming(e.config(itemsMapping))
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'one')`)
 	e.waitMirror("items", "items", 30*time.Second, "id")
-	eventually(t, 15*time.Second, "the first insert to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), e.currentLSN()) })
+	testkit.Eventually(t, 15*time.Second, "the first insert to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), e.currentLSN()) })
 
 	e.exec(`INSERT INTO items (id, name) VALUES (42, 'held')`)
 	committed := e.currentLSN()
@@ -155,7 +156,7 @@ func TestAcknowledgesOnlyConfirmedWrites(t *testing.T) {
 	mu.Lock()
 	hold = false
 	mu.Unlock()
-	eventually(t, 15*time.Second, "the held write to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 15*time.Second, "the held write to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 	e.waitMirror("items", "items", 10*time.Second, "id")
 	require.NoError(t, daemon.stop())
 }
@@ -171,6 +172,6 @@ func TestIdleSlotFollowsWAL(t *testing.T) {
 		e.exec(`INSERT INTO other (note) SELECT 'x' FROM generate_series(1, 100)`)
 	}
 	target := e.currentLSN()
-	eventually(t, 30*time.Second, "the slot to pass writes to an unpublished table", func() bool { return e.lsnAtLeast(e.slotFlushed(), target) })
+	testkit.Eventually(t, 30*time.Second, "the slot to pass writes to an unpublished table", func() bool { return e.lsnAtLeast(e.slotFlushed(), target) })
 	require.NoError(t, daemon.stop())
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -79,7 +80,7 @@ ALTER TABLE docs_full REPLICA IDENTITY FULL;`)
 	e.exec(`INSERT INTO docs VALUES (1, 0, $1)`, body)
 	e.exec(`INSERT INTO docs_full VALUES (1, 0, $1)`, body)
 	daemon := e.startStreaming(cfg)
-	eventually(t, 30*time.Second, "the snapshot", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the snapshot", func() bool {
 		return fakeRowsByID(t, fake, "docs")["1"] != nil && fakeRowsByID(t, fake, "docs_full")["1"] != nil
 	})
 	for i := 1; i <= 5; i++ {
@@ -87,7 +88,7 @@ ALTER TABLE docs_full REPLICA IDENTITY FULL;`)
 		e.exec(`UPDATE docs_full SET n = $1 WHERE id = 1`, i)
 	}
 	for _, table := range []string{"docs", "docs_full"} {
-		eventually(t, 30*time.Second, "all five updates of "+table, func() bool { return fakeRowsByID(t, fake, table)["1"]["n"] == "5" })
+		testkit.Eventually(t, 30*time.Second, "all five updates of "+table, func() bool { return fakeRowsByID(t, fake, table)["1"]["n"] == "5" })
 	}
 	require.NoError(t, daemon.stop())
 	for _, table := range []string{"docs", "docs_full"} {
@@ -115,12 +116,12 @@ INSERT INTO u SELECT i, NULL, 'snap-null' FROM generate_series(10, 12) i;`)
 	daemon := e.startStreaming(cfg)
 	e.exec(`INSERT INTO u VALUES (5, NULL, 'stream-null'), (6, 'c', 'z')`)
 	e.exec(`UPDATE u SET v = 'x2' WHERE id = 1`)
-	eventually(t, 30*time.Second, "the rows with a key", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the rows with a key", func() bool {
 		rows := e.mem.Rows("u")
 		return len(rows) == 3 && rows[`"c"`]["v"] == `"z"` && rows[`"a"`]["v"] == `"x2"`
 	})
 	var reasons []string
-	eventually(t, 30*time.Second, "six dead letters", func() bool { return len(e.deadLetters()) == 6 })
+	testkit.Eventually(t, 30*time.Second, "six dead letters", func() bool { return len(e.deadLetters()) == 6 })
 	ids := map[string]bool{}
 	for _, dl := range e.deadLetters() {
 		reasons = append(reasons, dl.Error)
@@ -140,8 +141,8 @@ INSERT INTO u SELECT i, NULL, 'snap-null' FROM generate_series(10, 12) i;`)
 	// The same on a restart: the stream's NULL key is not a fatal error.
 	e.exec(`INSERT INTO u VALUES (7, NULL, 'after-restart'), (8, 'd', 'w')`)
 	daemon = e.start(cfg)
-	eventually(t, 30*time.Second, "the row after the restart", func() bool { return len(e.mem.Rows("u")) == 4 })
-	eventually(t, 30*time.Second, "the seventh dead letter", func() bool { return len(e.deadLetters()) == 7 })
+	testkit.Eventually(t, 30*time.Second, "the row after the restart", func() bool { return len(e.mem.Rows("u")) == 4 })
+	testkit.Eventually(t, 30*time.Second, "the seventh dead letter", func() bool { return len(e.deadLetters()) == 7 })
 	require.NoError(t, daemon.stop())
 }
 
@@ -185,17 +186,17 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 	e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 	mon := monitor.New(prometheus.NewRegistry())
 	daemon := e.startStreamingWith(cfg, mon, io.Discard)
-	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+	testkit.Eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
 	e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 	e.exec(`INSERT INTO items VALUES (2, 'b', 2, 'x')`)
 	e.exec(`UPDATE items SET name = 'a2', extra = 'y' WHERE id = 1`)
-	eventually(t, 30*time.Second, "the changes after ADD COLUMN", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the changes after ADD COLUMN", func() bool {
 		rows := fakeRowsByID(t, fake, "items")
 		return rows["2"]["name"] == `"b"` && rows["1"]["name"] == `"a2"`
 	})
 	e.exec(`ALTER TABLE items RENAME COLUMN qty TO quantity`)
 	e.exec(`INSERT INTO items VALUES (3, 'c', 3, 'z')`)
-	eventually(t, 30*time.Second, "the row after RENAME COLUMN", func() bool { return fakeRowsByID(t, fake, "items")["3"]["name"] == `"c"` })
+	testkit.Eventually(t, 30*time.Second, "the row after RENAME COLUMN", func() bool { return fakeRowsByID(t, fake, "items")["3"]["name"] == `"c"` })
 	require.Equal(t, "null", fakeRowsByID(t, fake, "items")["3"]["qty"], "the renamed column is left out, not written to another column")
 	require.Contains(t, tableError(t, mon, "public.items"), "quantity, extra are not in target table items", "the status page shows it")
 	require.NoError(t, daemon.stop())
@@ -204,7 +205,7 @@ func TestColumnTheTargetLacksIsLeftOut(t *testing.T) {
 	mon = monitor.New(prometheus.NewRegistry())
 	daemon = e.startStreamingWith(cfg, mon, io.Discard)
 	require.Contains(t, tableError(t, mon, "public.items"), "quantity, extra are not in target table items", "the status page shows it after a restart")
-	eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b2"` })
+	testkit.Eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b2"` })
 	require.NoError(t, daemon.stop())
 	require.Empty(t, e.deadLetters())
 
@@ -240,7 +241,7 @@ func TestMissingMappedColumn(t *testing.T) {
 			cfg := e.configWithTargets(targets, mapping(""))
 			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 			daemon := e.startStreaming(cfg)
-			eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+			testkit.Eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
 			// An added column the mapping does not list changes nothing.
 			e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 			e.exec(`ALTER TABLE items ` + change)
@@ -256,16 +257,16 @@ func TestMissingMappedColumn(t *testing.T) {
 			cfg := e.configWithTargets(targets, mapping("    on_missing_column: skip\n"))
 			e.exec(`INSERT INTO items VALUES (1, 'a', 1)`)
 			daemon := e.startStreaming(cfg)
-			eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+			testkit.Eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
 			// An added column the mapping does not list changes nothing.
 			e.exec(`ALTER TABLE items ADD COLUMN extra text`)
 			e.exec(`ALTER TABLE items ` + change)
 			e.exec(`INSERT INTO items (id, name, extra) VALUES (2, 'b', 'x')`)
-			eventually(t, 30*time.Second, "the row after the change", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b"` })
+			testkit.Eventually(t, 30*time.Second, "the row after the change", func() bool { return fakeRowsByID(t, fake, "items")["2"]["name"] == `"b"` })
 			require.NoError(t, daemon.stop())
 			e.exec(`UPDATE items SET name = 'a2' WHERE id = 1`)
 			daemon = e.start(cfg)
-			eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["1"]["name"] == `"a2"` })
+			testkit.Eventually(t, 30*time.Second, "the change after the restart", func() bool { return fakeRowsByID(t, fake, "items")["1"]["name"] == `"a2"` })
 			require.NoError(t, daemon.stop())
 			require.Equal(t, "1", fakeRowsByID(t, fake, "items")["1"]["qty"], "the target column keeps its last value")
 			require.Empty(t, e.deadLetters())
@@ -317,7 +318,7 @@ func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
     table: items
     columns: {id: id, name: name, qty: qty}
 `))
-	eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
+	testkit.Eventually(t, 30*time.Second, "the snapshot", func() bool { return fakeRowsByID(t, fake, "items")["1"] != nil })
 	require.NoError(t, daemon.stop())
 
 	e.exec(`INSERT INTO items VALUES (2, 'b', 2)`)
@@ -329,7 +330,7 @@ func TestFixedMappingReplaysChangesFromBeforeARename(t *testing.T) {
     table: items
     columns: {id: id, name: name, quantity: qty}
 `))
-	eventually(t, 30*time.Second, "the rows from before and after the rename", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the rows from before and after the rename", func() bool {
 		rows := fakeRowsByID(t, fake, "items")
 		return rows["2"]["name"] == `"b"` && rows["3"]["qty"] == "3"
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/httpapi"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -228,7 +229,7 @@ func startResyncHooked(t *testing.T, e *env, cfg *config.Config, mon *monitor.Mo
 		r.done <- app.Run(ctx, cfg, app.Deps{Logger: logger, Monitor: mon, AfterResyncRead: hook})
 	}()
 	t.Cleanup(func() { r.stop() })
-	eventually(t, 60*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+	testkit.Eventually(t, 60*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 	return r
 }
 
@@ -269,7 +270,7 @@ func TestOnlineResyncUnderLoad(t *testing.T) {
 	require.Contains(t, done[0], "running daemon")
 	started := time.Now()
 	var shown string
-	eventually(t, 30*time.Second, "replicator status to show the resync", func() bool {
+	testkit.Eventually(t, 30*time.Second, "replicator status to show the resync", func() bool {
 		r, err := app.Status(context.Background(), cfg)
 		require.NoError(t, err)
 		for _, tbl := range r.Tables {
@@ -320,7 +321,7 @@ func TestOnlineResyncUpdatesInWindowWin(t *testing.T) {
 
 	_, err := app.Resync(context.Background(), cfg, false, []string{"public.big"})
 	require.NoError(t, err)
-	eventually(t, 5*time.Minute, "the resync", func() bool {
+	testkit.Eventually(t, 5*time.Minute, "the resync", func() bool {
 		st := tableStatus(mon, "public.big")
 		return st.SnapshotDone && !st.Resyncing
 	})

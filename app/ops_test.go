@@ -16,6 +16,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -84,9 +85,9 @@ func TestStatusTeardownAndResync(t *testing.T) {
 	cfg := e.config(itemsMapping)
 	daemon := e.startStreaming(cfg)
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'a'), (2, 'bad')`)
-	eventually(t, 30*time.Second, "the good row", func() bool { return e.mem.Len("items") == 1 })
+	testkit.Eventually(t, 30*time.Second, "the good row", func() bool { return e.mem.Len("items") == 1 })
 	committed := e.currentLSN()
-	eventually(t, 15*time.Second, "acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 15*time.Second, "acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 
 	r, err := app.Status(context.Background(), cfg)
 	require.NoError(t, err)
@@ -112,23 +113,23 @@ func TestStatusTeardownAndResync(t *testing.T) {
 	// The next run creates the slot again and copies the table anew.
 	e.exec(`INSERT INTO items (id, name) VALUES (3, 'c')`)
 	daemon = e.start(cfg)
-	eventually(t, 30*time.Second, "the resync", func() bool { return e.mem.Len("items") == 2 })
+	testkit.Eventually(t, 30*time.Second, "the resync", func() bool { return e.mem.Len("items") == 2 })
 	require.NoError(t, daemon.stop())
 }
 
 func TestDryRunSendsAndAcknowledgesNothing(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'a')`)
-	var out syncBuffer
+	var out testkit.LockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- app.Run(ctx, e.config(itemsMapping), app.Deps{Logger: quietLogger(), DryRun: &out})
 	}()
-	eventually(t, 30*time.Second, "the snapshot row printed", func() bool { return strings.Contains(out.String(), `"name":"a"`) })
+	testkit.Eventually(t, 30*time.Second, "the snapshot row printed", func() bool { return strings.Contains(out.String(), `"name":"a"`) })
 	e.exec(`INSERT INTO items (id, name) VALUES (2, 'b')`)
 	e.exec(`DELETE FROM items WHERE id = 1`)
-	eventually(t, 30*time.Second, "streamed writes printed", func() bool {
+	testkit.Eventually(t, 30*time.Second, "streamed writes printed", func() bool {
 		return strings.Contains(out.String(), `"name":"b"`) && strings.Contains(out.String(), `"op":"delete"`)
 	})
 	time.Sleep(2 * time.Second)
@@ -165,14 +166,14 @@ func TestHeartbeatAdvancesIdleSlot(t *testing.T) {
 		r.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)})
 	}()
 	t.Cleanup(func() { r.stop() })
-	eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+	testkit.Eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 
 	for i := 0; i < 10; i++ {
 		other.exec(`INSERT INTO busy (v) SELECT 'x' FROM generate_series(1, 200)`)
 	}
 	target := other.currentLSN()
-	eventually(t, 30*time.Second, "the idle slot to pass the other database's writes", func() bool { return e.lsnAtLeast(e.slotFlushed(), target) })
-	eventually(t, 10*time.Second, "a heartbeat", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the idle slot to pass the other database's writes", func() bool { return e.lsnAtLeast(e.slotFlushed(), target) })
+	testkit.Eventually(t, 10*time.Second, "a heartbeat", func() bool {
 		return testutil.ToFloat64(metricByName(t, reg, "replicator_heartbeats_total")) > 0
 	})
 	require.NoError(t, r.stop())
@@ -190,16 +191,16 @@ func TestMetricsAfterKnownWorkload(t *testing.T) {
 		r.done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Registry: reg, Monitor: mon, Writers: writers(e)})
 	}()
 	t.Cleanup(func() { r.stop() })
-	eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+	testkit.Eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 
 	e.exec(`INSERT INTO items (id, name) SELECT g, 'n' FROM generate_series(1, 10) g`)
-	eventually(t, 30*time.Second, "inserts", func() bool { return e.mem.Len("items") == 10 })
+	testkit.Eventually(t, 30*time.Second, "inserts", func() bool { return e.mem.Len("items") == 10 })
 	e.exec(`UPDATE items SET qty = 1 WHERE id <= 5`)
-	eventually(t, 30*time.Second, "updates", func() bool { return e.mem.Rows("items")["5"]["qty"] == "1" })
+	testkit.Eventually(t, 30*time.Second, "updates", func() bool { return e.mem.Rows("items")["5"]["qty"] == "1" })
 	e.exec(`DELETE FROM items WHERE id > 8`)
-	eventually(t, 30*time.Second, "deletes", func() bool { return e.mem.Len("items") == 8 })
+	testkit.Eventually(t, 30*time.Second, "deletes", func() bool { return e.mem.Len("items") == 8 })
 	e.exec(`INSERT INTO items (id, name) VALUES (100, 'bad')`)
-	eventually(t, 30*time.Second, "the dead letter", func() bool { return mon.Snapshot().Tables[0].DeadLetters == 1 })
+	testkit.Eventually(t, 30*time.Second, "the dead letter", func() bool { return mon.Snapshot().Tables[0].DeadLetters == 1 })
 
 	rows := func(op string) float64 {
 		return testutil.ToFloat64(metricWithLabels(t, reg, "replicator_rows_total", map[string]string{"source": "public.items", "operation": op}))

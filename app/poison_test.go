@@ -17,6 +17,7 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
@@ -148,11 +149,11 @@ func TestPoisonValuesDoNotStopTheDaemon(t *testing.T) {
 	e.exec(`INSERT INTO stamps VALUES ('-infinity', 'bad too'), ('2024-03-03 00:00:00+00', 'c')`)
 	e.exec(`INSERT INTO events VALUES (6, 'six', '2024-03-03 00:00:00+00')`)
 	committed := e.currentLSN()
-	eventually(t, 30*time.Second, "the later rows", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the later rows", func() bool {
 		rows := e.mem.Rows("events")
 		return len(rows) == 6 && rows["1"]["name"] == `"one b"` && rows["6"]["at"] == `1709424000000` && e.mem.Len("stamps") == 2
 	})
-	eventually(t, 30*time.Second, "the transactions with poison values to be acknowledged", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the transactions with poison values to be acknowledged", func() bool {
 		return e.lsnAtLeast(e.slotFlushed(), committed)
 	})
 	stillRunning(t, daemon)
@@ -251,11 +252,11 @@ func TestGPTBotsFieldRefusesValue(t *testing.T) {
 	e.exec(`UPDATE gb SET name = 'two b' WHERE id = 2`)
 	e.exec(`INSERT INTO gb VALUES (3, 'three', NULL)`)
 	committed := e.currentLSN()
-	eventually(t, 30*time.Second, "the later update and insert", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the later update and insert", func() bool {
 		r := rows()
 		return len(r) == 3 && r["2"]["name"] == "two b"
 	})
-	eventually(t, 30*time.Second, "the acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 30*time.Second, "the acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 	stillRunning(t, daemon)
 	require.NoError(t, daemon.stop())
 
@@ -338,8 +339,8 @@ func TestEveryPoisonValueKeepsTheDaemonRunning(t *testing.T) {
 	insert(101)
 	e.exec(`INSERT INTO zoo (id, note) VALUES (1000, 'after')`)
 	committed := e.currentLSN()
-	eventually(t, 60*time.Second, "every row", func() bool { return e.mem.Len("zoo") == 2*len(poisonCases)+1 })
-	eventually(t, 30*time.Second, "the acknowledgement of the later row", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 60*time.Second, "every row", func() bool { return e.mem.Len("zoo") == 2*len(poisonCases)+1 })
+	testkit.Eventually(t, 30*time.Second, "the acknowledgement of the later row", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 	stillRunning(t, daemon)
 	require.NoError(t, daemon.stop())
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/state"
 )
@@ -36,9 +37,9 @@ func TestRejectedRecordsGoToDeadLetters(t *testing.T) {
 	e.mem.Reject = rejectNamed("bad")
 	daemon := e.startStreaming(e.config(itemsMapping))
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'good'), (2, 'bad'), (3, 'good')`)
-	eventually(t, 30*time.Second, "the good rows to land", func() bool { return e.mem.Len("items") == 2 })
+	testkit.Eventually(t, 30*time.Second, "the good rows to land", func() bool { return e.mem.Len("items") == 2 })
 	committed := e.currentLSN()
-	eventually(t, 15*time.Second, "the batch with a dead letter to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 15*time.Second, "the batch with a dead letter to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 	require.NoError(t, daemon.stop())
 
 	f, err := os.Open(filepath.Join(e.stateDir, state.DeadLetterFile))
@@ -91,7 +92,7 @@ func TestSnapshotResumesFromLastConfirmedChunk(t *testing.T) {
 	}
 	cfg := e.config(itemsMapping)
 	daemon := e.start(cfg)
-	eventually(t, 30*time.Second, "part of the snapshot to land", func() bool { return written.Load() >= 3000 })
+	testkit.Eventually(t, 30*time.Second, "part of the snapshot to land", func() bool { return written.Load() >= 3000 })
 	require.NoError(t, daemon.stop())
 
 	store, err := state.Open(e.stateDir)
@@ -133,7 +134,7 @@ func TestTruncatePolicies(t *testing.T) {
 		e.waitMirror("items", "items", 30*time.Second, "id")
 		e.exec(`TRUNCATE items`)
 		e.exec(`INSERT INTO items (id) VALUES (2)`)
-		eventually(t, 30*time.Second, "the row after the truncate", func() bool { return e.mem.Len("items") == 2 })
+		testkit.Eventually(t, 30*time.Second, "the row after the truncate", func() bool { return e.mem.Len("items") == 2 })
 		require.NoError(t, daemon.stop())
 	})
 }
@@ -150,7 +151,7 @@ func TestSchemaChangesMidStream(t *testing.T) {
 	e.exec(`ALTER TABLE items DROP COLUMN qty`)
 	e.exec(`INSERT INTO items (id, name) VALUES (3, 'c')`)
 	e.exec(`UPDATE items SET name = 'a2' WHERE id = 1`)
-	eventually(t, 30*time.Second, "rows after the schema change", func() bool {
+	testkit.Eventually(t, 30*time.Second, "rows after the schema change", func() bool {
 		rows := e.mem.Rows("items")
 		return len(rows) == 3 && rows["3"]["extra"] == `"d"` && rows["1"]["name"] == `"a2"`
 	})
@@ -174,7 +175,7 @@ func TestDeletePolicies(t *testing.T) {
 `))
 	e.exec(`INSERT INTO soft VALUES (1, 'a'), (2, 'b'); INSERT INTO keep VALUES (1, 'a')`)
 	e.exec(`DELETE FROM soft WHERE id = 1; DELETE FROM keep WHERE id = 1`)
-	eventually(t, 30*time.Second, "the soft delete", func() bool { return e.mem.Rows("soft")["1"]["deleted"] == "true" })
+	testkit.Eventually(t, 30*time.Second, "the soft delete", func() bool { return e.mem.Rows("soft")["1"]["deleted"] == "true" })
 	require.Equal(t, `"a"`, e.mem.Rows("soft")["1"]["v"])
 	require.Len(t, e.mem.Rows("keep"), 1)
 	require.NoError(t, daemon.stop())
@@ -254,7 +255,7 @@ func TestPreflightUnreachableDatabase(t *testing.T) {
 	e.dsn = "postgres://nobody:secret-password@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"
 	mon := monitor.New(prometheus.NewRegistry())
 	d := e.startWithMonitor(e.config(itemsMapping), mon, io.Discard)
-	eventually(t, 30*time.Second, "a failed attempt", func() bool { return mon.Snapshot().ReconnectAttempt >= 1 })
+	testkit.Eventually(t, 30*time.Second, "a failed attempt", func() bool { return mon.Snapshot().ReconnectAttempt >= 1 })
 	msg := mon.Snapshot().LastError
 	require.Contains(t, msg, "connect to 127.0.0.1:1")
 	require.Contains(t, msg, "check source.dsn")

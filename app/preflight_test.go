@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -235,16 +236,16 @@ func TestGeneratedColumns(t *testing.T) {
 	require.Equal(t, app.CheckFail, table.Status)
 	require.Contains(t, table.Detail, "key column g is a generated column, which PostgreSQL does not publish")
 
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- app.Run(ctx, cfg, app.Deps{Logger: slog.New(slog.NewTextHandler(logs, nil)), Writers: writers(e)})
 	}()
-	eventually(t, 30*time.Second, "the snapshot", func() bool { return e.mem.Len("gen") == 2 })
+	testkit.Eventually(t, 30*time.Second, "the snapshot", func() bool { return e.mem.Len("gen") == 2 })
 	e.exec(`INSERT INTO gen (id, a) VALUES (3, 7)`)
 	e.exec(`UPDATE gen SET a = 11 WHERE id = 1`)
-	eventually(t, 30*time.Second, "the stream", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the stream", func() bool {
 		rows := targetRows(t, e.mem, "gen")
 		return len(rows) == 3 && rows["1"]["a"] == json.Number("11")
 	})

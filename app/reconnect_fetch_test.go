@@ -16,6 +16,7 @@ import (
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
@@ -29,7 +30,7 @@ func TestReconnectDuringKeyChangeFetch(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		e.exec(`INSERT INTO items (id, name, big) VALUES ($1, 'n', $2)`, i, bigValue(i))
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	daemon := e.startStreamingWith(e.config(itemsMapping), monitor.New(prometheus.NewRegistry()), logs)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	slot := "slot_" + e.name
@@ -100,7 +101,7 @@ func TestReconnectDuringSnapshot(t *testing.T) {
 		}
 	}
 	mon := monitor.New(prometheus.NewRegistry())
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	daemon := e.startWithMonitor(e.config(itemsMapping, "  batch_rows: 200"), mon, logs)
 	select {
 	case <-firstBatch:
@@ -116,7 +117,7 @@ func TestReconnectDuringSnapshot(t *testing.T) {
 	e.exec(`DELETE FROM items WHERE id % 11 = 0`)
 	e.exec(`INSERT INTO items (id, name) SELECT g, 'late' FROM generate_series(6001, 6100) g`)
 	e.waitMirror("items", "items", 120*time.Second, "id")
-	eventually(t, 60*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+	testkit.Eventually(t, 60*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 	e.exec(`UPDATE items SET name = 'after' WHERE id <= 50`)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	select {

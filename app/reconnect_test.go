@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/replication"
 	"github.com/replicator-cdc/replicator/targets/memory"
@@ -20,7 +21,7 @@ import (
 func TestReconnectAfterTerminatedBackends(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	e.exec(`INSERT INTO items (id, name, qty) SELECT g, 'name ' || g, g FROM generate_series(1, 200) g`)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	daemon := e.startStreamingWith(e.config(itemsMapping), monitor.New(prometheus.NewRegistry()), logs)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 
@@ -72,7 +73,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	reopen()
 	e.exec(itemsSchema)
 	e.exec(`INSERT INTO items (id, name, qty) SELECT g, 'name ' || g, g FROM generate_series(1, 200) g`)
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	daemon := e.startStreamingWith(e.config(itemsMapping), monitor.New(prometheus.NewRegistry()), logs)
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	for i, mode := range []string{"fast", "immediate"} {

@@ -144,7 +144,7 @@ func (rs *resyncer) copy(t sourceTable) error {
 		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "low "+id); err != nil {
 			return err
 		}
-		chunk, visible, err := readResyncChunk(ctx, conn, t.info, compiled.KeyColumns(), after, rs.chunkRows)
+		chunk, visible, err := readResyncChunk(ctx, conn, t.info, compiled, after, rs.chunkRows)
 		if err != nil {
 			return err
 		}
@@ -201,7 +201,7 @@ func emitResyncMessage(ctx context.Context, conn *pgx.Conn, prefix, content stri
 // readResyncChunk reads a chunk in a repeatable-read transaction together
 // with the snapshot it read in, which tells the stream which changes the
 // chunk holds.
-func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.TableInfo, key []string, after [][]byte, limit int) (rows [][]replicator.Cell, visible func(uint32) bool, err error) {
+func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.TableInfo, t *mapping.Table, after [][]byte, limit int) (rows [][]replicator.Cell, visible func(uint32) bool, err error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, nil, fmt.Errorf("online resync: begin: %w", err)
@@ -215,7 +215,7 @@ func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.Tabl
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err = replication.ReadChunk(ctx, tx, info, key, after, limit)
+	rows, err = replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, limit, t.Mapped)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 )
 
 // emptyTarget deletes every row of a memory target table keyed by an
@@ -82,7 +83,7 @@ func (e *env) recreateSlot() {
 	slot := "slot_" + e.name
 	e.exec(`INSERT INTO items (id, name) SELECT g, 'n' || g FROM generate_series(51, 100) g`)
 	e.exec(`UPDATE items SET name = 'gap update' WHERE id <= 10`)
-	eventually(e.t.(*testing.T), 30*time.Second, "the walsender to release the slot", func() bool {
+	testkit.Eventually(e.t.(*testing.T), 30*time.Second, "the walsender to release the slot", func() bool {
 		var active bool
 		err := e.db.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
 		return err == nil && !active
@@ -144,7 +145,7 @@ func TestAcceptSlotFollowsRecreatedSlot(t *testing.T) {
 
 	daemon := e.startStreaming(cfg)
 	e.exec(`INSERT INTO items (id, name) VALUES (200, 'streamed')`)
-	eventually(t, 30*time.Second, "a change after the accepted slot", func() bool { return e.mem.Rows("items")["200"] != nil })
+	testkit.Eventually(t, 30*time.Second, "a change after the accepted slot", func() bool { return e.mem.Rows("items")["200"] != nil })
 	require.NoError(t, daemon.stop())
 	require.Nil(t, e.mem.Rows("items")["51"], "the gap stays a gap")
 }
@@ -179,7 +180,7 @@ func TestDroppedSlotRefused(t *testing.T) {
 	e := newEnv(t, itemsSchema)
 	cfg := e.config(itemsMapping)
 	mirrorThenStop(t, e, cfg)
-	eventually(t, 30*time.Second, "the walsender to release the slot", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the walsender to release the slot", func() bool {
 		var active bool
 		err := e.db.QueryRow(context.Background(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&active)
 		return err == nil && !active

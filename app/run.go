@@ -49,7 +49,7 @@ type Deps struct {
 // nil) or a fatal error.
 func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	err := run(ctx, cfg, deps)
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if replicator.IsCleanStop(ctx, err) {
 		// Asked to stop while starting up: whatever was under way was cut
 		// short, nothing was acknowledged that was not written.
 		deps.Logger.Info("stopped", "during", "start-up")
@@ -59,23 +59,36 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 }
 
 func run(ctx context.Context, cfg *config.Config, deps Deps) error {
-	logger := deps.Logger
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
 	if deps.Monitor == nil {
 		deps.Monitor = monitor.New(deps.Registry)
 	}
-	mon := deps.Monitor
-	store, err := openState(cfg.State.Dir, deps.DryRun != nil)
+	targetMetrics := metrics.NewTarget(deps.Registry)
+	instance := InstanceID()
+	return lead(ctx, cfg, deps, instance, func(ctx context.Context, l *lease) error {
+		return serve(ctx, cfg, deps, l, instance, targetMetrics)
+	})
+}
+
+// serve is one turn as the active instance. It reloads what another
+// instance may have changed since the last: the state and the tokens.
+func serve(ctx context.Context, cfg *config.Config, deps Deps, l *lease, instance string, targetMetrics *metrics.Target) error {
+	logger, mon := deps.Logger, deps.Monitor
+	docs, err := stateDocs(ctx, cfg, l, instance)
 	if err != nil {
 		return err
 	}
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), store.Dir())
+	store, err := openState(cfg.State.Dir, docs, deps.DryRun != nil)
 	if err != nil {
 		return err
 	}
-	a := &attempt{cfg: cfg, deps: deps, store: store, writers: writers}
+	writers, err := buildWriters(cfg, deps, targetMetrics, store.Dir(), docs)
+	if err != nil {
+		return err
+	}
+	a := &attempt{cfg: cfg, deps: deps, store: store, writers: writers, lease: l}
 	failures, lastErr := 0, ""
 	for {
 		a.streamed = false
@@ -112,6 +125,8 @@ type attempt struct {
 	deps    Deps
 	store   *state.Store
 	writers map[string]replicator.Writer
+	// lease is the lock that lets this instance write.
+	lease *lease
 	// tables are resolved and the targets prepared on the first attempt.
 	tables []sourceTable
 	// streamed says this attempt reached the stream, so backoff restarts.
@@ -174,7 +189,7 @@ func (a *attempt) run(ctx context.Context) error {
 	routes := make([]pipeline.Route, len(tables))
 	rules := make([]*mapping.Rule, len(tables))
 	for i, t := range tables {
-		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: writers[t.rule.Target]}
+		routes[i] = pipeline.Route{Rule: t.rule, Target: t.rule.Target, Writer: fencedWriter{w: writers[t.rule.Target], l: a.lease}}
 		rules[i] = t.rule
 	}
 	p := pipeline.New(routes, state.OpenDeadLetters(store.Dir(), cfg.State.DeadLettersMaxBytes), mon, pipelineOptions(cfg), logger)
@@ -206,7 +221,7 @@ func (a *attempt) run(ctx context.Context) error {
 	mon.Phase("snapshot")
 	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		if replicator.IsCleanStop(ctx, err) {
 			logger.Info("stopped during the snapshot; it resumes from the last confirmed chunk")
 		}
 		return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/app"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 )
 
@@ -52,12 +53,12 @@ func TestStopWhileTargetDownAndPipelineFull(t *testing.T) {
 			e.exec(`INSERT INTO items (id, name) VALUES (0, 'before')`)
 			e.waitMirror("items", "items", 30*time.Second, "id")
 			acked := e.currentLSN()
-			eventually(t, 15*time.Second, "the first row to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), acked) })
+			testkit.Eventually(t, 15*time.Second, "the first row to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), acked) })
 
 			down.Store(true)
 			e.exec(`INSERT INTO items (id, name) SELECT g, repeat('x', 1000) FROM generate_series(1, 3000) g`)
 			committed := e.currentLSN()
-			eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
+			testkit.Eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
 			// Let the reader run into the full budget or queue; the test
 			// holds either way, this only makes the blocked state likely.
 			time.Sleep(time.Second)
@@ -75,7 +76,7 @@ func TestStopWhileTargetDownAndPipelineFull(t *testing.T) {
 			down.Store(false)
 			daemon = e.start(cfg)
 			e.waitMirror("items", "items", 60*time.Second, "id")
-			eventually(t, 15*time.Second, "the resent changes to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+			testkit.Eventually(t, 15*time.Second, "the resent changes to be acknowledged", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 			require.NoError(t, daemon.stop())
 		})
 	}
@@ -103,7 +104,7 @@ func TestStopDuringSnapshotWithTargetDown(t *testing.T) {
 	cfg.Pipeline.MaxInFlightBytes = 32 << 10
 	cfg.Pipeline.ShutdownTimeout = 2 * time.Second
 	daemon := e.start(cfg)
-	eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
+	testkit.Eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
 	time.Sleep(time.Second)
 
 	stopped := make(chan error, 1)
@@ -135,7 +136,7 @@ func TestCleanStopLeavesNoEOFInServerLog(t *testing.T) {
 	require.NoError(t, e.db.QueryRow(context.Background(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", "slot_"+e.name).Scan(&pid))
 	require.NoError(t, daemon.stop())
 	// The walsender releases the slot as it exits, after logging.
-	eventually(t, 30*time.Second, "the walsender to exit", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the walsender to exit", func() bool {
 		var n int
 		require.NoError(t, e.db.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n))
 		return n == 0
@@ -173,11 +174,11 @@ func TestDrainShowsPhaseStopping(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg, app.Deps{Logger: quietLogger(), Monitor: mon, Writers: writers(e)}) }()
-	eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+	testkit.Eventually(t, 30*time.Second, "streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 
 	down.Store(true)
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'held')`)
-	eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
+	testkit.Eventually(t, 30*time.Second, "a write to reach the down target", func() bool { return blockedWrites.Load() > 0 })
 	cancel()
 	// The drain waits for the down target until its deadline; the phase
 	// is read until Run returns, however long that takes.

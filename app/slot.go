@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -112,65 +110,60 @@ func Resync(ctx context.Context, cfg *config.Config, all bool, tables []string) 
 			return done, err
 		}
 	}
-	if err := slotIdle(ctx, cfg); err != nil {
-		return nil, err
-	}
-	store, err := state.Open(cfg.State.Dir)
-	if err != nil {
-		return nil, err
-	}
-	if all {
-		if err := store.Unbind(); err != nil {
-			return nil, err
-		}
-		return []string{"every table will be copied again at the next start, which follows the slot from where it is then"}, nil
-	}
 	var done []string
-	for _, t := range tables {
-		if err := store.RequestResync(t); err != nil {
-			return done, err
+	err := exclusively(ctx, cfg, func(ctx context.Context, store *state.Store) error {
+		if all {
+			if err := store.Unbind(); err != nil {
+				return err
+			}
+			done = append(done, "every table will be copied again at the next start, which follows the slot from where it is then")
+			return nil
 		}
-		done = append(done, fmt.Sprintf("table %s will be copied again at the next start", t))
-	}
-	return done, nil
+		for _, t := range tables {
+			if err := store.RequestResync(t); err != nil {
+				return err
+			}
+			done = append(done, fmt.Sprintf("table %s will be copied again at the next start", t))
+		}
+		return nil
+	})
+	return done, err
 }
 
 // AcceptSlot makes the state follow the slot from its current position,
 // keeping every table's progress: the changes in between are given up.
 func AcceptSlot(ctx context.Context, cfg *config.Config) ([]string, error) {
-	if err := slotIdle(ctx, cfg); err != nil {
-		return nil, err
-	}
-	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(context.Background())
-	repl, err := replication.ConnectReplication(ctx, cfg.Source.DSN)
-	if err != nil {
-		return nil, err
-	}
-	defer repl.Close(context.Background())
-	id, err := sourceIdentity(ctx, conn, repl)
-	if err != nil {
-		return nil, err
-	}
-	confirmed, found, err := replication.SlotPosition(ctx, conn, cfg.Source.Slot)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, fmt.Errorf("slot %s does not exist: there is nothing to accept; start the daemon to create it (every table is copied anew)", cfg.Source.Slot)
-	}
-	store, err := state.Open(cfg.State.Dir)
-	if err != nil {
-		return nil, err
-	}
-	old := store.Checkpoint()
-	if err := store.Rebind(cfg.Source.Slot, id, confirmed); err != nil {
-		return nil, err
-	}
-	return []string{fmt.Sprintf("the state now follows slot %s from %s (the checkpoint was %s); changes in between are not mirrored", cfg.Source.Slot, confirmed, old)}, nil
+	var done []string
+	err := exclusively(ctx, cfg, func(ctx context.Context, store *state.Store) error {
+		conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		repl, err := replication.ConnectReplication(ctx, cfg.Source.DSN)
+		if err != nil {
+			return err
+		}
+		defer repl.Close(context.Background())
+		id, err := sourceIdentity(ctx, conn, repl)
+		if err != nil {
+			return err
+		}
+		confirmed, found, err := replication.SlotPosition(ctx, conn, cfg.Source.Slot)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("slot %s does not exist: there is nothing to accept; start the daemon to create it (every table is copied anew)", cfg.Source.Slot)
+		}
+		old := store.Checkpoint()
+		if err := store.Rebind(cfg.Source.Slot, id, confirmed); err != nil {
+			return err
+		}
+		done = append(done, fmt.Sprintf("the state now follows slot %s from %s (the checkpoint was %s); changes in between are not mirrored", cfg.Source.Slot, confirmed, old))
+		return nil
+	})
+	return done, err
 }
 
 // slotIdle refuses to change the state under a running daemon.
@@ -204,10 +197,15 @@ func mappedSources(cfg *config.Config) []string {
 // creating it.
 func slotStateItem(ctx context.Context, conn *pgx.Conn, cfg *config.Config) CheckItem {
 	name := "slot follows the saved checkpoint"
-	if _, err := os.Stat(filepath.Join(cfg.State.Dir, "state.json")); err != nil {
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
+	if err != nil {
+		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
+	}
+	defer closeDocs()
+	if _, found, err := docs.Load(state.StateFile); err == nil && !found {
 		return CheckItem{Name: name, Status: CheckOK, Detail: "no saved state yet"}
 	}
-	store, err := state.Open(cfg.State.Dir)
+	store, err := state.OpenIn(cfg.State.Dir, docs)
 	if err != nil {
 		return CheckItem{Name: name, Status: CheckFail, Detail: err.Error()}
 	}

@@ -20,20 +20,48 @@ var errSlotInUse = errors.New("replication slot in use")
 // moment to notice its connection is gone.
 const slotReleaseWait = 15 * time.Second
 
+// leftBehindWait is how long a predecessor's walsender may take to go on
+// its own before it is ended.
+const leftBehindWait = 2 * time.Second
+
+// endLeftBehind terminates the server process holding the slot when it is
+// a replicator's walsender. This instance holds the lock, so that
+// replicator is a predecessor that lost it: killed, or cut off with its
+// machine, which the walsender notices only after wal_sender_timeout.
+// Without the right to (another role, no pg_signal_backend) the wait goes
+// on.
+func endLeftBehind(ctx context.Context, conn *pgx.Conn, pid int32, logger *slog.Logger) bool {
+	var ended bool
+	err := conn.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE pid = $1 AND backend_type = 'walsender' AND application_name = 'replicator'`, pid).Scan(&ended)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		logger.Warn("cannot end the replication connection a previous instance left behind; waiting for the server to", "pid", pid, "error", err)
+	}
+	return err == nil && ended
+}
+
 // waitSlotFree refuses to go on while another connection holds the slot.
-// A second instance with a state directory of its own would otherwise copy
-// every table again over the first one's newer writes, and then fail to
-// stream anyway.
+// Instances of the daemon take turns through the lock (lock.go), so the
+// holder is a predecessor's server process still on its way out, or a
+// consumer that is no replicator: sharing the slot with it would lose
+// changes.
 func waitSlotFree(ctx context.Context, conn *pgx.Conn, slot string, logger *slog.Logger) error {
-	deadline := time.Now().Add(slotReleaseWait)
-	logged := false
+	start := time.Now()
+	deadline := start.Add(slotReleaseWait)
+	logged, ended := false, false
 	for {
 		pid, active, err := replication.SlotHolder(ctx, conn, slot)
 		if err != nil || !active {
 			return err
 		}
+		if !ended && time.Since(start) >= leftBehindWait {
+			if ended = endLeftBehind(ctx, conn, pid, logger); ended {
+				logger.Warn("ended the replication connection a previous active instance left behind (its machine or network is gone; the server would notice only after wal_sender_timeout)", "slot", slot, "pid", pid)
+				continue
+			}
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: slot %s is held by another connection (server process %d): another replicator is probably running against this database. Two instances writing the same targets corrupt the mirror: stop the other one first, or give this one its own source.slot and publication", errSlotInUse, slot, pid)
+			return fmt.Errorf("%w: slot %s is held by another connection (server process %d): it is not a replicator holding the lock (pg_recvlogical, another program, or a replicator of an older version). Stop it, or give this daemon its own source.slot and publication", errSlotInUse, slot, pid)
 		}
 		if !logged {
 			logger.Info("replication slot is in use; waiting for it to be released", "slot", slot, "pid", pid, "wait", slotReleaseWait)

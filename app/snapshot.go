@@ -81,7 +81,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		if ctx.Err() != nil {
 			return s.interrupted(settled, save)
 		}
-		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows)
+		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, t.Mapped)
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.interrupted(settled, save)
@@ -163,7 +163,7 @@ func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.
 	var n int64
 	after := ""
 	for {
-		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows)
+		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, t.Mapped)
 		if err != nil {
 			return n, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/httpapi"
 	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 	"github.com/replicator-cdc/replicator/targets/memory"
 )
@@ -46,7 +47,7 @@ func TestStartWhileServerDown(t *testing.T) {
 	go func() { _ = httpapi.New(httpapi.Options{Monitor: mon, Gatherer: reg}).Serve(httpCtx, ln) }()
 	cfg := e.config(itemsMapping)
 	cfg.HTTP.Listen = ln.Addr().String()
-	logs := &syncBuffer{}
+	logs := &testkit.LockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -85,7 +86,7 @@ func TestStartWhileServerDown(t *testing.T) {
 	e.exec(`UPDATE items SET qty = qty + 1 WHERE id <= 10`)
 	e.exec(`INSERT INTO items (id, name) VALUES (500, 'after')`)
 	e.waitMirror("items", "items", 60*time.Second, "id")
-	eventually(t, 30*time.Second, "phase streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
+	testkit.Eventually(t, 30*time.Second, "phase streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 	require.Zero(t, mon.Snapshot().ReconnectAttempt)
 	require.Contains(t, logs.String(), "reconnecting and resuming")
 	require.NoError(t, r.stop())

@@ -32,6 +32,11 @@ type StatusReport struct {
 	DeadLetters int           `json:"dead_letters"`
 	Tokens      []TokenStatus `json:"tokens,omitempty"`
 	StateDir    string        `json:"state_dir"`
+	// StateStore is where the checkpoint, progress and tokens are kept.
+	StateStore string `json:"state_store"`
+	// Active is the instance holding the slot's lock, the one that
+	// writes; nil when none does.
+	Active *LockHolder `json:"active_instance"`
 	// Daemon is what the running daemon publishes at http.listen; nil
 	// when that endpoint does not answer.
 	Daemon *DaemonStatus `json:"daemon,omitempty"`
@@ -130,11 +135,20 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 		if err := readSlot(ctx, conn, &r.Slot); err != nil {
 			return nil, err
 		}
+		if r.Active, err = lockHolder(ctx, conn, LockKey(cfg.Source.Slot)); err != nil {
+			return nil, err
+		}
 		if d := r.Daemon; d != nil && d.Phase == "streaming" && r.Slot.Active {
 			r.Slot.LagSeconds, r.Slot.LagSource = &d.LagSeconds, "daemon"
 		}
 	}
-	store, err := state.Open(cfg.State.Dir)
+	docs, closeDocs, err := SharedDocs(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDocs()
+	r.StateStore = docs.Where(state.StateFile)
+	store, err := state.OpenIn(cfg.State.Dir, docs)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +175,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 		if t.Feishu == nil || !t.Feishu.UsesOAuth() {
 			continue
 		}
-		access, refresh, found, err := feishu.SavedTokenExpiry(cfg.State.Dir, n)
+		access, refresh, found, err := feishu.SavedTokenExpiry(docs, n)
 		if err != nil {
 			r.Problems = append(r.Problems, err.Error())
 		} else if found {
@@ -257,6 +271,16 @@ func countLines(path string) (int, error) {
 // Teardown drops the slot and the publication and lets the state directory
 // forget its progress: the next run creates them and copies every table.
 func Teardown(ctx context.Context, cfg *config.Config) ([]string, error) {
+	var done []string
+	err := exclusively(ctx, cfg, func(ctx context.Context, store *state.Store) error {
+		var err error
+		done, err = teardown(ctx, cfg, store)
+		return err
+	})
+	return done, err
+}
+
+func teardown(ctx context.Context, cfg *config.Config, store *state.Store) ([]string, error) {
 	conn, err := replication.ConnectSQL(ctx, cfg.Source.DSN)
 	if err != nil {
 		return nil, err
@@ -283,8 +307,7 @@ func Teardown(ctx context.Context, cfg *config.Config) ([]string, error) {
 	}
 	done = append(done, fmt.Sprintf("publication %s: dropped", cfg.Source.Publication))
 	// The next start must not take the missing slot for a lost one.
-	if _, err := os.Stat(filepath.Join(cfg.State.Dir, "state.json")); err == nil {
-		store, err := state.Open(cfg.State.Dir)
+	if _, found, err := store.Docs().Load(state.StateFile); err != nil || found {
 		if err == nil {
 			err = store.Unbind()
 		}

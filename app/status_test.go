@@ -11,6 +11,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/httpapi"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/monitor"
 )
 
@@ -44,7 +45,7 @@ func TestStatusTellsLagWhileStreaming(t *testing.T) {
 	e.exec(`INSERT INTO items (id, name) VALUES (1, 'one')`)
 	e.waitMirror("items", "items", 30*time.Second, "id")
 	committed := e.currentLSN()
-	eventually(t, 15*time.Second, "acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
+	testkit.Eventually(t, 15*time.Second, "acknowledgement", func() bool { return e.lsnAtLeast(e.slotFlushed(), committed) })
 
 	r, err := app.Status(context.Background(), cfg)
 	require.NoError(t, err)

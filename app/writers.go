@@ -6,13 +6,14 @@ import (
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/state"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
 )
 
 // buildWriters creates one writer per configured target that a mapping
 // uses; deps.Writers replaces any of them.
-func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string) (map[string]replicator.Writer, error) {
+func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (map[string]replicator.Writer, error) {
 	used := map[string]bool{}
 	for _, mp := range cfg.Mappings {
 		used[mp.Target] = true
@@ -28,7 +29,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 			continue
 		}
 		t := cfg.Targets[name]
-		w, err := newWriter(t, deps, m, stateDir)
+		w, err := newWriter(t, deps, m, stateDir, docs)
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", name, err)
 		}
@@ -37,7 +38,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 	return writers, nil
 }
 
-func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) (replicator.Writer, error) {
+func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (replicator.Writer, error) {
 	var health func(table string, err error)
 	if deps.Monitor != nil {
 		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
@@ -45,7 +46,7 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string) 
 	switch {
 	case t.Feishu != nil:
 		c := *t.Feishu
-		c.StateDir = stateDir
+		c.StateDir, c.Tokens = stateDir, docs
 		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
 	case t.GPTBots != nil:
 		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/replicator-cdc/replicator/internal/pgdsn"
 	"github.com/replicator-cdc/replicator/mapping"
@@ -63,7 +63,18 @@ type State struct {
 	// DeadLettersMaxBytes caps the dead-letter file; past it the file is
 	// rotated, keeping one older file.
 	DeadLettersMaxBytes int64
+	// Store is StoreFiles (state.json and tokens in Dir) or StorePostgres
+	// (in Table, in the source database, shared by a standby).
+	Store string
+	// Table is the schema-qualified table of StorePostgres.
+	Table string
 }
+
+// Where State.Store keeps the checkpoint, snapshot progress and tokens.
+const (
+	StoreFiles    = "files"
+	StorePostgres = "postgres"
+)
 
 // Pipeline bounds batching and memory.
 type Pipeline struct {
@@ -140,18 +151,6 @@ type Mapping struct {
 	Line int
 }
 
-// Schema returns the schema part of Source.
-func (m *Mapping) Schema() string {
-	schema, _, _ := strings.Cut(m.Source, ".")
-	return schema
-}
-
-// Name returns the table part of Source.
-func (m *Mapping) Name() string {
-	_, table, _ := strings.Cut(m.Source, ".")
-	return table
-}
-
 // Column maps one source column.
 type Column struct {
 	// Source is the source column.
@@ -224,7 +223,7 @@ func defaults() *Config {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20, Store: StoreFiles, Table: "replicator.state"},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,

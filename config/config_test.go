@@ -113,7 +113,7 @@ func TestDefaults(t *testing.T) {
 			StatusInterval: 10 * time.Second,
 			Heartbeat:      30 * time.Second,
 		},
-		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20},
+		State: State{Dir: "./replicator-state", DeadLettersMaxBytes: 64 << 20, Store: StoreFiles, Table: "replicator.state"},
 		Pipeline: Pipeline{
 			MaxInFlightBytes:  64 << 20,
 			FlushInterval:     time.Second,
@@ -144,8 +144,6 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "https://open.feishu.cn", lark.BaseURL, "the target package's defaults")
 	assert.Equal(t, 16, bots.MaxConcurrentRequests)
 	assert.Nil(t, cfg.Mappings[0].Key, "no key means the primary key")
-	assert.Equal(t, "public", cfg.Mappings[0].Schema())
-	assert.Equal(t, "customers", cfg.Mappings[0].Name())
 }
 
 func TestNullKeepsDefault(t *testing.T) {
@@ -208,7 +206,7 @@ mappings:
 `, nil)
 	assert.Equal(t, Source{DSN: "host=db user=u dbname=app", Slot: "my_slot_2", Publication: "pub",
 		StatusInterval: 5 * time.Second, Heartbeat: time.Minute}, cfg.Source)
-	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20}, cfg.State)
+	assert.Equal(t, State{Dir: "/var/lib/replicator", DeadLettersMaxBytes: 1 << 20, Store: StoreFiles, Table: "replicator.state"}, cfg.State)
 	assert.Equal(t, Pipeline{MaxInFlightBytes: 1 << 30, FlushInterval: 250 * time.Millisecond, BatchRows: 100,
 		BatchBytes: 10_000_000, SnapshotChunkRows: 1000, ShutdownTimeout: 90 * time.Second}, cfg.Pipeline)
 	assert.Equal(t, Log{Level: "debug", Format: "json"}, cfg.Log)
@@ -229,8 +227,6 @@ mappings:
 
 	m := cfg.Mappings[0]
 	assert.Equal(t, "sales.orders", m.Source)
-	assert.Equal(t, "sales", m.Schema())
-	assert.Equal(t, "orders", m.Name())
 	assert.Equal(t, "123", m.Table)
 	assert.Equal(t, []string{"order_no"}, m.Key, "a single name is a key of one column")
 	assert.Equal(t, OnDelete{Mode: mapping.DeleteIgnore}, m.OnDelete)
@@ -1061,4 +1057,23 @@ func FuzzParse(f *testing.F) {
 			require.NotEmpty(t, err.Error())
 		}
 	})
+}
+
+// The state store is files by default; postgres needs a schema-qualified
+// table name.
+func TestStateStore(t *testing.T) {
+	cfg, err := parse(t, sourceOK+"state:\n  store: postgres\n  table: ops.replicator_state\n"+targetsOK+mappingsOK, nil)
+	require.NoError(t, err)
+	assert.Equal(t, StorePostgres, cfg.State.Store)
+	assert.Equal(t, "ops.replicator_state", cfg.State.Table)
+
+	for text, want := range map[string]string{
+		"state:\n  store: redis\n":                    "test.yaml:4: state.store:",
+		"state:\n  store: postgres\n  table: state\n": `test.yaml:5: state.table: "state" is not a schema-qualified table name`,
+		"state:\n  store: postgres\n  table: a.B-c\n": "state.table:",
+	} {
+		_, err := parse(t, sourceOK+text+targetsOK+mappingsOK, nil)
+		require.Error(t, err, text)
+		assert.Contains(t, err.Error(), want, text)
+	}
 }

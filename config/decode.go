@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/replicator-cdc/replicator/mapping"
 	"github.com/replicator-cdc/replicator/targets/feishu"
@@ -438,6 +438,8 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			d.fields(v, p, map[string]handler{
 				"dir":                    d.str(&c.State.Dir),
 				"dead_letters_max_bytes": d.size(&c.State.DeadLettersMaxBytes),
+				"store":                  enum(d, &c.State.Store, StoreFiles, StorePostgres),
+				"table":                  d.str(&c.State.Table),
 			})
 		},
 		"pipeline": func(v *yaml.Node, p string) {

@@ -35,6 +35,9 @@ func (d *decoder) validate(c *Config) {
 	if c.State.DeadLettersMaxBytes < minDeadLettersBytes {
 		d.invalid("state.dead_letters_max_bytes", "is %d bytes: use at least 64KiB, such as 64MiB", c.State.DeadLettersMaxBytes)
 	}
+	if schema, table, ok := strings.Cut(c.State.Table, "."); c.State.Store == StorePostgres && (!ok || !validSlotName(schema) || !validSlotName(table)) {
+		d.invalid("state.table", "%s is not a schema-qualified table name: use schema.table, each 1 to 63 lower-case letters, digits and _, such as replicator.state", d.quote(c.State.Table, "state.table"))
+	}
 	d.validatePipeline(&c.Pipeline)
 	if msg := listenProblem(c.HTTP.Listen); msg != "" {
 		d.invalid("http.listen", "%s %s", d.quote(c.HTTP.Listen, "http.listen"), msg)

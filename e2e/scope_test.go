@@ -2,15 +2,11 @@ package e2e
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/replicator-cdc/replicator/config"
-	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
 
 // TestFeishuTableFailureWindow: while the daemon streams, the API answers
@@ -21,40 +17,30 @@ import (
 // again the mirror equals the source.
 func TestFeishuTableFailureWindow(t *testing.T) {
 	ctx := context.Background()
-	src := newDatabase(t)
+	tg := feishuTarget()
+	src, fk, values := begin(t, tg, 300, 0, false)
+	lark := fk.(feishuFake)
 	db := src.db
-	seedRows(t, db, 300)
-	fake := newFake(t, feishufake.Options{})
-	stateDir := t.TempDir()
-	token := fake.AccessToken()
-	cfg, err := config.Parse("e2e.yaml", []byte(configYAML(src, stateDir, fake.URL(), tokenVar, 100, 10*time.Second)), func(name string) (string, bool) {
-		return token, name == tokenVar
-	})
-	require.NoError(t, err)
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log (end):\n%s", tail(logs.String(), 64<<10))
-		}
-	})
-	d := startRun(t, cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	waitStreaming(t, src, d, time.Minute)
-	w := newWorkload(db, 7, 301)
+	cfg, stateDir := daemonConfig(t, src, fk, 100, 10*time.Second)
+	logger, logs := daemonLogger(t)
+	d := startRun(t, cfg, logger)
+	waitStreaming(t, src, d.exited, time.Minute)
+	w := newWorkload(db, values, 7, 301)
 	require.NoError(t, w.run(ctx, 50, 10*time.Millisecond))
 
-	fake.FailTable("items", 15, `param is invalid: table "items" not found`)
+	lark.FailTable("items", 15, `param is invalid: table "items" not found`)
 	require.NoError(t, w.run(ctx, 100, 20*time.Millisecond))
-	waitMirror(t, db, fake, mirrorTimeout, d.exited)
+	waitMirror(t, db, tg, fk, mirrorTimeout, d.exited)
 	// Fewer calls: isolating a bare refusal spends them on requests that
 	// do not wait, and then each probe waits longer than the last.
-	fake.FailTable("items", 8, "")
+	lark.FailTable("items", 8, "")
 	require.NoError(t, w.run(ctx, 100, 20*time.Millisecond))
-	waitMirror(t, db, fake, mirrorTimeout, d.exited)
+	waitMirror(t, db, tg, fk, mirrorTimeout, d.exited)
 	require.NoError(t, d.stop(20*time.Second))
 
 	requireNoDeadLetters(t, stateDir)
 	failing := 0
-	for _, r := range fake.Requests() {
+	for _, r := range lark.Requests() {
 		if r.Code == 2320001 {
 			failing++
 		}

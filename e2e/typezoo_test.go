@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"sort"
 	"strings"
@@ -187,11 +186,12 @@ func zooWant(ctx context.Context, conn *pgx.Conn) (map[string]map[string]any, er
 	return jsonRows(ctx, conn, fmt.Sprintf("SELECT id::text, row_to_json(s)::text FROM (SELECT id, %s FROM zoo) s", strings.Join(exprs, ", ")))
 }
 
-// zooDiff lists every value of the fake that differs from PostgreSQL's.
-func zooDiff(want map[string]map[string]any, fake *feishufake.Server) []string {
+// zooDiff lists every stored value that differs from what the target
+// makes of PostgreSQL's rendering, as same compares them.
+func zooDiff(want map[string]map[string]any, rows []map[string]any, same func(c zooColumn, want, got any) bool) []string {
 	var problems []string
 	got := map[string]map[string]any{}
-	for _, r := range fake.Rows("zoo") {
+	for _, r := range rows {
 		got[fmt.Sprint(r["id"])] = r
 	}
 	for id, w := range want {
@@ -201,34 +201,60 @@ func zooDiff(want map[string]map[string]any, fake *feishufake.Server) []string {
 			continue
 		}
 		for _, c := range zooColumns {
-			wv, gv := w[c.name], g[c.name]
-			if !reflect.DeepEqual(wv, gv) {
-				problems = append(problems, fmt.Sprintf("id %s: %s (%s): PostgreSQL %s, Feishu %s", id, c.name, c.typ, abbreviate(wv), abbreviate(gv)))
+			if wv, gv := w[c.name], g[c.name]; !same(c, wv, gv) {
+				problems = append(problems, fmt.Sprintf("id %s: %s (%s): PostgreSQL %s, target %s", id, c.name, c.typ, abbreviate(wv), abbreviate(gv)))
 			}
 		}
 	}
 	if len(got) != len(want) {
-		problems = append(problems, fmt.Sprintf("Feishu has %d rows, PostgreSQL %d", len(got), len(want)))
+		problems = append(problems, fmt.Sprintf("the target has %d rows, PostgreSQL %d", len(got), len(want)))
 	}
 	sort.Strings(problems)
 	return problems
 }
 
-func waitZoo(t *testing.T, conn *pgx.Conn, fake *feishufake.Server, r *run, phase string) {
+// sameFeishu: the Feishu column holds PostgreSQL's rendering exactly.
+func sameFeishu(_ zooColumn, want, got any) bool { return reflect.DeepEqual(want, got) }
+
+func waitZoo(t *testing.T, conn *pgx.Conn, r *run, phase string, diff func(want map[string]map[string]any) []string) {
 	t.Helper()
 	ctx := context.Background()
 	var problems []string
 	for start := time.Now(); time.Since(start) < 2*time.Minute; time.Sleep(300 * time.Millisecond) {
 		want, err := zooWant(ctx, conn)
 		require.NoError(t, err)
-		if problems = zooDiff(want, fake); len(problems) == 0 {
+		if problems = diff(want); len(problems) == 0 {
 			return
 		}
 		if err := r.exited(); err != nil {
 			break
 		}
 	}
-	t.Fatalf("%s: the Feishu table differs from PostgreSQL in %d values:\n  %s", phase, len(problems), strings.Join(problems, "\n  "))
+	t.Fatalf("%s: the target table differs from PostgreSQL in %d values:\n  %s", phase, len(problems), strings.Join(problems, "\n  "))
+}
+
+// zooRun starts the daemon mirroring public.zoo into the target described
+// by targetYAML (a targets entry named zt, reading its credential from
+// secretVar), and waits until it streams.
+func zooRun(t *testing.T, src database, targetYAML, table, secretVar, secret string) (*run, string) {
+	t.Helper()
+	stateDir := t.TempDir()
+	yaml := fmt.Sprintf(`
+source: {dsn: %q, slot: %s, publication: %s, status_interval: 1s}
+state: {dir: %q}
+pipeline: {flush_interval: 200ms, shutdown_timeout: 10s}
+http: {listen: 127.0.0.1:0}
+targets:
+  zt: %s
+mappings:
+  - {source: public.zoo, target: zt, table: %s}
+`, src.dsn, src.name, src.name, stateDir, targetYAML, table)
+	cfg, err := config.Parse("zoo.yaml", []byte(yaml), func(name string) (string, bool) { return secret, name == secretVar })
+	require.NoError(t, err)
+	logger, _ := daemonLogger(t)
+	d := startRun(t, cfg, logger)
+	waitStreaming(t, src, d.exited, time.Minute)
+	return d, stateDir
 }
 
 // zooSource is the test's database with the zoo table, and a connection
@@ -238,7 +264,7 @@ func waitZoo(t *testing.T, conn *pgx.Conn, fake *feishufake.Server, r *run, phas
 func zooSource(t *testing.T) (database, *pgx.Conn) {
 	t.Helper()
 	ctx := context.Background()
-	src := newDatabase(t)
+	src := newDatabase(t, "Asia/Shanghai")
 	_, err := src.db.Exec(ctx, zooSchema())
 	require.NoError(t, err)
 	types := map[string]bool{}
@@ -271,16 +297,6 @@ func zooChanges(t *testing.T, db *pgx.Conn, wait func(phase string)) {
 	require.Equal(t, 1, nulls)
 }
 
-func zooLogger(t *testing.T) *slog.Logger {
-	logs := &lockedBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log (end):\n%s", tail(logs.String(), 32<<10))
-		}
-	})
-	return slog.New(slog.NewJSONHandler(logs, nil))
-}
-
 // TestTypeZooFeishu mirrors a table with a column of each of more than 50
 // PostgreSQL types (built-in scalars, ranges, geometric and network types,
 // an enum, domains, a composite, and arrays of most of them, 2-D ones too)
@@ -304,16 +320,11 @@ func TestTypeZooFeishu(t *testing.T) {
 	}
 	require.NoError(t, fake.AddTable("zoo", cols))
 
-	stateDir := t.TempDir()
-	token := fake.AccessToken()
-	yaml := strings.Replace(configYAML(src, stateDir, fake.URL(), tokenVar, 100, 10*time.Second),
-		"  - source: public.items\n    target: lark\n    table: items\n", "  - source: public.zoo\n    target: lark\n    table: zoo\n", 1)
-	cfg, err := config.Parse("zoo.yaml", []byte(yaml), func(name string) (string, bool) { return token, name == tokenVar })
-	require.NoError(t, err)
-	d := startRun(t, cfg, zooLogger(t))
-	waitStreaming(t, src, d, time.Minute)
-	waitZoo(t, conn, fake, d, "after the snapshot")
-	zooChanges(t, src.db, func(phase string) { waitZoo(t, conn, fake, d, phase) })
+	d, stateDir := zooRun(t, src, fmt.Sprintf(`{type: feishu, base_url: %s, workspace_id: workspace_fake, user_access_token: "${%s}", requests_per_second: 50}`, fake.URL(), tokenVar),
+		"zoo", tokenVar, fake.AccessToken())
+	diff := func(want map[string]map[string]any) []string { return zooDiff(want, fake.Rows("zoo"), sameFeishu) }
+	waitZoo(t, conn, d, "after the snapshot", diff)
+	zooChanges(t, src.db, func(phase string) { waitZoo(t, conn, d, phase, diff) })
 	require.NoError(t, d.stop(30*time.Second))
 	requireNoDeadLetters(t, stateDir)
 }
@@ -337,37 +348,11 @@ func TestTypeZooGPTBots(t *testing.T) {
 	}
 	require.NoError(t, fake.AddTable(tableID, fields))
 
-	stateDir := t.TempDir()
-	yaml := fmt.Sprintf(`
-source: {dsn: %q, slot: %s, publication: %s, status_interval: 1s}
-state: {dir: %q}
-pipeline: {flush_interval: 200ms, shutdown_timeout: 10s}
-http: {listen: 127.0.0.1:0}
-targets:
-  bots: {type: gptbots, base_url: %s, api_key: "${%s}", requests_per_second: 50, timezone: UTC}
-mappings:
-  - {source: public.zoo, target: bots, table: %s}
-`, src.dsn, src.name, src.name, stateDir, fake.URL(), gbKeyVar, tableID)
-	cfg, err := config.Parse("zoo.yaml", []byte(yaml), func(name string) (string, bool) { return apiKey, name == gbKeyVar })
-	require.NoError(t, err)
-	d := startRun(t, cfg, zooLogger(t))
-	waitStreaming(t, src, d, time.Minute)
-	wait := func(phase string) {
-		var problems []string
-		for start := time.Now(); time.Since(start) < 2*time.Minute; time.Sleep(300 * time.Millisecond) {
-			want, err := zooWant(ctx, conn)
-			require.NoError(t, err)
-			if problems = zooDiffGPTBots(want, fake.Rows(tableID)); len(problems) == 0 {
-				return
-			}
-			if d.exited() != nil {
-				break
-			}
-		}
-		t.Fatalf("%s: the GPTBots table differs from PostgreSQL in %d values:\n  %s", phase, len(problems), strings.Join(problems, "\n  "))
-	}
-	wait("after the snapshot")
-	zooChanges(t, src.db, wait)
+	d, stateDir := zooRun(t, src, fmt.Sprintf(`{type: gptbots, base_url: %s, api_key: "${%s}", requests_per_second: 50, timezone: UTC}`, fake.URL(), gbKeyVar),
+		tableID, gbKeyVar, apiKey)
+	diff := func(want map[string]map[string]any) []string { return zooDiff(want, fake.Rows(tableID), sameGPTBots) }
+	waitZoo(t, conn, d, "after the snapshot", diff)
+	zooChanges(t, src.db, func(phase string) { waitZoo(t, conn, d, phase, diff) })
 	require.NoError(t, d.stop(30*time.Second))
 	requireNoDeadLetters(t, stateDir)
 }
@@ -377,34 +362,6 @@ func (c zooColumn) gptbots() string {
 		return gptbotsfake.TypeText
 	}
 	return c.gptbotsType
-}
-
-// zooDiffGPTBots lists every stored GPTBots value that differs from what
-// the field type makes of PostgreSQL's rendering; an unset field is NULL.
-func zooDiffGPTBots(want map[string]map[string]any, rows []map[string]any) []string {
-	var problems []string
-	got := map[string]map[string]any{}
-	for _, r := range rows {
-		got[fmt.Sprint(r["id"])] = r
-	}
-	for id, w := range want {
-		g, ok := got[id]
-		if !ok {
-			problems = append(problems, "missing id "+id)
-			continue
-		}
-		for _, c := range zooColumns {
-			wv, gv := w[c.name], g[c.name]
-			if !sameGPTBots(c, wv, gv) {
-				problems = append(problems, fmt.Sprintf("id %s: %s (%s) as %s: PostgreSQL %s, GPTBots %s", id, c.name, c.typ, c.gptbots(), abbreviate(wv), abbreviate(gv)))
-			}
-		}
-	}
-	if len(got) != len(want) {
-		problems = append(problems, fmt.Sprintf("GPTBots has %d rows, PostgreSQL %d", len(got), len(want)))
-	}
-	sort.Strings(problems)
-	return problems
 }
 
 // sameGPTBots compares PostgreSQL's rendering (json decoded with numbers as

@@ -245,6 +245,25 @@ func TestStatusPage(t *testing.T) {
 	}
 }
 
+// A standby's page and readiness say what it waits for; streaming clears it.
+func TestStatusPageStandby(t *testing.T) {
+	s, m := newTestServer(t, Options{})
+	m.Standby("waiting for the lock held by replicator/host-a/42 (server process 7, from 10.0.0.5)")
+	_, body := get(t, s, "/")
+	want := `<div id="standby" class="note">standby: waiting for the lock held by replicator/host-a/42 (server process 7, from 10.0.0.5)</div>`
+	if !strings.Contains(body, want) {
+		t.Errorf("status page lacks %q", want)
+	}
+	res, body := get(t, s, "/readyz")
+	if res.StatusCode != http.StatusServiceUnavailable || body != "not ready: phase is standby, not streaming\n" {
+		t.Errorf("GET /readyz = %d %q", res.StatusCode, body)
+	}
+	m.Phase("streaming")
+	if _, body := get(t, s, "/"); !strings.Contains(body, `<div id="standby" class="note" hidden>`) {
+		t.Error("the standby note stays after the instance became active")
+	}
+}
+
 func TestStatusPageEscapes(t *testing.T) {
 	s, m := newTestServer(t, Options{})
 	const hostile = `<script>alert(1)</script>`

@@ -131,6 +131,9 @@
     lag.classList.toggle("warn", s.lag_seconds >= readyMaxLag);
     lag.textContent = bytesText(s.lag_bytes) + " · " + dur(s.lag_seconds);
     document.getElementById("uptime").textContent = dur(since(s.now, s.started));
+    var note = document.getElementById("standby");
+    note.textContent = "standby: " + (s.standby || "");
+    note.hidden = !s.standby;
     var banner = document.getElementById("daemon-error");
     banner.textContent = s.last_error || "";
     banner.hidden = !s.last_error;

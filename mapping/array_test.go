@@ -62,7 +62,7 @@ func TestArrayTranscode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := encoder{t: tt.typ}
-			v, err := e.encode([]byte(tt.in))
+			v, err := e.encode(nil, []byte(tt.in))
 			require.NoError(t, err)
 			require.Equal(t, tt.want, string(v.Raw))
 			require.True(t, json.Valid(v.Raw))
@@ -93,7 +93,7 @@ func TestArrayTranscodeRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := encoder{t: tt.typ}
-			_, err := e.encode([]byte(tt.in))
+			_, err := e.encode(nil, []byte(tt.in))
 			require.Error(t, err)
 		})
 	}
@@ -147,7 +147,7 @@ func BenchmarkEncodeArray(b *testing.B) {
 	for b.Loop() {
 		for _, c := range cases {
 			e := encoder{t: c.typ}
-			if _, err := e.encode(c.in); err != nil {
+			if _, err := e.encode(nil, c.in); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -173,7 +173,7 @@ func BenchmarkEncodeScalars(b *testing.B) {
 	for b.Loop() {
 		for _, c := range cases {
 			e := encoder{t: &valueType{class: c.c}}
-			if _, err := e.encode(c.in); err != nil {
+			if _, err := e.encode(nil, c.in); err != nil {
 				b.Fatal(err)
 			}
 		}

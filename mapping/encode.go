@@ -29,23 +29,71 @@ type encoder struct {
 	format string
 }
 
-func (e *encoder) encode(text []byte) (replicator.Value, error) {
+// encode transcodes text. Values whose form differs from the text are
+// appended to *arena, the buffer of the row's transcoded values, so that a
+// row costs one allocation rather than one per value; a nil arena gives
+// each such value a buffer of its own.
+func (e *encoder) encode(arena *[]byte, text []byte) (replicator.Value, error) {
 	switch e.format {
 	case FormatString:
 		return replicator.Value{Kind: replicator.KindText, Raw: text}, nil
 	case FormatUnixMS, FormatUnixS:
-		return e.unix(text)
+		return e.unix(arena, text)
 	case FormatJSON:
-		v, err := e.natural(text)
+		v, err := e.natural(arena, text)
 		if err != nil {
 			return v, err
 		}
-		return replicator.Value{Kind: replicator.KindText, Raw: replicator.AppendJSON(nil, v)}, nil
+		dst := room(arena, len(v.Raw)+len(v.Raw)/8+2)
+		start := len(dst)
+		return replicator.Value{Kind: replicator.KindText, Raw: keep(arena, replicator.AppendJSON(dst, v), start)}, nil
 	}
-	return e.natural(text)
+	return e.natural(arena, text)
 }
 
-func (e *encoder) natural(text []byte) (replicator.Value, error) {
+// transcodes reports whether the encoder's values take room in the arena,
+// and at most how much for a text of n bytes.
+func (e *encoder) transcodes(n int) int {
+	switch e.format {
+	case FormatString:
+		return 0
+	case FormatUnixMS, FormatUnixS:
+		return 24
+	case FormatJSON:
+		return 2*n + 8
+	}
+	switch e.t.class {
+	case classMoney, classTimestampTZ, classTimestamp:
+		return n + 8
+	case classArray:
+		return n + n/4 + 8
+	}
+	return 0
+}
+
+// room returns the arena to append at least n bytes to, or a buffer of
+// its own when there is no arena.
+func room(arena *[]byte, n int) []byte {
+	if arena == nil {
+		return make([]byte, 0, n)
+	}
+	if cap(*arena)-len(*arena) < n {
+		*arena = make([]byte, 0, max(n, 256))
+	}
+	return *arena
+}
+
+// keep makes dst, which room returned and a value was appended to from
+// start, the arena's new end, and returns the value's bytes.
+func keep(arena *[]byte, dst []byte, start int) []byte {
+	if arena == nil {
+		return dst[start:]
+	}
+	*arena = dst
+	return dst[start:len(dst):len(dst)]
+}
+
+func (e *encoder) natural(arena *[]byte, text []byte) (replicator.Value, error) {
 	switch e.t.class {
 	case classInt:
 		return replicator.Value{Kind: replicator.KindInt, Raw: text}, nil
@@ -54,11 +102,13 @@ func (e *encoder) natural(text []byte) (replicator.Value, error) {
 	case classFloat:
 		return replicator.Value{Kind: replicator.KindFloat, Raw: text}, nil
 	case classMoney:
-		out, err := appendMoney(make([]byte, 0, len(text)), text)
+		dst := room(arena, len(text))
+		start := len(dst)
+		out, err := appendMoney(dst, text)
 		if err != nil {
 			return replicator.Value{}, err
 		}
-		return replicator.Value{Kind: replicator.KindNumeric, Raw: out}, nil
+		return replicator.Value{Kind: replicator.KindNumeric, Raw: keep(arena, out, start)}, nil
 	case classBool:
 		switch {
 		case len(text) == 1 && text[0] == 't':
@@ -72,12 +122,14 @@ func (e *encoder) natural(text []byte) (replicator.Value, error) {
 	case classBytea:
 		return replicator.Value{Kind: replicator.KindBytes, Raw: text}, nil
 	case classTimestampTZ:
-		if out, ok := appendISOTimestamp(make([]byte, 0, len(text)+3), text, true); ok {
-			return replicator.Value{Kind: replicator.KindTimestampTZ, Raw: out}, nil
+		dst := room(arena, len(text)+4)
+		if out, ok := appendISOTimestamp(dst, text, true); ok {
+			return replicator.Value{Kind: replicator.KindTimestampTZ, Raw: keep(arena, out, len(dst))}, nil
 		}
 	case classTimestamp:
-		if out, ok := appendISOTimestamp(make([]byte, 0, len(text)), text, false); ok {
-			return replicator.Value{Kind: replicator.KindTimestamp, Raw: out}, nil
+		dst := room(arena, len(text)+1)
+		if out, ok := appendISOTimestamp(dst, text, false); ok {
+			return replicator.Value{Kind: replicator.KindTimestamp, Raw: keep(arena, out, len(dst))}, nil
 		}
 	case classDate:
 		if len(text) == 10 && text[4] == '-' && text[7] == '-' {
@@ -86,11 +138,12 @@ func (e *encoder) natural(text []byte) (replicator.Value, error) {
 	case classTime:
 		return replicator.Value{Kind: replicator.KindTime, Raw: text}, nil
 	case classArray:
-		out, err := appendArray(make([]byte, 0, len(text)+len(text)/4+2), text, e.t.elem, e.t.delim)
+		dst := room(arena, len(text)+len(text)/4+2)
+		out, err := appendArray(dst, text, e.t.elem, e.t.delim)
 		if err != nil {
 			return replicator.Value{}, fmt.Errorf("array %s: %w", quoteShort(text), err)
 		}
-		return replicator.Value{Kind: replicator.KindJSON, Raw: out}, nil
+		return replicator.Value{Kind: replicator.KindJSON, Raw: keep(arena, out, len(dst))}, nil
 	}
 	// Text, and the forms of dates and timestamps that RFC 3339 cannot
 	// carry (infinity, BC, years past 9999): PostgreSQL's own text.
@@ -138,7 +191,7 @@ func appendISOTimestamp(dst, text []byte, zoned bool) ([]byte, bool) {
 	return dst, true
 }
 
-func (e *encoder) unix(text []byte) (replicator.Value, error) {
+func (e *encoder) unix(arena *[]byte, text []byte) (replicator.Value, error) {
 	ms, err := unixMilli(text, e.t.class)
 	if err != nil {
 		return replicator.Value{}, err
@@ -147,7 +200,8 @@ func (e *encoder) unix(text []byte) (replicator.Value, error) {
 	if e.format == FormatUnixS {
 		n = floorDiv(ms, 1000)
 	}
-	return replicator.Value{Kind: replicator.KindInt, Raw: strconv.AppendInt(nil, n, 10)}, nil
+	dst := room(arena, 20)
+	return replicator.Value{Kind: replicator.KindInt, Raw: keep(arena, strconv.AppendInt(dst, n, 10), len(dst))}, nil
 }
 
 // checkFormat reports whether format can apply to a column of type t.

@@ -58,7 +58,7 @@ func TestEncode(t *testing.T) {
 			vt, err := resolveType(nil, tt.oid)
 			require.NoError(t, err)
 			e := encoder{t: vt, format: tt.format}
-			v, err := e.encode([]byte(tt.in))
+			v, err := e.encode(nil, []byte(tt.in))
 			require.NoError(t, err)
 			require.Equal(t, tt.wantKind, v.Kind)
 			require.Equal(t, tt.wantJSON, string(replicator.AppendJSON(nil, v)))
@@ -87,7 +87,7 @@ func TestEncodeRejects(t *testing.T) {
 			vt, err := resolveType(nil, tt.oid)
 			require.NoError(t, err)
 			e := encoder{t: vt, format: tt.format}
-			_, err = e.encode([]byte(tt.in))
+			_, err = e.encode(nil, []byte(tt.in))
 			require.ErrorContains(t, err, tt.reason)
 		})
 	}

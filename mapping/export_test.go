@@ -13,7 +13,7 @@ func EncodeAs(types Types, oid uint32, format, text string) (replicator.Value, e
 		return replicator.Value{}, err
 	}
 	e := encoder{t: vt, format: format}
-	return e.encode([]byte(text))
+	return e.encode(nil, []byte(text))
 }
 
 // ElementDelimiter is elementDelimiter.

@@ -27,6 +27,7 @@ type Table struct {
 	rel    *replicator.Relation
 	fields []fieldPlan // one per relation column
 	keyIdx []int       // relation column index of each key column, in key order
+	mapped int         // columns with a target
 }
 
 type fieldPlan struct {
@@ -67,6 +68,7 @@ func compile(rule *Rule, rel *replicator.Relation, types Types, logger *slog.Log
 			return nil, fmt.Errorf("mapping %s: column %s: %w", rule.Source, col.Name, err)
 		}
 		t.fields[i] = fieldPlan{target: c.Target, required: rule.Required[c.Target], enc: encoder{t: vt, format: c.Format}}
+		t.mapped++
 	}
 	if len(t.LeftOut) > 0 {
 		logger.Warn("source columns are not in the target table; leaving them out (add them to the target table and restart to copy them)",
@@ -117,6 +119,10 @@ func (e *MissingColumn) Error() string {
 // Relation is the relation the table was compiled for.
 func (t *Table) Relation() *replicator.Relation { return t.rel }
 
+// Mapped reports whether the relation's column i has a target column: a
+// copy reads only those.
+func (t *Table) Mapped(i int) bool { return i < len(t.fields) && t.fields[i].target != "" }
+
 // KeyColumns are the source key columns.
 func (t *Table) KeyColumns() []string { return t.Rule.Key }
 
@@ -127,19 +133,26 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 	if len(cells) != len(t.fields) {
 		return replicator.Record{}, fmt.Errorf("mapping %s: row has %d columns, relation has %d", t.Rule.Source, len(cells), len(t.fields))
 	}
-	// Key and fields share one allocation.
-	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+len(cells))
+	// Key and fields share one allocation, and so do transcoded values.
+	buf := make([]replicator.Field, len(t.keyIdx), len(t.keyIdx)+t.mapped)
 	fields := buf[len(t.keyIdx):]
+	arena := t.arena(cells)
 	var rejected []replicator.ValueRejection
 	for i, c := range cells {
 		p := &t.fields[i]
 		if p.target == "" || c.State == replicator.CellUnchanged {
 			continue
 		}
-		v, err := cellValue(p, c)
+		v, err := cellValue(p, c, &arena)
 		if err != nil {
 			rejected = append(rejected, t.rejectValue(i, c, err))
 			continue
+		}
+		if len(v.Raw) > 0 && len(c.Data) > 0 && &v.Raw[0] == &c.Data[0] {
+			// The source's text as it is: the record must own it (own.go).
+			start := len(arena)
+			arena = append(arena, v.Raw...)
+			v.Raw = arena[start:len(arena):len(arena)]
 		}
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
@@ -152,7 +165,9 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 		}
 		return replicator.Record{}, rowOp(err, replicator.OpUpsert, lsn)
 	}
-	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}, nil
+	rec := replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}
+	ownKey(&rec)
+	return rec, nil
 }
 
 // Delete maps the removal of the row whose key cells are in cells,
@@ -175,9 +190,12 @@ func (t *Table) Delete(cells []replicator.Cell, lsn replicator.LSN) (rec replica
 	if t.Rule.OnDelete == DeleteSoft {
 		fields := append(append(make([]replicator.Field, 0, len(key)+1), key...),
 			replicator.Field{Name: t.Rule.SoftColumn, Value: replicator.Value{Kind: replicator.KindBool, Raw: rawTrue}})
-		return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}, true, nil
+		rec = replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn}
+	} else {
+		rec = replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}
 	}
-	return replicator.Record{Op: replicator.OpDelete, Key: key, LSN: lsn}, true, nil
+	own(&rec)
+	return rec, true, nil
 }
 
 var errKeyUnavailable = errors.New("key column value not sent: the table's replica identity must include the key (ALTER TABLE … REPLICA IDENTITY FULL, or make the key the primary key)")
@@ -202,7 +220,7 @@ func (t *Table) fillKey(key []replicator.Field, cells []replicator.Cell) error {
 		if c.State != replicator.CellText {
 			return fmt.Errorf("mapping %s: key column %s: %w", t.Rule.Source, t.rel.Columns[idx].Name, errKeyUnavailable)
 		}
-		v, err := cellValue(&t.fields[idx], c)
+		v, err := cellValue(&t.fields[idx], c, nil)
 		if err != nil {
 			return t.rowError(idx, cells, err)
 		}
@@ -211,12 +229,13 @@ func (t *Table) fillKey(key []replicator.Field, cells []replicator.Cell) error {
 	return nil
 }
 
-// KeyText returns the source text of the key cells, for fetching a row.
+// KeyText returns a copy of the source text of the key cells, for fetching
+// a row or resuming a copy after it; it keeps nothing of the row alive.
 func (t *Table) KeyText(cells []replicator.Cell) [][]byte {
 	out := make([][]byte, len(t.keyIdx))
 	for i, idx := range t.keyIdx {
-		if idx < len(cells) {
-			out[i] = cells[idx].Data
+		if idx < len(cells) && cells[idx].Data != nil {
+			out[i] = bytes.Clone(cells[idx].Data)
 		}
 	}
 	return out
@@ -271,14 +290,30 @@ func (t *Table) MissesRequired(cells []replicator.Cell) bool {
 	return false
 }
 
-func cellValue(p *fieldPlan, c replicator.Cell) (replicator.Value, error) {
+func cellValue(p *fieldPlan, c replicator.Cell, arena *[]byte) (replicator.Value, error) {
 	switch c.State {
 	case replicator.CellNull:
 		return replicator.Null, nil
 	case replicator.CellText:
-		return p.enc.encode(c.Data)
+		return p.enc.encode(arena, c.Data)
 	}
 	return replicator.Value{}, fmt.Errorf("unsupported column state %q", c.State)
+}
+
+// arena returns one buffer large enough for every value the row's record
+// keeps: transcoded values are written into it and the others copied, so
+// that the record holds none of the message it came from.
+func (t *Table) arena(cells []replicator.Cell) []byte {
+	n := 0
+	for i := range cells {
+		if p := &t.fields[i]; p.target != "" && cells[i].State == replicator.CellText {
+			n += len(cells[i].Data) + p.enc.transcodes(len(cells[i].Data))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return make([]byte, 0, n)
 }
 
 // LeftOutError describes columns a copy-every-column rule leaves out.

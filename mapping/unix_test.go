@@ -13,14 +13,14 @@ func TestUnixOfInfinityIsAnError(t *testing.T) {
 	for _, c := range []class{classTimestampTZ, classTimestamp, classDate} {
 		for _, in := range []string{"infinity", "-infinity"} {
 			e := encoder{t: &valueType{class: c}, format: FormatUnixMS}
-			_, err := e.encode([]byte(in))
+			_, err := e.encode(nil, []byte(in))
 			require.ErrorIs(t, err, errInfinityUnix)
 			require.ErrorContains(t, err, "infinity has no Unix time")
 		}
 	}
 	for _, in := range []string{"", "2024", "2024-01-02 03:04", "2024-13-01 00:00:00+00", "2024-01-02 03:04:05+00 AD", "2024-01-02 03:04:05.+00"} {
 		e := encoder{t: &valueType{class: classTimestampTZ}, format: FormatUnixS}
-		_, err := e.encode([]byte(in))
+		_, err := e.encode(nil, []byte(in))
 		require.Error(t, err, in)
 		require.False(t, errors.Is(err, errInfinityUnix))
 	}

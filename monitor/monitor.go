@@ -47,13 +47,15 @@ type Table struct {
 
 // Snapshot is everything the monitor knows at one moment.
 type Snapshot struct {
-	Now          time.Time `json:"now"`
-	Started      time.Time `json:"started"`
-	Phase        string    `json:"phase"` // starting, snapshot, streaming, stalled, reconnecting, stopping
-	Acknowledged string    `json:"acknowledged"`
-	LagBytes     int64     `json:"lag_bytes"`
-	LagSeconds   float64   `json:"lag_seconds"`
-	LastError    string    `json:"last_error,omitempty"`
+	Now     time.Time `json:"now"`
+	Started time.Time `json:"started"`
+	Phase   string    `json:"phase"` // standby, starting, snapshot, streaming, stalled, reconnecting, stopping
+	// Standby says what a standby waits for, such as the instance holding the lock.
+	Standby      string  `json:"standby,omitempty"`
+	Acknowledged string  `json:"acknowledged"`
+	LagBytes     int64   `json:"lag_bytes"`
+	LagSeconds   float64 `json:"lag_seconds"`
+	LastError    string  `json:"last_error,omitempty"`
 	// ReconnectAttempt counts the failed attempts in a row while the phase
 	// is reconnecting; Reconnects counts every reconnect since start.
 	ReconnectAttempt int     `json:"reconnect_attempt,omitempty"`
@@ -77,6 +79,7 @@ type Monitor struct {
 	now     func() time.Time
 	started time.Time
 	phase   string
+	standby string
 	ack     string
 	lagB    int64
 	lagS    float64
@@ -172,7 +175,7 @@ func (m *Monitor) AddTable(source, target, table string) {
 func (m *Monitor) Phase(phase string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.phase = phase
+	m.phase, m.standby = phase, ""
 	m.staleAfter = 0
 }
 
@@ -203,6 +206,14 @@ func (m *Monitor) streamingNow() float64 {
 		return 1
 	}
 	return 0
+}
+
+// Standby records that this instance waits as a standby, and for what.
+func (m *Monitor) Standby(waiting string) {
+	m.Phase("standby")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.standby = waiting
 }
 
 // Confirmed counts rows a target confirmed.
@@ -299,7 +310,7 @@ func (m *Monitor) Snapshot() Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr, Reconnects: m.reconns}
+	s := Snapshot{Now: now, Started: m.started, Phase: m.phase, Standby: m.standby, Acknowledged: m.ack, LagBytes: m.lagB, LagSeconds: m.lagS, LastError: m.lastErr, Reconnects: m.reconns}
 	if m.phase == "reconnecting" {
 		s.ReconnectAttempt = m.attempt
 	}

@@ -23,8 +23,12 @@ type batch struct {
 	started time.Time
 }
 
-func newBatch() *batch {
-	return &batch{index: make(map[string]int), started: time.Now()}
+// newBatch starts a batch sized for up to 64 of its rows records: filling
+// a full batch grows it a few times rather than from nothing, while many
+// small batches waiting in queues stay small.
+func newBatch(rows int) *batch {
+	n := min(rows, 64)
+	return &batch{records: make([]replicator.Record, 0, n), index: make(map[string]int, n), started: time.Now()}
 }
 
 func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {

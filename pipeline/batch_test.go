@@ -44,7 +44,7 @@ func TestBatchCoalescesByKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBatch()
+			b := newBatch(0)
 			for _, r := range tt.in {
 				b.add(r, 1, tr, id)
 			}

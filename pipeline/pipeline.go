@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -56,8 +55,8 @@ type Route struct {
 }
 
 // Pipeline batches records per target table and applies them through one
-// worker per table, so that one table's writes keep commit order while
-// tables proceed in parallel. The reader side (Add, Flush, Begin, Commit) is
+// worker per table, which keeps each key's writes in commit order while
+// key-disjoint batches and other tables proceed in parallel. The reader side (Add, Flush, Begin, Commit) is
 // used from one goroutine only.
 type Pipeline struct {
 	opts        Options
@@ -93,19 +92,14 @@ type tableQueue struct {
 // budget is what usually binds first.
 const queueDepth = 64
 
-// New starts one worker per route.
+// New starts one worker per route (see work).
 func New(routes []Route, deadLetters DeadLetterWriter, observer Observer, opts Options, logger *slog.Logger) *Pipeline {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pipeline{
 		opts: opts, budget: newBudget(opts.MaxInFlightBytes), queues: make(map[*mapping.Rule]*tableQueue, len(routes)),
 		deadLetters: deadLetters, observer: observer, logger: logger, ctx: ctx, cancel: cancel,
 	}
-	for _, r := range routes {
-		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, queueDepth)}
-		p.queues[r.Rule] = q
-		p.wg.Add(1)
-		go p.work(q)
-	}
+	p.start(routes)
 	return p
 }
 
@@ -189,7 +183,7 @@ func (p *Pipeline) Add(ctx context.Context, t *mapping.Table, rec replicator.Rec
 		}
 	}
 	if q.pending == nil {
-		q.pending = newBatch()
+		q.pending = newBatch(p.opts.BatchRows)
 	}
 	p.uncounted++
 	q.pending.add(rec, size, p.tracker, p.unit)
@@ -320,33 +314,13 @@ func (p *Pipeline) Close() {
 // InFlightBytes is the budget in use.
 func (p *Pipeline) InFlightBytes() int64 { return p.budget.inUse() }
 
-func (p *Pipeline) work(q *tableQueue) {
-	defer p.wg.Done()
-	for b := range q.queue {
-		if p.ctx.Err() != nil {
-			continue
-		}
-		rejected, err := p.apply(q, b)
-		if err != nil {
-			p.observer.Error(q.spec.Source, err)
-			p.fail(err)
-			continue
-		}
-		b.confirm()
-		p.budget.release(b.bytes)
-		upserts, deletes := b.counts()
-		p.observer.Confirmed(q.spec.Source, upserts-rejected.upserts, deletes-rejected.deletes)
-		p.observer.InFlight(p.budget.inUse())
-	}
-}
-
 type opCounts struct{ upserts, deletes int }
 
 func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
 	var counts opCounts
 	rejected, err := q.route.Writer.Write(p.ctx, replicator.Batch{Table: q.spec, Records: b.records})
 	if err != nil {
-		if errors.Is(err, context.Canceled) && p.ctx.Err() != nil {
+		if replicator.IsCleanStop(p.ctx, err) {
 			return counts, err
 		}
 		return counts, &TargetError{fmt.Errorf("target %s, table %s (from %s): %w", q.route.Target, q.spec.Table, q.spec.Source, err)}

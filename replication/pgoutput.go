@@ -106,6 +106,11 @@ func (d *Decoder) Decode(data []byte, m *replicator.Message) error {
 		m.LSN = replicator.LSN(r.uint64())
 		m.EndLSN = replicator.LSN(r.uint64())
 		m.Time = PGTime(int64(r.uint64()))
+		// The reused cells point into the frames they were decoded from:
+		// drop them once a transaction, so that no frame (a large old row)
+		// stays alive after its records were built.
+		clear(d.oldBuf[:cap(d.oldBuf)])
+		clear(d.newBuf[:cap(d.newBuf)])
 	case replicator.MessageOrigin:
 		m.LSN = replicator.LSN(r.uint64())
 		m.Prefix = r.cstring()

@@ -161,3 +161,16 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// The decoder's reused cells must not keep a transaction's frames alive
+// after it ends (design invariant 4: an old row of REPLICA IDENTITY FULL
+// could be megabytes).
+func TestDecodeDropsCellsAtCommit(t *testing.T) {
+	var d Decoder
+	var m replicator.Message
+	require.NoError(t, d.Decode(msgBuilder{'U'}.u32(1).u8('O').u16(2).text("1").text("old").u8('N').u16(2).text("1").u8('u'), &m))
+	require.NoError(t, d.Decode(msgBuilder{'C'}.u8(0).u64(10).u64(20).u64(30), &m))
+	for _, c := range append(d.oldBuf[:cap(d.oldBuf)], d.newBuf[:cap(d.newBuf)]...) {
+		require.Nil(t, c.Data)
+	}
+}

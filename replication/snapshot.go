@@ -54,9 +54,11 @@ type querier interface {
 
 // ReadChunk reads up to limit rows whose key is after `after` (nil: from
 // the start), in key order, as text cells in the relation's column order.
-// Rows with a NULL in the key have no place in that order: ReadNullKeys
-// reads them.
-func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, after [][]byte, limit int) ([][]replicator.Cell, error) {
+// Only the columns read reports true for are read; the others come as
+// NULL, so that a chunk never holds what the mapping leaves out (a wide
+// column would make it gigabytes). Rows with a NULL in the key have no
+// place in that order: ReadNullKeys reads them.
+func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, after [][]byte, limit int, read func(column int) bool) ([][]replicator.Cell, error) {
 	keyCols := make([]string, len(key))
 	conds := make([]string, len(key))
 	for i, k := range key {
@@ -77,7 +79,7 @@ func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, af
 		conds = append(conds, fmt.Sprintf("(%s) > (%s)", strings.Join(keyCols, ", "), strings.Join(params, ", ")))
 	}
 	sql := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT %d",
-		selectList(info), info.quotedName(), strings.Join(conds, " AND "), strings.Join(keyCols, ", "), limit)
+		selectList(info, read), info.quotedName(), strings.Join(conds, " AND "), strings.Join(keyCols, ", "), limit)
 	rows, _, err := readRows(ctx, q, info, sql, args, false)
 	return rows, err
 }
@@ -85,8 +87,8 @@ func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, af
 // ReadNullKeys reads up to limit rows with a NULL in a key column, in
 // physical order after the row at ctid `after` ("": from the start), and
 // returns the ctid of the last one. Within the snapshot's transaction the
-// physical order is stable.
-func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string, after string, limit int) ([][]replicator.Cell, string, error) {
+// physical order is stable. Columns are read as by ReadChunk.
+func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string, after string, limit int, read func(column int) bool) ([][]replicator.Cell, string, error) {
 	conds := make([]string, len(key))
 	for i, k := range key {
 		conds[i] = quoteIdent(k) + " IS NULL"
@@ -97,14 +99,17 @@ func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string,
 		where += " AND ctid > $1::tid"
 		args = append(args, after)
 	}
-	sql := fmt.Sprintf("SELECT %s, ctid FROM %s WHERE %s ORDER BY ctid LIMIT %d", selectList(info), info.quotedName(), where, limit)
+	sql := fmt.Sprintf("SELECT %s, ctid FROM %s WHERE %s ORDER BY ctid LIMIT %d", selectList(info, read), info.quotedName(), where, limit)
 	return readRows(ctx, q, info, sql, args, true)
 }
 
-func selectList(info *TableInfo) string {
+func selectList(info *TableInfo, read func(column int) bool) string {
 	cols := make([]string, len(info.Columns))
 	for i, c := range info.Columns {
-		cols[i] = quoteIdent(c.Name)
+		cols[i] = "NULL"
+		if read(i) {
+			cols[i] = quoteIdent(c.Name)
+		}
 	}
 	return strings.Join(cols, ", ")
 }

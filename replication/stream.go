@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,7 +19,9 @@ import (
 // keeps calling the stream's UpdateStatus, which the daemon gives it once
 // per stream, so that standby status updates keep flowing to the server.
 type Sink interface {
-	// Handle takes one message. Cell data stays valid after it returns.
+	// Handle takes one message. Its cell data is the sink's only until
+	// Handle returns: what the sink keeps, it copies (records own their
+	// bytes), so that no frame outlives its message.
 	Handle(m *replicator.Message) error
 	// Mark says the server has sent everything before lsn (a keepalive): it
 	// becomes acknowledged once everything handed over before it is.
@@ -221,9 +222,9 @@ func (s *Stream) copyData(d []byte) error {
 			return fmt.Errorf("replication: %w", err)
 		}
 		walStart := replicator.LSN(xld.WALStart)
-		// Records keep slices of the message, which must outlive the
-		// connection's read buffer.
-		if err := s.decoder.Decode(bytes.Clone(xld.WALData), &s.msg); err != nil {
+		// The connection reuses its read buffer for the next message: the
+		// sink copies what it keeps (records own their bytes).
+		if err := s.decoder.Decode(xld.WALData, &s.msg); err != nil {
 			return fmt.Errorf("replication: at %s: %w", walStart, err)
 		}
 		if walStart > s.received {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -49,15 +48,17 @@ type document struct {
 	UpdatedAt  time.Time                 `json:"updated_at"`
 }
 
-// Store is the state directory's state.json. Every save is atomic and
-// durable before it returns.
+// Store is the document state.json, in the state directory or a shared
+// store (see Docs). Every save is atomic and durable before it returns.
 type Store struct {
-	dir string
-	mu  sync.Mutex
-	doc document
+	dir  string
+	docs Docs
+	mu   sync.Mutex
+	doc  document
 }
 
-const stateFile = "state.json"
+// StateFile is the name of the document Store keeps.
+const StateFile = "state.json"
 
 // ErrStorage marks a failure to save the state: a person must make room or
 // fix the directory, since nothing may be acknowledged that is not saved.
@@ -65,19 +66,25 @@ var ErrStorage = errors.New("state: cannot save")
 
 // Open creates the directory when missing and loads its state.
 func Open(dir string) (*Store, error) {
+	return OpenIn(dir, Dir(dir))
+}
+
+// OpenIn loads the state kept in docs; dir is the state directory, which
+// keeps the dead letters whichever Docs keeps the state.
+func OpenIn(dir string, docs Docs) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state: create %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, doc: document{Tables: map[string]*TableProgress{}}}
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
-	if errors.Is(err, os.ErrNotExist) {
+	s := &Store{dir: dir, docs: docs, doc: document{Tables: map[string]*TableProgress{}}}
+	data, found, err := docs.Load(StateFile)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		return s, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("state: read: %w", err)
-	}
 	if err := json.Unmarshal(data, &s.doc); err != nil {
-		return nil, fmt.Errorf("state: %s is corrupt (%v): move it away to start over with a full resync", filepath.Join(dir, stateFile), err)
+		return nil, fmt.Errorf("state: %s is corrupt (%v): move it away to start over with a full resync", docs.Where(StateFile), err)
 	}
 	if s.doc.Tables == nil {
 		s.doc.Tables = map[string]*TableProgress{}
@@ -87,6 +94,9 @@ func Open(dir string) (*Store, error) {
 
 // Dir is the state directory.
 func (s *Store) Dir() string { return s.dir }
+
+// Docs is where the state and the tokens are kept.
+func (s *Store) Docs() Docs { return s.docs }
 
 // Checkpoint is the last acknowledged position saved (0 when none).
 func (s *Store) Checkpoint() replicator.LSN {
@@ -208,11 +218,11 @@ func (s *Store) save() error {
 	if err != nil {
 		return fmt.Errorf("state: encode: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(s.dir, stateFile), data, 0o600); err != nil {
+	if err := s.docs.Save(StateFile, data); err != nil {
 		// Nothing is acknowledged that is not saved, so stopping here
 		// loses nothing: the next start resumes from the last save.
-		return fmt.Errorf("%w: %w: the state directory %s must be writable and have free space (state.dir): free space on its file system, or fix its permissions or what is in the way of %s, then start again; nothing was acknowledged to PostgreSQL past the last saved checkpoint",
-			ErrStorage, err, s.dir, stateFile)
+		return fmt.Errorf("%w: %w: the state (%s) must be writable, and a state directory have free space (state.dir): free space on its file system, or fix its permissions or what is in the way, then start again; nothing was acknowledged to PostgreSQL past the last saved checkpoint",
+			ErrStorage, err, s.docs.Where(StateFile))
 	}
 	return nil
 }

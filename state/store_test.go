@@ -51,7 +51,7 @@ func TestStoreSlotBinding(t *testing.T) {
 // A state written before the slot's identity was recorded still loads.
 func TestStoreReadsStateWithoutIdentity(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"slot":"s","checkpoint":"0/10","tables":{"public.a":{"done":true,"rows":2}}}`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"slot":"s","checkpoint":"0/10","tables":{"public.a":{"done":true,"rows":2}}}`), 0o600))
 	s, err := Open(dir)
 	require.NoError(t, err)
 	require.Nil(t, s.Identity())

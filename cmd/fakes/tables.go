@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 	"github.com/replicator-cdc/replicator/targets/gptbots/gptbotsfake"

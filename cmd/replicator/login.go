@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 )
@@ -39,11 +40,17 @@ func feishuLoginCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err := os.MkdirAll(cfg.State.Dir, 0o700); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	c := *t.Feishu
-	c.StateDir = cfg.State.Dir
-	if err := feishu.Login(ctx, c, *listen, stdout); err != nil {
+	fc := *t.Feishu
+	fc.StateDir = cfg.State.Dir
+	docs, closeDocs, err := app.SharedDocs(ctx, cfg)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Tokens for target %s are saved in %s.\n", t.Name, cfg.State.Dir)
+	defer closeDocs()
+	fc.Tokens = docs
+	if err := feishu.Login(ctx, fc, *listen, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Tokens for target %s are saved in %s.\n", t.Name, docs.Where(feishu.TokenName(t.Name)))
 	return nil
 }

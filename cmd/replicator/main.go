@@ -27,6 +27,7 @@ func commands() []command {
 		{"teardown", "drop the replication slot and publication", teardownCommand},
 		{"resync", "copy tables again at the next start (after a TRUNCATE, or a moved slot)", resyncCommand},
 		{"accept-slot", "follow a moved or re-created slot from where it is, giving up the gap", acceptSlotCommand},
+		{"verify", "compare the targets with the source; --repair makes them equal", verifyCommand},
 		{"feishu-login", "authorize a Feishu target in a browser and store its tokens", feishuLoginCommand},
 	}
 }
@@ -52,6 +53,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err := c.run(ctx, args[1:], stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		if ee, ok := errors.AsType[*exitError](err); ok {
+			if ee.err != nil {
+				fmt.Fprintf(stderr, "replicator %s: %v\n", c.name, ee.err)
+			}
+			return ee.code
 		}
 		if errors.Is(err, errChecksFailed) {
 			return 1

@@ -88,7 +88,12 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	} else if d != nil {
 		fmt.Fprintf(stdout, "daemon: %s, acknowledged %s\n", d.Phase, d.Acknowledged)
 	}
-	fmt.Fprintf(stdout, "checkpoint (state %s): %s\n", r.StateDir, r.Checkpoint)
+	if r.Active != nil {
+		fmt.Fprintf(stdout, "active instance: %s, since %s; other instances wait as standbys\n", r.Active, r.Active.Since.Format("2006-01-02 15:04:05Z07:00"))
+	} else {
+		fmt.Fprintln(stdout, "active instance: none (no daemon holds the lock)")
+	}
+	fmt.Fprintf(stdout, "checkpoint (%s): %s\n", r.StateStore, r.Checkpoint)
 	for _, t := range r.Tables {
 		snap := fmt.Sprintf("snapshot in progress, %d rows copied", t.SnapshotRows)
 		if t.SnapshotDone {

@@ -6,22 +6,13 @@
 //
 // go test runs each package's tests as a separate process, so a cluster
 // cannot be shared across packages. Each package that needs PostgreSQL starts
-// one cluster in its TestMain and gives every test its own database, which is
-// cheap (a template copy) and lets the tests run in parallel:
+// one cluster in its TestMain (Main does it all) and gives every test its own
+// database, which is cheap (a template copy) and lets the tests run in
+// parallel:
 //
 //	var pg *pgtest.Cluster
 //
-//	func TestMain(m *testing.M) {
-//		c, err := pgtest.Launch(context.Background())
-//		if err != nil {
-//			fmt.Fprintln(os.Stderr, err)
-//			os.Exit(1)
-//		}
-//		pg = c
-//		code := m.Run()
-//		c.Stop()
-//		os.Exit(code)
-//	}
+//	func TestMain(m *testing.M) { pgtest.Main(m, func(c *pgtest.Cluster) { pg = c }) }
 //
 //	func TestSomething(t *testing.T) {
 //		t.Parallel()

@@ -19,17 +19,7 @@ import (
 // pg is shared by the tests of this binary, as the package doc describes.
 var pg *pgtest.Cluster
 
-func TestMain(m *testing.M) {
-	c, err := pgtest.Launch(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pg = c
-	code := m.Run()
-	c.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Main(m, func(c *pgtest.Cluster) { pg = c }) }
 
 func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -69,4 +71,19 @@ func databaseName(testName string) string {
 		}
 	}
 	return b.String() + "_" + strings.ToLower(rand.Text()[:10])
+}
+
+// Main runs a test binary's tests against one server shared by all of
+// them: it starts the server, hands it to use, runs the tests, stops the
+// server and exits with the tests' status. Call it from TestMain.
+func Main(m *testing.M, use func(*Cluster), opts ...Options) {
+	c, err := Launch(context.Background(), opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
+		os.Exit(1)
+	}
+	use(c)
+	code := m.Run()
+	c.Stop()
+	os.Exit(code)
 }

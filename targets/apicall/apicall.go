@@ -117,11 +117,15 @@ type Config struct {
 	MaxRetries int
 	// MaxAnswerBytes bounds what is read of an answer.
 	MaxAnswerBytes int64
+	// MaxInFlight bounds the calls in flight at once, retries and their
+	// backoff included; 0 leaves them unbounded.
+	MaxInFlight int
 }
 
 // Client sends the requests of one credential. Safe for concurrent use.
 type Client struct {
-	cfg Config
+	cfg   Config
+	slots chan struct{} // nil: unbounded
 
 	mu     sync.Mutex
 	logged string // the failure logged last; "" after a success
@@ -132,7 +136,11 @@ func New(cfg Config) *Client {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg}
+	c := &Client{cfg: cfg}
+	if cfg.MaxInFlight > 0 {
+		c.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
+	return c
 }
 
 // Do sends r until an answer ends it, and returns that answer's verdict:
@@ -140,6 +148,14 @@ func New(cfg Config) *Client {
 // set when no answer ends the call: ctx ended, the retries ran out, or the
 // credential cannot be renewed.
 func (c *Client) Do(ctx context.Context, r Request, classify Classifier) (Verdict, error) {
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+		case <-ctx.Done():
+			return Verdict{}, ctx.Err()
+		}
+		defer func() { <-c.slots }()
+	}
 	refusals, retries := 0, 0
 	for attempt := 1; ; attempt++ {
 		v, tok, err := c.attempt(ctx, r, classify)

@@ -73,7 +73,7 @@ func BenchmarkUpsertThroughput(b *testing.B) {
 func BenchmarkUpsertBody(b *testing.B) {
 	recs := benchRows(500, 0)
 	for b.Loop() {
-		_ = upsertBody(recs)
+		_ = appendUpsertBody(nil, recs)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/internal/setting"
 	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/state"
 )
 
 // Config is one Feishu target. Zero fields take the defaults noted. The
@@ -44,8 +45,8 @@ type Config struct {
 	// MaxFilterLength bounds a delete filter's length as sent in the URL
 	// (percent-encoded); default 4000.
 	MaxFilterLength int `yaml:"max_filter_length"`
-	// MaxConcurrentRequests is how many requests of one table may be in
-	// flight at once, 1 to 64; default 16.
+	// MaxConcurrentRequests is how many requests may be in flight at once,
+	// all tables together, 1 to 64; default 16.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxBatchRows caps rows per request, at most 500 (the API limit); default 500.
 	MaxBatchRows int
@@ -62,6 +63,9 @@ type Config struct {
 	TokenRefreshMargin time.Duration
 	// StateDir holds the token file feishu-<Name>.token.json (OAuth only).
 	StateDir string
+	// Tokens, when set, keeps that document instead of StateDir (a store
+	// shared with a standby instance).
+	Tokens state.Docs
 }
 
 // OAuth holds the app credentials and the first refresh token (from Login

@@ -1,7 +1,6 @@
 package feishu
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,34 +16,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
-
-// lockedBuffer collects log output from concurrent goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type env struct {
 	t    *testing.T
 	fake *feishufake.Server
 	cfg  Config
 	m    *metrics.Target
-	logs *lockedBuffer
+	logs *testkit.LockedBuffer
 	http *http.Client
 }
 
@@ -62,7 +43,7 @@ func newEnv(t *testing.T, opts feishufake.Options) *env {
 		t:    t,
 		fake: fake,
 		m:    metrics.NewTarget(prometheus.NewRegistry()),
-		logs: &lockedBuffer{},
+		logs: &testkit.LockedBuffer{},
 		http: &http.Client{},
 		cfg: Config{
 			Name: "lark", BaseURL: fake.URL(), AuthorizeURL: fake.URL(), WorkspaceID: fake.Options().WorkspaceID,

@@ -96,8 +96,8 @@ func Login(ctx context.Context, cfg Config, listen string, out io.Writer) error 
 	if err != nil {
 		return err
 	}
-	path := tokenPath(&cfg)
-	if err := saveTokens(path, tokens); err != nil {
+	path := tokenDocs(&cfg).Where(TokenName(cfg.Name))
+	if err := saveTokenDoc(&cfg, tokens); err != nil {
 		return fmt.Errorf("feishu target %q: save tokens: %w", cfg.Name, err)
 	}
 	fmt.Fprintf(out, "Authorized. Tokens saved to %s", path)

@@ -20,8 +20,12 @@ func refuses(c *column, v replicator.Value) string {
 	if c.IsArray {
 		return ""
 	}
+	name := typeName(c.DataType)
+	if surelyHolds(name, v) {
+		return ""
+	}
 	var holds func(string) bool
-	switch typeName(c.DataType) {
+	switch name {
 	case "smallint", "int2":
 		holds = func(s string) bool { return holdsInt(s, 16) }
 	case "integer", "int", "int4":
@@ -51,6 +55,66 @@ func refuses(c *column, v replicator.Value) string {
 		return ""
 	}
 	return fmt.Sprintf("%s cannot hold %q", c.DataType, replicator.Abbreviate(text, maxQuotedValue))
+}
+
+// surelyHolds is the common case decided without copying the value: a
+// value of the kind the mapping gives the column's own type, in the form
+// PostgreSQL writes it (the default encoding of a column mirrored into a
+// column of the same type), certainly holds.
+func surelyHolds(name string, v replicator.Value) bool {
+	switch name {
+	case "bigint", "int8":
+		return v.Kind == replicator.KindInt && shortInt(v.Raw, 18)
+	case "integer", "int", "int4":
+		return v.Kind == replicator.KindInt && shortInt(v.Raw, 9)
+	case "smallint", "int2":
+		return v.Kind == replicator.KindInt && shortInt(v.Raw, 4)
+	case "numeric", "decimal":
+		return (v.Kind == replicator.KindNumeric || v.Kind == replicator.KindInt) && plainDecimal(v.Raw)
+	case "boolean", "bool":
+		return v.Kind == replicator.KindBool && (string(v.Raw) == "true" || string(v.Raw) == "false")
+	case "timestamptz", "timestamp with time zone", "timestamp", "timestamp without time zone", "date":
+		return (v.Kind == replicator.KindTimestampTZ || v.Kind == replicator.KindTimestamp || v.Kind == replicator.KindDate) &&
+			len(v.Raw) > 0 && isDigit(v.Raw[0])
+	}
+	return false
+}
+
+// shortInt reports an optional minus and 1 to n digits: within range of
+// any integer type with more than n digits.
+func shortInt(b []byte, n int) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > n {
+		return false
+	}
+	for _, c := range b {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// plainDecimal reports an optional minus, digits and at most one point
+// with a digit on some side of it.
+func plainDecimal(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	digits, points := 0, 0
+	for _, c := range b {
+		switch {
+		case isDigit(c):
+			digits++
+		case c == '.':
+			points++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && points <= 1
 }
 
 // typeName is a data type's name without its modifier: numeric(10,2) is

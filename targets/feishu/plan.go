@@ -28,10 +28,18 @@ func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Reje
 		deletes  []replicator.Record
 		names    []string
 		sig      []byte
+		prev     []replicator.Field // the last upsert's fields, in group prevGroup
+		prevIdx  int
 	)
 	for _, r := range b.Records {
 		switch r.Op {
 		case replicator.OpUpsert:
+			// Rows of one table mostly carry the same columns in the same
+			// order: then the group is the previous row's.
+			if prev != nil && sameNames(prev, r.Fields) {
+				upserts[prevIdx] = append(upserts[prevIdx], r)
+				continue
+			}
 			names = names[:0]
 			for _, f := range r.Fields {
 				names = append(names, f.Name)
@@ -50,6 +58,7 @@ func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Reje
 				upserts = append(upserts, nil)
 			}
 			upserts[i] = append(upserts[i], r)
+			prev, prevIdx = r.Fields, i
 		case replicator.OpDelete:
 			if len(r.Key) != len(b.Table.Key) || slices.ContainsFunc(r.Key, func(f replicator.Field) bool { return f.Value.IsNull() }) {
 				rejected = append(rejected, replicator.Rejection{Record: r, Reason: "feishu: a delete needs every key column, not NULL, to address its row"})
@@ -66,6 +75,18 @@ func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Reje
 		}
 	}
 	return append(jobs, deleteJobs(b.Table.Key, deletes, maxRows, maxFilter)...), rejected
+}
+
+func sameNames(a, b []replicator.Field) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name {
+			return false
+		}
+	}
+	return true
 }
 
 // deleteJobs cuts deletes so that each filter, as it travels in the URL,
@@ -215,38 +236,6 @@ func plainValue(v []byte) bool {
 		}
 	}
 	return true
-}
-
-// upsertBody builds {"records":"<JSON array>"}: the rows as one JSON
-// document, itself sent as a JSON string. Values are appended with
-// replicator.AppendJSON, so numbers keep their exact digits.
-func upsertBody(recs []replicator.Record) []byte {
-	size := 2
-	for i := range recs {
-		size += recs[i].Size()
-	}
-	inner := make([]byte, 0, size)
-	inner = append(inner, '[')
-	for i := range recs {
-		if i > 0 {
-			inner = append(inner, ',')
-		}
-		inner = append(inner, '{')
-		for j, f := range recs[i].Fields {
-			if j > 0 {
-				inner = append(inner, ',')
-			}
-			inner = replicator.AppendJSONString(inner, []byte(f.Name))
-			inner = append(inner, ':')
-			inner = replicator.AppendJSON(inner, f.Value)
-		}
-		inner = append(inner, '}')
-	}
-	inner = append(inner, ']')
-	out := make([]byte, 0, len(inner)+len(inner)/8+16)
-	out = append(out, `{"records":`...)
-	out = replicator.AppendJSONString(out, inner)
-	return append(out, '}')
 }
 
 // columnList is the columns parameter: the names of the record's fields.

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 	"github.com/replicator-cdc/replicator/targets/isolate"
 )
@@ -66,28 +66,6 @@ func TestVerdict(t *testing.T) {
 	}
 }
 
-// healthEvents records what a writer's TableHealth hook is told.
-type healthEvents struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (h *healthEvents) hook(table string, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	state := "ok"
-	if err != nil {
-		state = "failing"
-	}
-	h.events = append(h.events, table+":"+state)
-}
-
-func (h *healthEvents) get() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]string(nil), h.events...)
-}
-
 // TestTableFailureWindowLosesNothing: for a stretch of calls the API
 // answers 2320001 for the table (naming it, or as a bare "param is
 // invalid"), schema reads included, while a stream of batches is written.
@@ -99,8 +77,8 @@ func TestTableFailureWindowLosesNothing(t *testing.T) {
 			e := newEnv(t, feishufake.Options{})
 			e.addCustomers()
 			e.cfg.MaxBatchRows = 7
-			var health healthEvents
-			w, err := New(e.cfg, Deps{Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Metrics: e.m, HTTPClient: e.http, TableHealth: health.hook})
+			var health testkit.HealthEvents
+			w, err := New(e.cfg, Deps{Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Metrics: e.m, HTTPClient: e.http, TableHealth: health.Hook})
 			require.NoError(t, err)
 			want := map[string]string{}
 			var batches [][]replicator.Record
@@ -129,7 +107,7 @@ func TestTableFailureWindowLosesNothing(t *testing.T) {
 				got[id] = r["name"].(string)
 			}
 			assert.Equal(t, want, got)
-			assert.Equal(t, []string{"customers:failing", "customers:ok"}, health.get())
+			assert.Equal(t, []string{"customers:failing", "customers:ok"}, health.Events())
 			assert.Equal(t, 0.0, testutil.ToFloat64(e.m.TableFailing.WithLabelValues("lark", "customers")))
 			if msg != "" {
 				assert.Positive(t, counter(e.m.Errors, "lark", "table"))

@@ -3,11 +3,7 @@ package feishu
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,8 +33,24 @@ type tokenFile struct {
 	RefreshTokenExpiresAt time.Time `json:"refresh_token_expires_at,omitzero"`
 }
 
-func tokenPath(cfg *Config) string {
-	return filepath.Join(cfg.StateDir, "feishu-"+cfg.Name+".token.json")
+// TokenName is the document that keeps a target's tokens.
+func TokenName(target string) string { return "feishu-" + target + ".token.json" }
+
+// tokenDocs is where a target's tokens are kept.
+func tokenDocs(cfg *Config) state.Docs {
+	if cfg.Tokens != nil {
+		return cfg.Tokens
+	}
+	return state.Dir(cfg.StateDir)
+}
+
+// saveTokenDoc saves a target's tokens where cfg keeps them.
+func saveTokenDoc(cfg *Config, t tokenFile) error {
+	b, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	return tokenDocs(cfg).Save(TokenName(cfg.Name), append(b, '\n'))
 }
 
 func saveTokens(path string, t tokenFile) error {
@@ -49,13 +61,11 @@ func saveTokens(path string, t tokenFile) error {
 	return state.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
-// loadTokens reads the token file; found is false when there is none.
-func loadTokens(path, appID string) (t tokenFile, found bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return t, false, nil
-	}
-	if err != nil {
+// loadTokens reads the saved tokens; found is false when there are none.
+func loadTokens(cfg *Config, appID string) (t tokenFile, found bool, err error) {
+	path := tokenDocs(cfg).Where(TokenName(cfg.Name))
+	b, found, err := tokenDocs(cfg).Load(TokenName(cfg.Name))
+	if err != nil || !found {
 		return t, false, err
 	}
 	if err := json.Unmarshal(b, &t); err != nil || t.RefreshToken == "" {
@@ -102,8 +112,11 @@ type oauthTokens struct {
 }
 
 func newOAuthTokens(cfg *Config, tc *tokenClient) (*oauthTokens, error) {
-	o := &oauthTokens{cfg: cfg, tok: tc, path: tokenPath(cfg), save: saveTokens, turn: make(chan struct{}, 1)}
-	saved, found, err := loadTokens(o.path, cfg.OAuth.AppID)
+	o := &oauthTokens{cfg: cfg, tok: tc, path: tokenDocs(cfg).Where(TokenName(cfg.Name)), save: saveTokens, turn: make(chan struct{}, 1)}
+	if cfg.Tokens != nil {
+		o.save = func(_ string, t tokenFile) error { return saveTokenDoc(cfg, t) }
+	}
+	saved, found, err := loadTokens(cfg, cfg.OAuth.AppID)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("feishu target %q: %w with `replicator feishu-login --config FILE --target %s`", cfg.Name, err, cfg.Name)
@@ -268,14 +281,11 @@ func (o *oauthTokens) Refused(tok string, failure error, n int) error {
 }
 
 // SavedTokenExpiry reads when the saved tokens of a target expire, for the
-// status command; found is false when no token file exists.
-func SavedTokenExpiry(stateDir, name string) (access, refresh time.Time, found bool, err error) {
-	data, err := os.ReadFile(tokenPath(&Config{StateDir: stateDir, Name: name}))
-	if errors.Is(err, os.ErrNotExist) {
-		return time.Time{}, time.Time{}, false, nil
-	}
-	if err != nil {
-		return time.Time{}, time.Time{}, false, fmt.Errorf("feishu: read token file: %w", err)
+// status command; found is false when none are saved.
+func SavedTokenExpiry(docs state.Docs, name string) (access, refresh time.Time, found bool, err error) {
+	data, found, err := docs.Load(TokenName(name))
+	if err != nil || !found {
+		return time.Time{}, time.Time{}, false, err
 	}
 	var tf tokenFile
 	if err := json.Unmarshal(data, &tf); err != nil {

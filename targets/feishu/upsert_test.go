@@ -138,7 +138,7 @@ func TestBadRecordIsolation(t *testing.T) {
 }
 
 func TestUpsertBodyShape(t *testing.T) {
-	body := upsertBody([]replicator.Record{
+	body := appendUpsertBody(nil, []replicator.Record{
 		upsertRec(idField(1), field("n", val(replicator.KindNumeric, "NaN")), field("t", val(replicator.KindText, `a"b`))),
 		upsertRec(idField(2), field("n", val(replicator.KindNumeric, "1.10")), field("t", replicator.Null)),
 	})

@@ -172,3 +172,36 @@ func FuzzHoldsNumeric(f *testing.F) {
 		}
 	})
 }
+
+// The common values of a mirrored column are checked without copying them:
+// no allocation per value, and the same verdict as the full check.
+func TestRefusesCommonValuesWithoutAllocating(t *testing.T) {
+	cases := []struct {
+		dataType string
+		v        replicator.Value
+	}{
+		{"bigint", val(replicator.KindInt, "-922337203685477580")},
+		{"integer", val(replicator.KindInt, "123456789")},
+		{"smallint", val(replicator.KindInt, "-1234")},
+		{"numeric", val(replicator.KindNumeric, "-12345678901234567890.5")},
+		{"numeric(10,2)", val(replicator.KindInt, "7")},
+		{"boolean", val(replicator.KindBool, "true")},
+		{"timestamptz", val(replicator.KindTimestampTZ, "2024-01-02T03:04:05.123456+00:00")},
+		{"date", val(replicator.KindDate, "2024-01-02")},
+	}
+	for _, c := range cases {
+		col := column{DataType: c.dataType}
+		require.True(t, surelyHolds(typeName(c.dataType), c.v), "%s %s", c.dataType, c.v.Raw)
+		require.Zero(t, testing.AllocsPerRun(20, func() { _ = refuses(&col, c.v) }), "%s %s", c.dataType, c.v.Raw)
+		text := string(c.v.Raw)
+		full := map[string]func(string) bool{
+			"bigint": func(s string) bool { return holdsInt(s, 64) }, "integer": func(s string) bool { return holdsInt(s, 32) },
+			"smallint": func(s string) bool { return holdsInt(s, 16) }, "numeric": holdsNumeric, "numeric(10,2)": holdsNumeric,
+			"boolean": holdsBool, "timestamptz": func(s string) bool { return holdsDateTime(c.v, s) }, "date": func(s string) bool { return holdsDateTime(c.v, s) },
+		}[c.dataType]
+		require.True(t, full(text), "%s %s", c.dataType, text)
+	}
+	for _, v := range []replicator.Value{val(replicator.KindInt, "12345"), val(replicator.KindInt, "1e5"), val(replicator.KindText, "1")} {
+		require.False(t, surelyHolds("smallint", v), "%s", v.Raw)
+	}
+}

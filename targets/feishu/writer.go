@@ -31,7 +31,8 @@ type Writer struct {
 	tokens  apicall.Credential
 	base    string // the workspace's API root
 	health  *isolate.Health
-	schemas schemas // from Preflight: values are checked against the column types
+	schemas schemas   // from Preflight: values are checked against the column types
+	bodies  sync.Pool // request bodies for reuse, as *[]byte
 }
 
 var _ replicator.Writer = (*Writer)(nil)
@@ -60,7 +61,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.m.TableFailing, deps.TableHealth)
 	if w.http == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = cfg.MaxInFlight + 1
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrentRequests + 1
 		w.http = &http.Client{Transport: t}
 	}
 	var tokens apicall.Credential = fixedToken{name: cfg.Name, tok: cfg.UserAccessToken}
@@ -76,10 +77,14 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		Name: cfg.Name, What: fmt.Sprintf("feishu target %q", cfg.Name), HTTP: w.http,
 		Limiter: apicall.NewLimiter(cfg.RequestsPerSecond), Credential: tokens, Metrics: w.m, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: maxAnswerBytes,
+		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
 	return w, nil
 }
+
+// MaxConcurrentRequests is how many requests may be in flight at once; the
+// pipeline writes that many key-disjoint batches concurrently.
+func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
 
 // Write applies the batch: every record is confirmed or returned as a
 // rejection. Requests run concurrently (MaxInFlight), which is safe because
@@ -168,10 +173,12 @@ type jobTarget struct {
 
 func (jt *jobTarget) Send(ctx context.Context, recs []replicator.Record) (isolate.Answer, error) {
 	w := jt.w
-	_, err := w.do(ctx, w.request(jt.t, job{op: jt.op, recs: recs}))
+	c := w.request(jt.t, job{op: jt.op, recs: recs})
+	_, err := w.do(ctx, c)
 	var rej *rejectError
 	switch {
 	case err == nil:
+		w.recycle(c.body)
 		w.m.Rows.WithLabelValues(w.cfg.Name, jt.t.Table, jt.op.String()).Add(float64(len(recs)))
 		return isolate.Answer{Kind: isolate.Landed}, nil
 	case !errors.As(err, &rej):
@@ -215,6 +222,6 @@ func (w *Writer) request(t *replicator.TableSpec, j job) call {
 	c.method = http.MethodPost
 	c.prefer = "resolution=merge-duplicates"
 	c.query = url.Values{"columns": {columnList(&j.recs[0])}, "on_conflict": {strings.Join(t.Key, ",")}}
-	c.body = upsertBody(j.recs)
+	c.body = appendUpsertBody(w.bodyBuffer(), j.recs)
 	return c
 }

@@ -9,6 +9,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/targets/apicall"
@@ -93,20 +96,33 @@ func (w *Writer) chunks(r request, items []item) (chunks [][]item, tooLarge []re
 func (w *Writer) write(ctx context.Context, s *schema, r request, items []item) ([]replicator.Rejection, error) {
 	chunks, rejected := w.chunks(r, items)
 	t := &chunkTarget{w: w, s: s, r: r}
+	// The items of a batch have distinct keys, so its chunks may travel
+	// together; the client's MaxInFlight bounds the calls.
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(w.cfg.MaxConcurrentRequests)
 	for _, c := range chunks {
-		rej, err := isolate.Run(ctx, t, c, isolate.Options{
-			Table: s.spec.Table, Health: w.health, RetryMin: w.cfg.BackoffMin, RetryMax: w.cfg.BackoffMax, MaxRetries: w.cfg.MaxRetries,
+		g.Go(func() error {
+			rej, err := isolate.Run(gctx, t, c, isolate.Options{
+				Table: s.spec.Table, Health: w.health, RetryMin: w.cfg.BackoffMin, RetryMax: w.cfg.BackoffMax, MaxRetries: w.cfg.MaxRetries,
+			})
+			var failing *isolate.FailingError
+			if errors.As(err, &failing) {
+				return fmt.Errorf("gptbots target %q: %w; check the table and the API key's access to it, or raise max_retries", w.cfg.Name, err)
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, x := range rej {
+				rejected = append(rejected, replicator.Rejection{Record: *x.Item.rec, Reason: x.Reason})
+			}
+			return nil
 		})
-		var failing *isolate.FailingError
-		if errors.As(err, &failing) {
-			return nil, fmt.Errorf("gptbots target %q: %w; check the table and the API key's access to it, or raise max_retries", w.cfg.Name, err)
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, x := range rej {
-			rejected = append(rejected, replicator.Rejection{Record: *x.Item.rec, Reason: x.Reason})
-		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return rejected, nil
 }

@@ -51,8 +51,8 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// Timezone is the IANA zone DATETIME fields are written in.
 	Timezone string `yaml:"timezone"`
-	// MaxConcurrentRequests is how many requests of one table may be in
-	// flight at once, 1 to 64.
+	// MaxConcurrentRequests is how many requests may be in flight at once,
+	// all tables together, 1 to 64.
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxItems caps the items of one update call.
 	MaxItems int

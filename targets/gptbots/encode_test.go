@@ -79,3 +79,16 @@ func TestDateTimeZones(t *testing.T) {
 		t.Errorf("a zoneless timestamp moved: %s", got)
 	}
 }
+
+// keyText reads a filter value the way the API's answers echo it; its fast
+// paths agree with decoding the JSON.
+func TestKeyTextMatchesDecoding(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"abc"`: "abc", `"a\"b"`: `a"b`, `"\u00e9"`: "é", `"\ufffd"`: "\ufffd", `""`: "",
+		`12`: "12", `1.50`: "1.50", `-3e5`: "-3e5", `true`: "true", `null`: "null", `"`: `"`,
+	} {
+		if got := keyText([]byte(raw)); got != want {
+			t.Errorf("keyText(%s) = %q, want %q", raw, got, want)
+		}
+	}
+}

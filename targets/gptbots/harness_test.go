@@ -1,11 +1,9 @@
 package gptbots_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
 	"github.com/replicator-cdc/replicator/targets/gptbots/gptbotsfake"
@@ -40,32 +39,13 @@ var spec = replicator.TableSpec{
 	Columns: []string{"id", "email", "name", "n", "f", "ok", "at"},
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	fake    *gptbotsfake.Server
 	w       *gptbots.Writer
 	metrics *metrics.Target
-	logs    *syncBuffer
+	logs    *testkit.LockedBuffer
 
-	healthMu sync.Mutex
-	health   []string // what TableHealth was told: "table:failing" or "table:ok"
+	health testkit.HealthEvents
 }
 
 // newHarness starts a fake without a rate limit holding the test table, and
@@ -90,19 +70,11 @@ func newHarness(t *testing.T, adjust func(*gptbotsfake.Options, *gptbots.Config)
 		t.Fatal(err)
 	}
 	cfg.BaseURL = fake.URL()
-	h := &harness{fake: fake, metrics: metrics.NewTarget(prometheus.NewRegistry()), logs: &syncBuffer{}}
+	h := &harness{fake: fake, metrics: metrics.NewTarget(prometheus.NewRegistry()), logs: &testkit.LockedBuffer{}}
 	w, err := gptbots.New(cfg, gptbots.Deps{
-		Logger:  slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: h.metrics,
-		TableHealth: func(table string, err error) {
-			h.healthMu.Lock()
-			defer h.healthMu.Unlock()
-			state := "ok"
-			if err != nil {
-				state = "failing"
-			}
-			h.health = append(h.health, table+":"+state)
-		},
+		Logger:      slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:     h.metrics,
+		TableHealth: h.health.Hook,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +132,10 @@ func (h *harness) checkNoSecret(t *testing.T, err error) {
 	}
 }
 
+// ctx's bound is generous: bodies near 5 MB take many seconds under -race
+// on a busy machine; it only keeps a hung test from running forever.
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return c
 }

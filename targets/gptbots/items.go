@@ -1,9 +1,8 @@
 package gptbots
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/replicator-cdc/replicator"
@@ -115,17 +114,18 @@ func (s *schema) appendField(dst []byte, f replicator.Field, typ string, loc *ti
 // written. The API may echo a filter value as a string or a number, so both
 // forms of one value must compare equal.
 func keyText(raw []byte) string {
-	var v any
+	if len(raw) == 0 || raw[0] != '"' {
+		// A number, literal or anything else reads as written.
+		return string(raw)
+	}
+	if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		// A string without escapes (and so valid UTF-8 as encoded): its
+		// contents, without a decoder per item.
+		return string(raw[1 : len(raw)-1])
+	}
+	var v string
 	if err := decodeNumber(raw, &v); err != nil {
 		return string(raw)
 	}
-	switch x := v.(type) {
-	case string:
-		return x
-	case json.Number:
-		return string(x)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return string(raw)
+	return v
 }

@@ -53,9 +53,7 @@ func TestTableFailureWindowLosesNothing(t *testing.T) {
 			if g := testutil.ToFloat64(h.metrics.TableFailing.WithLabelValues("bots", table)); g != 0 {
 				t.Errorf("table_failing gauge %v after the window", g)
 			}
-			h.healthMu.Lock()
-			events := append([]string(nil), h.health...)
-			h.healthMu.Unlock()
+			events := h.health.Events()
 			if want := []string{table + ":failing", table + ":ok"}; !reflect.DeepEqual(events, want) {
 				t.Errorf("health events %v, want %v", events, want)
 			}

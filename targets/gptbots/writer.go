@@ -66,7 +66,9 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		w.metrics = metrics.NewTarget(prometheus.NewRegistry())
 	}
 	if w.client == nil {
-		w.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrentRequests + 1
+		w.client = &http.Client{Transport: t}
 	}
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	w.header = http.Header{"Authorization": {"Bearer " + cfg.APIKey}, "Content-Type": {"application/json"}}
@@ -74,10 +76,14 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		Name: cfg.Name, What: fmt.Sprintf("gptbots target %q", cfg.Name), HTTP: w.client,
 		Limiter: apicall.NewLimiter(cfg.RequestsPerSecond), Metrics: w.metrics, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: maxAnswerBytes,
+		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
 	return w, nil
 }
+
+// MaxConcurrentRequests is how many calls may be in flight at once; the
+// pipeline writes that many key-disjoint batches concurrently.
+func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
 
 // Prepare implements replicator.Writer: it reads each table's fields and
 // checks the mapping against them.

@@ -60,8 +60,14 @@ type Options struct {
 	// ThrottleReset is the x-ogw-ratelimit-reset value of an injected
 	// FaultThrottle, in seconds; default 1.
 	ThrottleReset int
-	// Seed seeds the generator that draws random faults.
+	// Seed seeds the generator that draws random faults and jitter.
 	Seed uint64
+	// Latency delays every record write before it is applied, and Jitter
+	// adds a random part of up to its length; default none.
+	Latency time.Duration
+	Jitter  time.Duration
+	// History keeps every applied row change for Server.History.
+	History bool
 }
 
 func (o *Options) defaults() {
@@ -105,6 +111,7 @@ type Server struct {
 	log      []Request
 	faults   faultState
 	arrivals fakequota.Arrivals
+	history  map[string][]Change
 }
 
 // New starts a server on a loopback port.
@@ -220,6 +227,10 @@ func splitPath(p string) (ws, table string, records, ok bool) {
 }
 
 func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, table string) {
+	if !s.delay(r) {
+		s.record(r, table, 0, 0, 0)
+		return
+	}
 	if r.Method == http.MethodPost {
 		s.serveInsert(w, r, table)
 		return

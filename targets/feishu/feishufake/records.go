@@ -35,6 +35,9 @@ func (s *Server) serveInsert(w http.ResponseWriter, r *http.Request, name string
 		err = fmt.Errorf("table %q not found", name)
 	} else {
 		ids, err = t.insert(req, time.Now())
+		if err == nil {
+			s.remember(name, "upsert", req.objs)
+		}
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -263,6 +266,15 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, name string
 				if c.match(row) {
 					drop[row] = true
 				}
+			}
+			if s.opts.History {
+				gone := make([]map[string]any, 0, len(drop))
+				for _, row := range t.rows {
+					if drop[row] {
+						gone = append(gone, t.object(row))
+					}
+				}
+				s.remember(name, "delete", gone)
 			}
 			t.deleteRows(drop)
 			deleted = len(drop)

@@ -98,8 +98,12 @@ type Options struct {
 	CodedErrorsAsOK bool
 	// WrapPage wraps the page answer in {"code":0,"message":"OK","data":…}.
 	WrapPage bool
-	// Seed seeds the generator that draws random faults.
+	// Seed seeds the generator that draws random faults and jitter.
 	Seed uint64
+	// Latency delays every update and delete before it is applied, and
+	// Jitter adds a random part of up to its length; default none.
+	Latency time.Duration
+	Jitter  time.Duration
 }
 
 func (o *Options) defaults() {
@@ -237,6 +241,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.withFault(w, r, call, s.nextFault(), func() answer { return h(body) })
+}
+
+// latency is how long the next write waits before it is applied, as the
+// real API's answers take a while; with jitter, requests sent in one order
+// may be applied in another.
+func (s *Server) latency() time.Duration {
+	d := s.opts.Latency
+	if s.opts.Jitter > 0 {
+		s.mu.Lock()
+		d += time.Duration(s.faults.rng.Int64N(int64(s.opts.Jitter)))
+		s.mu.Unlock()
+	}
+	return d
 }
 
 func (s *Server) throttle(w http.ResponseWriter, call *Request) {

@@ -95,6 +95,10 @@ func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request
 	call.Fault = f
 	switch f {
 	case FaultNone:
+		if d := s.latency(); d > 0 && r.URL.Path != PagePath && !s.sleep(r, d) {
+			s.record(call)
+			return
+		}
 		s.write(w, call, h())
 	case FaultServerError:
 		s.write(w, call, s.coded(CodeInternal, "", "internal error"))

@@ -1,0 +1,277 @@
+package app_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
+)
+
+const wideSchema = `
+CREATE TABLE wide (
+  id bigint PRIMARY KEY,
+  name text,
+  qty integer,
+  price numeric,
+  tags text[],
+  doc jsonb,
+  at timestamptz
+);`
+
+// wideColumns is the Feishu table the wide table mirrors into.
+var wideColumns = []feishufake.Column{
+	{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+	{Name: "name", DataType: "text", AllowNull: true},
+	{Name: "qty", DataType: "integer", AllowNull: true},
+	{Name: "price", DataType: "numeric", AllowNull: true},
+	{Name: "tags", DataType: "text[]", AllowNull: true},
+	{Name: "doc", DataType: "jsonb", AllowNull: true},
+	{Name: "at", DataType: "timestamptz", AllowNull: true},
+}
+
+// fastSink is a Feishu-shaped endpoint that answers record writes at once
+// and only counts their rows, so that the daemon, not the fake, is what a
+// benchmark measures. Everything else (the schema read) goes to a real
+// fake. It counts rows as the objects at the top of the records array and
+// so assumes, as the benchmark's data ensures, that no text value holds a
+// brace.
+type fastSink struct {
+	fake *feishufake.Server
+	srv  *httptest.Server
+	rows atomic.Int64
+}
+
+func newFastSink(tb testing.TB, table string, cols []feishufake.Column) *fastSink {
+	s := &fastSink{fake: feishufake.New(feishufake.Options{RequestsPerSecond: -1})}
+	tb.Cleanup(s.fake.Close)
+	require.NoError(tb, s.fake.AddTable(table, cols))
+	u, err := url.Parse(s.fake.URL())
+	require.NoError(tb, err)
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/records") {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		n, err := countObjects(r.Body)
+		if err != nil {
+			return
+		}
+		s.rows.Add(int64(n))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"code":0,"msg":"success","data":{"record_ids":[]}}`)
+	}))
+	tb.Cleanup(s.srv.Close)
+	return s
+}
+
+// countObjects counts the objects of the records array in the body
+// {"records":"[{…},{…}]"}: braces opened at depth one, inside the
+// envelope's. It reads through a small buffer, so that the sink allocates
+// next to nothing per request and the process's memory and CPU stay the
+// daemon's.
+func countObjects(body io.Reader) (int, error) {
+	var buf [16 << 10]byte
+	n, depth := 0, 0
+	for {
+		m, err := body.Read(buf[:])
+		for _, c := range buf[:m] {
+			switch c {
+			case '{':
+				if depth == 1 {
+					n++
+				}
+				depth++
+			case '}':
+				depth--
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// resetPeakRSS resets the process's peak resident set (VmHWM) so that the
+// peak of the phase that follows can be read.
+func resetPeakRSS(tb testing.TB) {
+	require.NoError(tb, os.WriteFile("/proc/self/clear_refs", []byte("5"), 0))
+}
+
+func peakRSS(tb testing.TB) float64 {
+	status, err := os.ReadFile("/proc/self/status")
+	require.NoError(tb, err)
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			require.NoError(tb, err)
+			return float64(kb) / 1024
+		}
+	}
+	tb.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+func cpuSeconds(tb testing.TB) float64 {
+	var ru syscall.Rusage
+	require.NoError(tb, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// BenchmarkFeishuStreamVersusRecvlogical is issue 9's benchmark 4: rows
+// committed row changes (half inserts, then the same rows updated) of a
+// table with bigint, text, integer, numeric, text[], jsonb and timestamptz
+// columns, streamed through the whole daemon and its real HTTP Feishu
+// writer into a loopback sink that answers at once, next to pg_recvlogical
+// draining the same WAL (before and after the daemon; the faster counts).
+// It reports both rates, their ratio, the process's peak RSS while the
+// daemon ran and its CPU seconds per million rows (the process also holds
+// the sink, whose share is small). REPLICATOR_BENCH_CPUPROFILE names a
+// file for a CPU profile of the daemon's run.
+func BenchmarkFeishuStreamVersusRecvlogical(b *testing.B) {
+	rows := benchRows() / 2 * 2
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := newNamedEnv(b, fmt.Sprintf("fbench_%d", time.Now().UnixNano()), wideSchema)
+		sink := newFastSink(b, "wide", wideColumns)
+		e.exec(`CREATE PUBLICATION pub_` + e.name + ` FOR TABLE wide`)
+		for _, slot := range []string{"recv_", "recv2_", "slot_"} {
+			e.exec(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, slot+e.name)
+		}
+		e.exec(fmt.Sprintf(`INSERT INTO wide (id, name, qty, price, tags, doc, at)
+		  SELECT g, 'name ' || g, g %% 1000, g * 1.5, ARRAY['a' || g, 'b', 'c d'], jsonb_build_object('g', g, 'h', 'x'),
+		    now() + g * interval '1 ms'
+		  FROM generate_series(1, %d) g`, rows/2))
+		e.exec(`UPDATE wide SET qty = qty + 1, price = price + 0.25, name = name || ' updated'`)
+		end := e.currentLSN()
+		e.exec(`CHECKPOINT`)
+
+		b.StartTimer()
+		recvBefore := recvlogical(b, e, "recv_"+e.name, end)
+		if path := os.Getenv("REPLICATOR_BENCH_CPUPROFILE"); path != "" {
+			f, err := os.Create(path)
+			require.NoError(b, err)
+			require.NoError(b, pprof.StartCPUProfile(f))
+			defer f.Close()
+		}
+		resetPeakRSS(b)
+		cpuBefore := cpuSeconds(b)
+		start := time.Now()
+		daemon := e.start(e.configWithTargets(fmt.Sprintf(`  lark:
+    type: feishu
+    base_url: %s
+    workspace_id: %s
+    user_access_token: %s
+    requests_per_second: 100000
+`, sink.srv.URL, sink.fake.Options().WorkspaceID, sink.fake.AccessToken()), `  - source: public.wide
+    target: lark
+    table: wide
+    snapshot: false
+`))
+		deadline := time.Now().Add(20 * time.Minute)
+		for sink.rows.Load() < int64(rows) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		took := time.Since(start)
+		cpu := cpuSeconds(b) - cpuBefore
+		peak := peakRSS(b)
+		pprof.StopCPUProfile()
+		recv := min(recvBefore, recvlogical(b, e, "recv2_"+e.name, end))
+		b.StopTimer()
+		require.Equal(b, int64(rows), sink.rows.Load())
+		require.NoError(b, daemon.stop())
+
+		recvRate := float64(rows) / recv.Seconds()
+		rate := float64(rows) / took.Seconds()
+		cpuPerM := cpu / float64(rows) * 1e6
+		b.ReportMetric(recvRate, "recvlogical_rows/s")
+		b.ReportMetric(rate, "daemon_rows/s")
+		b.ReportMetric(rate/recvRate, "ratio")
+		b.ReportMetric(peak, "peak_rss_MiB")
+		b.ReportMetric(cpuPerM, "cpu_s/Mrows")
+		fmt.Fprintf(os.Stderr, "feishu e2e: rows=%d recvlogical=%.0f rows/s daemon=%.0f rows/s ratio=%.2f peak_rss=%.1f MiB cpu=%.1f s/Mrows\n",
+			rows, recvRate, rate, rate/recvRate, peak, cpuPerM)
+		b.StartTimer()
+	}
+}
+
+func snapshotRows() int {
+	if n, err := strconv.Atoi(os.Getenv("REPLICATOR_BENCH_SNAPSHOT_ROWS")); err == nil && n > 0 {
+		return n
+	}
+	return 200_000
+}
+
+// BenchmarkFeishuSnapshotQuota is issue 9's benchmark 3: the initial
+// snapshot of a table (200,000 rows by default, 40 s at the ceiling;
+// REPLICATOR_BENCH_SNAPSHOT_ROWS overrides it) into the Feishu fake
+// enforcing 10 requests in any second and answering after 300 ms. It
+// reports rows/s from the daemon's start until the last row is confirmed,
+// as a share of the ceiling of 5,000, and the requests the fake refused
+// as over its limit.
+func BenchmarkFeishuSnapshotQuota(b *testing.B) {
+	rows := snapshotRows()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		e := newNamedEnv(b, fmt.Sprintf("sbench_%d", time.Now().UnixNano()), `CREATE TABLE snap (id bigint PRIMARY KEY, name text, qty integer);`)
+		e.exec(fmt.Sprintf(`INSERT INTO snap SELECT g, 'name ' || g, g %% 1000 FROM generate_series(1, %d) g`, rows))
+		fake := feishufake.New(feishufake.Options{RequestsPerSecond: 10, Latency: 300 * time.Millisecond})
+		b.Cleanup(fake.Close)
+		require.NoError(b, fake.AddTable("snap", []feishufake.Column{
+			{Name: "id", DataType: "bigint", IsPrimaryKey: true},
+			{Name: "name", DataType: "text", AllowNull: true},
+			{Name: "qty", DataType: "integer", AllowNull: true},
+		}))
+		b.StartTimer()
+		start := time.Now()
+		daemon := e.start(e.configWithTargets(fmt.Sprintf(`  lark:
+    type: feishu
+    base_url: %s
+    workspace_id: %s
+    user_access_token: %s
+`, fake.URL(), fake.Options().WorkspaceID, fake.AccessToken()), `  - source: public.snap
+    target: lark
+    table: snap
+`))
+		landed, throttled := 0, 0
+		for deadline := time.Now().Add(20 * time.Minute); landed < rows && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Millisecond)
+			landed, throttled = 0, 0
+			for _, r := range fake.Requests() {
+				switch {
+				case r.Method == http.MethodPost && r.Status == http.StatusOK:
+					landed += r.Rows
+				case r.Status == http.StatusTooManyRequests:
+					throttled++
+				}
+			}
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		require.Equal(b, rows, landed)
+		require.NoError(b, daemon.stop())
+		rate := float64(rows) / took.Seconds()
+		b.ReportMetric(rate, "rows/s")
+		b.ReportMetric(rate/5000, "of_ceiling")
+		b.ReportMetric(float64(throttled), "over_limit")
+		fmt.Fprintf(os.Stderr, "feishu snapshot: rows=%d %.0f rows/s = %.3f of 5000 over_limit=%d\n", rows, rate, rate/5000, throttled)
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,235 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/mapping"
+	"github.com/replicator-cdc/replicator/monitor"
+	"github.com/replicator-cdc/replicator/targets/feishu"
+	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
+	"github.com/replicator-cdc/replicator/targets/memory"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func keyed(id int) []replicator.Field {
+	return []replicator.Field{{Name: "id", Value: replicator.Value{Kind: replicator.KindInt, Raw: []byte(strconv.Itoa(id))}}}
+}
+
+func upsertOf(id, seq int) replicator.Record {
+	key := keyed(id)
+	return replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: append(key[:1:1],
+		replicator.Field{Name: "body", Value: replicator.Value{Kind: replicator.KindText, Raw: []byte(strconv.Itoa(seq))}})}
+}
+
+func deleteOf(id int) replicator.Record {
+	return replicator.Record{Op: replicator.OpDelete, Key: keyed(id)}
+}
+
+// Invariant 2 under concurrency: many changes of a few keys, one per
+// transaction, in small batches, through the real Feishu writer with eight
+// requests in flight into a fake that applies each request after a random
+// delay, so requests overtake each other whenever they travel together.
+// Each key's changes must reach the fake in commit order (the arrival log
+// shows an increasing subsequence of the commit sequence, each delete
+// removing the row the key's previous change left) and the final rows must
+// equal the source's last state.
+func TestConcurrentBatchesKeepPerKeyOrder(t *testing.T) {
+	fake := feishufake.New(feishufake.Options{RequestsPerSecond: -1, Jitter: 20 * time.Millisecond, History: true, Seed: 7})
+	defer fake.Close()
+	require.NoError(t, fake.AddTable("t", []feishufake.Column{
+		{Name: "id", DataType: "bigint", IsUnique: true},
+		{Name: "body", DataType: "text", AllowNull: true},
+	}))
+	w, err := feishu.New(feishu.Config{Name: "lark", BaseURL: fake.URL(), WorkspaceID: fake.Options().WorkspaceID,
+		UserAccessToken: fake.AccessToken(), RequestsPerSecond: 10_000, MaxConcurrentRequests: 8}, feishu.Deps{})
+	require.NoError(t, err)
+	tbl := testTable(t)
+	require.NoError(t, w.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	p := New([]Route{{Rule: tbl.Rule, Target: "lark", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 64 << 20, FlushInterval: time.Hour, BatchRows: 3, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+
+	const keys, changes = 6, 600
+	rng := rand.New(rand.NewPCG(1, 2))
+	last := map[int]int{} // key → seq of its last upsert, -1 when deleted
+	tr := NewTracker(0)
+	for seq := 1; seq <= changes; seq++ {
+		id := rng.IntN(keys)
+		rec := upsertOf(id, seq)
+		if s, ok := last[id]; ok && s > 0 && rng.IntN(5) == 0 {
+			rec = deleteOf(id)
+			last[id] = -1
+		} else {
+			last[id] = seq
+		}
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(context.Background(), tbl, rec))
+		p.Commit(replicator.LSN(seq))
+		// Hand batches over one by one now and then, so that batches of
+		// every size and key mix travel together.
+		if rng.IntN(4) == 0 {
+			require.NoError(t, p.Flush(context.Background()))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(changes), tr.Acknowledged())
+
+	seen := map[string]int{} // key → seq of the row it holds, -1 when deleted
+	for _, c := range fake.History("t") {
+		id, body := fmt.Sprint(c.Row["id"]), fmt.Sprint(c.Row["body"])
+		seq, err := strconv.Atoi(body)
+		require.NoError(t, err)
+		if c.Op == "delete" {
+			require.Equal(t, seen[id], seq, "key %s: a delete removed the row of change %d, not the key's latest", id, seq)
+			seen[id] = -1
+			continue
+		}
+		require.Greater(t, seq, seen[id], "key %s: change %d arrived after a later one", id, seq)
+		seen[id] = seq
+	}
+	rows := map[string]string{}
+	for _, r := range fake.Rows("t") {
+		rows[fmt.Sprint(r["id"])] = fmt.Sprint(r["body"])
+	}
+	for id, seq := range last {
+		if seq < 0 {
+			require.NotContains(t, rows, strconv.Itoa(id))
+			continue
+		}
+		require.Equal(t, strconv.Itoa(seq), rows[strconv.Itoa(id)], "key %d", id)
+	}
+}
+
+// concurrentMemory lets the in-memory writer take several batches at once.
+type concurrentMemory struct {
+	*memory.Writer
+	n int
+}
+
+func (c concurrentMemory) MaxConcurrentRequests() int { return c.n }
+
+// Invariant 1 under concurrency: when a later transaction's request is
+// confirmed while an earlier one's is still in flight, the acknowledged
+// position does not move past the earlier transaction; it moves to the
+// end once that one is confirmed too.
+func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release := make(chan struct{})
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		if string(b.Records[0].Key[0].Value.Raw) != "1" {
+			return nil
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	tr := NewTracker(0)
+	for id := 1; id <= 3; id++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(id, id)))
+		p.Commit(replicator.LSN(id * 10))
+		require.NoError(t, p.Flush(context.Background()))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 2 }),
+		"the later transactions' batches are written while the first waits")
+	_, writes := mem.Stats()
+	require.Equal(t, 2, writes)
+	require.Equal(t, replicator.LSN(0), tr.Acknowledged(), "nothing is acknowledged past the unconfirmed first transaction")
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(30), tr.Acknowledged())
+}
+
+// Batches sharing a key are never in flight together, even when the
+// target allows many requests: the second waits for the first.
+func TestBatchesSharingAKeyWaitForEachOther(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return nil
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 8}}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	tr := NewTracker(0)
+	for seq := 1; seq <= 40; seq++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(7, seq)))
+		p.Commit(replicator.LSN(seq))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, 1, most, "batches of one key must not be in flight together")
+	require.Equal(t, "\"40\"", mem.Rows("t")["7"]["body"])
+}
+
+// Tables of one target share its slots: a table whose batch was written
+// gives its slot back although no new batch of it comes, so another table
+// of the target proceeds.
+func TestTablesShareTheTargetsSlots(t *testing.T) {
+	a, b := testTable(t), testTable(t)
+	b.Rule = &mapping.Rule{Source: "public.u", Target: "mem", Table: "u", Key: []string{"id"},
+		Columns: []mapping.ColumnRule{{Source: "id", Target: "id"}, {Source: "body", Target: "body"}}, OnDelete: mapping.DeleteRow}
+	b.Spec = b.Rule.Spec()
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{a.Spec, b.Spec}))
+	w := concurrentMemory{mem, 1}
+	p := New([]Route{{Rule: a.Rule, Target: "mem", Writer: w}, {Rule: b.Rule, Target: "mem", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	tr := NewTracker(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p.Begin(tr, time.Now())
+	require.NoError(t, p.Add(ctx, b, upsertOf(1, 1)))
+	p.Commit(1)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	for seq := 2; seq <= 5; seq++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, a, upsertOf(seq, seq)))
+		p.Commit(replicator.LSN(seq))
+	}
+	require.NoError(t, p.WaitFor(ctx, tr.Idle), "table t waits for the slot table u no longer uses")
+	require.Equal(t, 4, mem.Len("t"))
+}
