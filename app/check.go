@@ -60,6 +60,7 @@ func Check(ctx context.Context, cfg *config.Config, deps Deps) []CheckItem {
 			continue
 		}
 		rule, problems := buildRule(m, info)
+		problems = append(problems, filterProblems(ctx, conn, m, info)...)
 		if len(problems) > 0 {
 			items = append(items, CheckItem{Name: name, Status: CheckFail, Detail: strings.Join(problems, "; ")})
 			continue
@@ -150,14 +151,11 @@ func publicationItem(ctx context.Context, conn *pgx.Conn, cfg *config.Config) Ch
 	if !pub.Exists {
 		return CheckItem{Name: name, Status: CheckOK, Detail: "does not exist yet: run creates it (publish_via_partition_root = true)"}
 	}
-	want := make([]string, len(cfg.Mappings))
-	for i, m := range cfg.Mappings {
-		want[i] = m.Source
-	}
-	if pub.Matches(want) {
+	want, filters := publishedTables(cfg)
+	if pub.Matches(want, filters) {
 		return CheckItem{Name: name, Status: CheckOK, Detail: "covers exactly the mapped tables, publish_via_partition_root = true"}
 	}
-	cmds := strings.Join(pub.AlterCommands(cfg.Source.Publication, want), "; ")
+	cmds := strings.Join(pub.AlterCommands(cfg.Source.Publication, want, filters), "; ")
 	if !pub.Ours {
 		return CheckItem{Name: name, Status: CheckFail, Detail: fmt.Sprintf("created by %s, which this role cannot alter; it must cover exactly the mapped tables and publish partitions through their root (otherwise changes of a partitioned table arrive under the partitions' names). Run as %s: %s",
 			pub.Owner, pub.Owner, cmds)}

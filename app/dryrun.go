@@ -48,6 +48,18 @@ func (w *dryRunWriter) Write(_ context.Context, b replicator.Batch) ([]replicato
 	return nil, err
 }
 
+// Empty prints the emptying of a table (on_truncate: empty).
+func (w *dryRunWriter) Empty(_ context.Context, t replicator.TableSpec) error {
+	data, err := json.Marshal(map[string]string{"target": w.target, "table": t.Table, "op": "empty"})
+	if err != nil {
+		return fmt.Errorf("dry run: %w", err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err = w.out.Write(append(data, '\n'))
+	return err
+}
+
 func jsonFields(fields []replicator.Field) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage, len(fields))
 	for _, f := range fields {

@@ -294,10 +294,9 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 					return nil, explainFatal(err)
 				}
 				failures++
-				s.mon.Phase("reconnecting")
-				s.mon.Error("", err)
+				s.mon.Reconnecting(failures, err)
 				wait := backoff.Delay(time.Second, 30*time.Second, failures)
-				s.logger.Warn("cannot reach PostgreSQL to take the lock; retrying", "error", err, "attempt", failures, "wait", wait)
+				s.logger.Warn("cannot reach PostgreSQL to take the lock; reconnecting", "error", err, "attempt", failures, "wait", wait)
 				if err := backoff.Sleep(ctx, wait); err != nil {
 					return nil, err
 				}
@@ -356,6 +355,15 @@ type fencedWriter struct {
 	l *lease
 }
 
+// MaxConcurrentRequests passes the writer's bound on requests in flight on
+// to the pipeline, which would otherwise send one batch at a time.
+func (f fencedWriter) MaxConcurrentRequests() int {
+	if c, ok := f.w.(interface{ MaxConcurrentRequests() int }); ok {
+		return c.MaxConcurrentRequests()
+	}
+	return 1
+}
+
 func (f fencedWriter) Prepare(ctx context.Context, tables []replicator.TableSpec) error {
 	return f.w.Prepare(ctx, tables)
 }
@@ -401,11 +409,17 @@ func stateDocs(ctx context.Context, cfg *config.Config, l *lease, instance strin
 	if cfg.State.Store != config.StorePostgres {
 		return fencedDocs{Docs: state.Dir(cfg.State.Dir), l: l}, nil
 	}
+	return tableDocs(ctx, cfg, l.use, instance)
+}
+
+// tableDocs is the state table of state.store: postgres, read and written
+// through use, created first when missing.
+func tableDocs(ctx context.Context, cfg *config.Config, use func(context.Context, func(context.Context, *pgx.Conn) error) error, instance string) (*state.Table, error) {
 	name := stateTable(cfg)
-	if err := l.use(ctx, func(ctx context.Context, c *pgx.Conn) error { return state.EnsureTable(ctx, c, name) }); err != nil {
+	if err := use(ctx, func(ctx context.Context, c *pgx.Conn) error { return state.EnsureTable(ctx, c, name) }); err != nil {
 		return nil, err
 	}
-	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: instance, Use: l.use}, nil
+	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: instance, Use: use}, nil
 }
 
 // SharedDocs opens the state store for commands that do not hold the lock
@@ -426,12 +440,12 @@ func SharedDocs(ctx context.Context, cfg *config.Config) (docs state.Docs, close
 		defer mu.Unlock()
 		return f(ctx, conn)
 	}
-	name := stateTable(cfg)
-	if err := use(ctx, func(ctx context.Context, c *pgx.Conn) error { return state.EnsureTable(ctx, c, name) }); err != nil {
+	table, err := tableDocs(ctx, cfg, use, InstanceID())
+	if err != nil {
 		conn.Close(context.Background())
 		return nil, nil, err
 	}
-	return &state.Table{Name: name, Slot: cfg.Source.Slot, Instance: InstanceID(), Use: use}, func() { conn.Close(context.Background()) }, nil
+	return table, func() { conn.Close(context.Background()) }, nil
 }
 
 // exclusively runs f holding the slot's lock, for the commands that change

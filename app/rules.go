@@ -47,6 +47,7 @@ func resolve(ctx context.Context, conn *pgx.Conn, cfg *config.Config) ([]sourceT
 		}
 		rule, ruleProblems := buildRule(m, info)
 		problems = append(problems, ruleProblems...)
+		problems = append(problems, filterProblems(ctx, conn, m, info)...)
 		if rule != nil {
 			tables = append(tables, sourceTable{rule: rule, info: info, warnings: append(ruleWarnings(rule, info), driftWarnings(m, rule, info)...)})
 		}
@@ -62,7 +63,7 @@ func buildRule(m *config.Mapping, info *replication.TableInfo) (*mapping.Rule, [
 	rule := &mapping.Rule{
 		Source: m.Source, Target: m.Target, Table: m.Table, Key: m.Key,
 		OnDelete: m.OnDelete.Mode, SoftColumn: m.OnDelete.SoftColumn, OnTruncate: m.OnTruncate, OnReject: m.OnReject,
-		Snapshot: m.Snapshot, AllColumns: !m.ColumnsGiven, OnMissingColumn: m.OnMissingColumn,
+		Snapshot: m.Snapshot, Where: m.Where, AllColumns: !m.ColumnsGiven, OnMissingColumn: m.OnMissingColumn,
 	}
 	has := make(map[string]bool, len(info.Columns))
 	for _, c := range info.Columns {

@@ -163,11 +163,8 @@ func (a *attempt) run(ctx context.Context) error {
 		a.tables = tables
 	}
 	tables := a.tables
-	sources := make([]string, len(tables))
-	for i, t := range tables {
-		sources[i] = t.rule.Source
-	}
-	if err := replication.EnsurePublication(ctx, conn, cfg.Source.Publication, sources); err != nil {
+	sources, filters := publishedTables(cfg)
+	if err := replication.EnsurePublication(ctx, conn, cfg.Source.Publication, sources, filters); err != nil {
 		return err
 	}
 

@@ -38,7 +38,11 @@ type chunkMark struct {
 	rows    int64
 }
 
-func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table, info *replication.TableInfo) error {
+// copyTable copies one source table into every mapping of it (ts, a
+// fan-out), reading it once in the first mapping's key order; a chunk is
+// confirmed when every mapping confirmed its rows.
+func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, ts []*mapping.Table, info *replication.TableInfo) error {
+	t := ts[0]
 	name := t.Rule.Source
 	prog := s.store.Table(name)
 	if prog.Done {
@@ -81,7 +85,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		if ctx.Err() != nil {
 			return s.interrupted(settled, save)
 		}
-		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, t.Mapped)
+		chunk, err := replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, mappedByAny(ts))
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.interrupted(settled, save)
@@ -93,21 +97,13 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 		}
 		s.p.Begin(tr, time.Now())
 		for _, cells := range chunk {
-			rec, err := t.Upsert(cells, 0)
-			if row, ok := errors.AsType[*mapping.RowError](err); ok {
-				if err := s.p.Reject(t, row.Rejection); err != nil {
+			for _, t := range ts {
+				if err := s.copyRow(ctx, t, cells); err != nil {
+					if ctx.Err() != nil {
+						return s.interrupted(settled, save)
+					}
 					return err
 				}
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := s.p.Add(ctx, t, rec); err != nil {
-				if ctx.Err() != nil {
-					return s.interrupted(settled, save)
-				}
-				return err
 			}
 		}
 		s.p.Commit(seq)
@@ -129,7 +125,7 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 			break
 		}
 	}
-	rejected, err := s.rejectNullKeys(ctx, tx, t, info)
+	rejected, err := s.rejectNullKeys(ctx, tx, ts, info)
 	if err != nil {
 		if ctx.Err() != nil {
 			return s.interrupted(settled, save)
@@ -156,14 +152,41 @@ func (s *snapshotter) copyTable(ctx context.Context, tx pgx.Tx, t *mapping.Table
 	return nil
 }
 
+// copyRow adds one row's record for t, or dead-letters a row t refuses.
+func (s *snapshotter) copyRow(ctx context.Context, t *mapping.Table, cells []replicator.Cell) error {
+	rec, err := t.Upsert(cells, 0)
+	if row, ok := errors.AsType[*mapping.RowError](err); ok {
+		return s.p.Reject(t, row.Rejection)
+	}
+	if err != nil {
+		return err
+	}
+	return s.p.Add(ctx, t, rec)
+}
+
+// mappedByAny says whether any mapping of a fan-out maps source column i:
+// the one read of the table must carry every column some mapping writes.
+func mappedByAny(ts []*mapping.Table) func(i int) bool {
+	return func(i int) bool {
+		for _, t := range ts {
+			if t.Mapped(i) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // rejectNullKeys dead-letters the rows the key-ordered chunks cannot
 // reach: a NULL in a key column addresses no target row, and such a row
-// must not vanish silently.
-func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.Table, info *replication.TableInfo) (int64, error) {
+// must not vanish silently. The other mappings of a fan-out, whose keys
+// may differ, copy those rows as usual.
+func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, ts []*mapping.Table, info *replication.TableInfo) (int64, error) {
+	t := ts[0]
 	var n int64
 	after := ""
 	for {
-		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, t.Mapped)
+		chunk, last, err := replication.ReadNullKeys(ctx, tx, info, t.KeyColumns(), after, s.chunkRows, mappedByAny(ts))
 		if err != nil {
 			return n, err
 		}
@@ -177,6 +200,11 @@ func (s *snapshotter) rejectNullKeys(ctx context.Context, tx pgx.Tx, t *mapping.
 				return n, err
 			}
 			n++
+			for _, other := range ts[1:] {
+				if err := s.copyRow(ctx, other, cells); err != nil {
+					return n, err
+				}
+			}
 		}
 		if len(chunk) < s.chunkRows {
 			return n, nil
@@ -243,9 +271,10 @@ type resyncPoint struct{ snapshot, before string }
 // transaction (the slot's exported snapshot when it was just created), and
 // returns once every copied row is confirmed.
 func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, tables []sourceTable, mapper *mapping.Mapper) error {
-	var todo []sourceTable
+	var todo [][]sourceTable
 	var point *resyncPoint
-	for _, t := range tables {
+	for _, group := range bySource(tables) {
+		t := group[0]
 		prog := s.store.Table(t.rule.Source)
 		if prog.Done {
 			s.monitor.SnapshotProgress(t.rule.Source, prog.Rows, prog.Rows, true)
@@ -267,14 +296,20 @@ func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, 
 				return err
 			}
 		}
-		if !t.rule.Snapshot {
+		var copies []sourceTable
+		for _, m := range group {
+			if m.rule.Snapshot {
+				copies = append(copies, m)
+			}
+		}
+		if len(copies) == 0 {
 			prog.Done = true
 			if err := s.store.SaveTable(t.rule.Source, prog); err != nil {
 				return err
 			}
 			continue
 		}
-		todo = append(todo, t)
+		todo = append(todo, copies)
 	}
 	if len(todo) == 0 {
 		return nil
@@ -284,14 +319,34 @@ func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, 
 		return err
 	}
 	defer tx.Rollback(context.Background())
-	for _, t := range todo {
-		compiled, err := mapping.Compile(t.rule, &t.info.Relation, mapper.Types(), s.logger)
-		if err != nil {
-			return err
+	for _, group := range todo {
+		compiled := make([]*mapping.Table, len(group))
+		for i, t := range group {
+			if compiled[i], err = mapping.Compile(t.rule, &t.info.Relation, mapper.Types(), s.logger); err != nil {
+				return err
+			}
 		}
-		if err := s.copyTable(ctx, tx, compiled, t.info); err != nil {
+		if err := s.copyTable(ctx, tx, compiled, group[0].info); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// bySource groups the mappings by source table, in order of appearance:
+// a table fanned out to several targets is copied once, into all of them,
+// under one progress record.
+func bySource(tables []sourceTable) [][]sourceTable {
+	var groups [][]sourceTable
+	at := map[string]int{}
+	for _, t := range tables {
+		i, ok := at[t.rule.Source]
+		if !ok {
+			i = len(groups)
+			at[t.rule.Source] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], t)
+	}
+	return groups
 }

@@ -88,7 +88,7 @@ func TestStartWhileServerDown(t *testing.T) {
 	e.waitMirror("items", "items", 60*time.Second, "id")
 	testkit.Eventually(t, 30*time.Second, "phase streaming", func() bool { return mon.Snapshot().Phase == "streaming" })
 	require.Zero(t, mon.Snapshot().ReconnectAttempt)
-	require.Contains(t, logs.String(), "reconnecting and resuming")
+	require.Contains(t, logs.String(), "cannot reach PostgreSQL")
 	require.NoError(t, r.stop())
 }
 

@@ -76,7 +76,7 @@ func stateFault(t *testing.T, e *env, daemon *running, saved, cause string) {
 	}
 	daemon.once.Do(func() { daemon.err = err })
 	t.Logf("daemon stopped: %v", err)
-	require.Contains(t, err.Error(), "the state directory "+e.stateDir)
+	require.Contains(t, err.Error(), "the state could not be saved to "+e.stateDir)
 	require.Contains(t, err.Error(), "free space")
 	require.Contains(t, strings.ToLower(err.Error()), cause)
 	flushed := e.slotFlushed()

@@ -7,6 +7,7 @@ import (
 	"github.com/replicator-cdc/replicator/config"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 	"github.com/replicator-cdc/replicator/targets/gptbots"
 )
@@ -18,6 +19,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 	for _, mp := range cfg.Mappings {
 		used[mp.Target] = true
 	}
+	quotas := newQuotas(cfg, used)
 	writers := make(map[string]replicator.Writer, len(used))
 	for name := range used {
 		if deps.DryRun != nil {
@@ -29,7 +31,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 			continue
 		}
 		t := cfg.Targets[name]
-		w, err := newWriter(t, deps, m, stateDir, docs)
+		w, err := newWriter(t, deps, m, stateDir, docs, quotas[name])
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", name, err)
 		}
@@ -38,7 +40,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 	return writers, nil
 }
 
-func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (replicator.Writer, error) {
+func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, quota *apicall.Limiter) (replicator.Writer, error) {
 	var health func(table string, err error)
 	if deps.Monitor != nil {
 		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
@@ -47,9 +49,9 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, 
 	case t.Feishu != nil:
 		c := *t.Feishu
 		c.StateDir, c.Tokens = stateDir, docs
-		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
+		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota})
 	case t.GPTBots != nil:
-		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health})
+		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota})
 	}
 	return nil, fmt.Errorf("unknown target type %q", t.Type)
 }

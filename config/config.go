@@ -147,6 +147,9 @@ type Mapping struct {
 	OnMissingColumn mapping.MissingPolicy
 	// Snapshot copies the existing rows before streaming.
 	Snapshot bool
+	// Where is a SQL boolean expression over the source table's columns:
+	// the publication's row filter and the snapshot's predicate ("": every row).
+	Where string
 	// Line is where the mapping starts.
 	Line int
 }

@@ -76,7 +76,7 @@ func TestExampleParses(t *testing.T) {
 	assert.Equal(t, 16, lark.MaxConcurrentRequests)
 	assert.Equal(t, "bots-secret", cfg.Targets["bots"].GPTBots.APIKey)
 
-	require.Len(t, cfg.Mappings, 2)
+	require.Len(t, cfg.Mappings, 3)
 	customers := cfg.Mappings[0]
 	assert.Equal(t, []Column{
 		{Source: "id", Name: "customer_id", Line: customers.Columns[0].Line},
@@ -88,6 +88,7 @@ func TestExampleParses(t *testing.T) {
 	assert.Equal(t, "public.orders", orders.Source)
 	assert.Equal(t, OnDelete{Mode: mapping.DeleteSoft, SoftColumn: "deleted"}, orders.OnDelete)
 	assert.False(t, orders.Snapshot)
+	assert.Equal(t, customers.Source, cfg.Mappings[2].Source, "the example fans customers out")
 }
 
 func TestExampleNamesMissingVariables(t *testing.T) {
@@ -708,9 +709,9 @@ func TestValidation(t *testing.T) {
 			want: "test.yaml:12: mappings[0].table: is required",
 		},
 		{
-			name: "duplicate source",
-			text: sourceOK + targetsOK + "mappings:\n  - {source: c, target: lark, table: a}\n  - {source: public.c, target: bots, table: b}\n",
-			want: "test.yaml:13: mappings[1].source: \"public.c\" is already mapped by mappings[0] at line 12: map each source table once",
+			name: "fan-out with different row filters",
+			text: sourceOK + targetsOK + "mappings:\n  - {source: c, target: lark, table: a, where: x}\n  - {source: public.c, target: bots, table: b, where: y}\n",
+			want: "test.yaml:13: mappings[1].where: differs from the where: of mappings[0] at line 12, which maps the same source table: the publication holds one row filter per table, so give every mapping of \"public.c\" the same where:",
 		},
 		{
 			name: "duplicate target table",
@@ -864,7 +865,6 @@ mappings:
 		"test.yaml:20: mappings[0].key: has 2 columns, but a gptbots table matches rows on one unique field: use a single column",
 		`test.yaml:20: mappings[0].key[1]: "b" is not in columns: add it to columns, since the key must be written`,
 		`test.yaml:23: mappings[0].columns.c: writes target column "x", which a already writes: give each source column its own target column`,
-		"test.yaml:24: mappings[1].source: \"public.customers\" is already mapped by mappings[0] at line 17: map each source table once",
 		`test.yaml:25: mappings[1].target: "nowhere" is not a target: define it under targets, or use one of bots, lark`,
 		"test.yaml:27: mappings[1].on_delete.soft: is required: name the target column a delete sets to true",
 		"test.yaml:28: mappings[2].source: is required: the source table, as schema.table",

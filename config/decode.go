@@ -567,10 +567,11 @@ func (d *decoder) mapping(v *yaml.Node, path string) *Mapping {
 		"on_delete": func(v *yaml.Node, p string) {
 			d.onDelete(v, p, &m.OnDelete)
 		},
-		"on_truncate":       enum(d, &m.OnTruncate, mapping.TruncateHalt, mapping.TruncateIgnore),
+		"on_truncate":       enum(d, &m.OnTruncate, mapping.TruncateHalt, mapping.TruncateIgnore, mapping.TruncateEmpty),
 		"on_reject":         enum(d, &m.OnReject, mapping.RejectDeadLetter, mapping.RejectHalt),
 		"on_missing_column": enum(d, &m.OnMissingColumn, mapping.MissingHalt, mapping.MissingSkip),
 		"snapshot":          d.boolean(&m.Snapshot),
+		"where":             d.str(&m.Where),
 	})
 	return m
 }

@@ -196,9 +196,9 @@ func (d *decoder) validateMappings(c *Config) {
 		p := fmt.Sprintf("mappings[%d]", i)
 		if m.Source == "" {
 			d.invalid(p+".source", "is required: the source table, as schema.table")
-		} else if j, dup := bySource[m.Source]; dup {
-			d.invalid(p+".source", "%s is already mapped by mappings[%d] at line %d: map each source table once", d.quote(m.Source, p+".source"), j, c.Mappings[j].Line)
-		} else {
+		} else if j, dup := bySource[m.Source]; dup && c.Mappings[j].Where != m.Where {
+			d.invalid(p+".where", "differs from the where: of mappings[%d] at line %d, which maps the same source table: the publication holds one row filter per table, so give every mapping of %s the same where:", j, c.Mappings[j].Line, d.quote(m.Source, p+".source"))
+		} else if !dup {
 			bySource[m.Source] = i
 		}
 		target := c.Targets[m.Target]

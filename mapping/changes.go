@@ -11,8 +11,9 @@ import (
 
 // Mapper follows the stream's relations and turns row changes into records.
 type Mapper struct {
-	rules  map[string]*Rule
-	tables map[uint32]*Table // nil value: a relation we saw but do not map
+	// rules are a source table's mappings: several fan one table out.
+	rules  map[string][]*Rule
+	tables map[uint32][]*Table // empty value: a relation we saw but do not map
 	types  Types
 	fetch  Fetcher
 	logger *slog.Logger
@@ -40,9 +41,9 @@ func (m *Mapper) ResolvePartitions(lookup AncestorLookup) {
 // NewMapper maps the given rules; fetch reads whole rows when a key change
 // arrives with unchanged (TOASTed) values.
 func NewMapper(rules []*Rule, fetch Fetcher, logger *slog.Logger) *Mapper {
-	m := &Mapper{rules: make(map[string]*Rule, len(rules)), tables: map[uint32]*Table{}, fetch: fetch, logger: logger, logged: map[uint32]bool{}}
+	m := &Mapper{rules: make(map[string][]*Rule, len(rules)), tables: map[uint32][]*Table{}, fetch: fetch, logger: logger, logged: map[uint32]bool{}}
 	for _, r := range rules {
-		m.rules[r.Source] = r
+		m.rules[r.Source] = append(m.rules[r.Source], r)
 	}
 	return m
 }
@@ -71,14 +72,14 @@ func (m *Mapper) Types() Types { return m.types }
 // change mid-stream lands here. A partition of a mapped table follows that
 // table's rule; a relation no rule covers is logged once and ignored.
 func (m *Mapper) Relation(ctx context.Context, rel *replicator.Relation) error {
-	rule, ok := m.rules[rel.QualifiedName()]
+	rules, ok := m.rules[rel.QualifiedName()]
 	if !ok {
 		var err error
-		if rule, err = m.partitionRule(ctx, rel); err != nil {
+		if rules, err = m.partitionRules(ctx, rel); err != nil {
 			return err
 		}
 	}
-	if rule == nil {
+	if len(rules) == 0 {
 		m.tables[rel.ID] = nil
 		if !m.logged[rel.ID] {
 			m.logged[rel.ID] = true
@@ -86,12 +87,27 @@ func (m *Mapper) Relation(ctx context.Context, rel *replicator.Relation) error {
 		}
 		return nil
 	}
+	tables := make([]*Table, len(rules))
+	for i, rule := range rules {
+		t, err := m.compile(rule, rel)
+		if err != nil {
+			return err
+		}
+		tables[i] = t
+	}
+	m.tables[rel.ID] = tables
+	return nil
+}
+
+// compile compiles one rule for rel, telling older rows from a missing
+// column through the source catalog.
+func (m *Mapper) compile(rule *Rule, rel *replicator.Relation) (*Table, error) {
 	var olderThan map[string]bool
 	t, err := compile(rule, rel, m.types, m.logger, nil)
 	for missing := (*MissingColumn)(nil); errors.As(err, &missing) && m.inSource != nil && !olderThan[missing.Column]; {
 		now, lookErr := m.inSource(rule.Source, missing.Column)
 		if lookErr != nil {
-			return fmt.Errorf("%w (and reading the source catalog failed: %v)", err, lookErr)
+			return nil, fmt.Errorf("%w (and reading the source catalog failed: %v)", err, lookErr)
 		}
 		if !now {
 			break
@@ -103,18 +119,17 @@ func (m *Mapper) Relation(ctx context.Context, rel *replicator.Relation) error {
 		t, err = compile(rule, rel, m.types, m.logger, olderThan)
 	}
 	if err != nil {
-		return fmt.Errorf("%w (changes of %s arrive under that name)", err, rel.QualifiedName())
+		return nil, fmt.Errorf("%w (changes of %s arrive under that name)", err, rel.QualifiedName())
 	}
 	if len(t.LeftOut) > 0 && m.notice != nil {
 		m.notice(rule.Source, LeftOutError(rule, t.LeftOut))
 	}
-	m.tables[rel.ID] = t
-	return nil
+	return t, nil
 }
 
-// partitionRule returns the rule of the topmost mapped table rel is a
+// partitionRules returns the rules of the topmost mapped table rel is a
 // partition of, or nil.
-func (m *Mapper) partitionRule(ctx context.Context, rel *replicator.Relation) (*Rule, error) {
+func (m *Mapper) partitionRules(ctx context.Context, rel *replicator.Relation) ([]*Rule, error) {
 	if m.ancestors == nil {
 		return nil, nil
 	}
@@ -130,38 +145,86 @@ func (m *Mapper) partitionRule(ctx context.Context, rel *replicator.Relation) (*
 		m.logged[rel.ID] = true
 		return nil, nil
 	}
-	var rule *Rule
+	var rules []*Rule
 	for _, a := range ancestors {
 		if r, ok := m.rules[a]; ok {
-			rule = r
+			rules = r
 		}
 	}
-	if rule != nil && !m.logged[rel.ID] {
+	if len(rules) > 0 && !m.logged[rel.ID] {
 		m.logged[rel.ID] = true
 		// pgoutput announces a partition along with its root even when it
 		// publishes the changes under the root.
 		m.logger.Debug("a partition of a mapped table; changes under its name follow the table's mapping",
-			"partition", rel.QualifiedName(), "table", rule.Source)
+			"partition", rel.QualifiedName(), "table", rules[0].Source)
 	}
-	return rule, nil
+	return rules, nil
 }
 
-// Table returns the compiled table of a relation id; nil when unmapped.
+// Table returns the first compiled table of a relation id; nil when
+// unmapped.
 func (m *Mapper) Table(relID uint32) (*Table, error) {
-	t, ok := m.tables[relID]
+	ts, err := m.Tables(relID)
+	if err != nil || len(ts) == 0 {
+		return nil, err
+	}
+	return ts[0], nil
+}
+
+// Tables returns the compiled tables of a relation id, one per mapping of
+// its source table; none when unmapped.
+func (m *Mapper) Tables(relID uint32) ([]*Table, error) {
+	ts, ok := m.tables[relID]
 	if !ok {
 		return nil, fmt.Errorf("mapping: change for unknown relation id %d (no Relation message came first)", relID)
 	}
-	return t, nil
+	return ts, nil
 }
 
 // Change maps an Insert, Update or Delete message of a transaction that
-// commits at lsn; emit receives its records in order.
+// commits at lsn for every mapping of its table; emit receives the records
+// in order. A record one mapping refuses (*RowError) does not keep the
+// others from theirs: the refusals come back together (see RowErrors).
 func (m *Mapper) Change(ctx context.Context, msg *replicator.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
-	t, err := m.Table(msg.RelationID)
-	if err != nil || t == nil {
+	ts, err := m.Tables(msg.RelationID)
+	if err != nil {
 		return err
 	}
+	var refused []error
+	for _, t := range ts {
+		err := m.change(ctx, t, msg, lsn, emit)
+		if _, ok := errors.AsType[*RowError](err); ok {
+			refused = append(refused, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return errors.Join(refused...)
+}
+
+// RowErrors lists the refused records of Change's error; none when the
+// error is something else.
+func RowErrors(err error) []*RowError {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var rows []*RowError
+		for _, e := range joined.Unwrap() {
+			row, ok := errors.AsType[*RowError](e)
+			if !ok {
+				return nil
+			}
+			rows = append(rows, row)
+		}
+		return rows
+	}
+	if row, ok := errors.AsType[*RowError](err); ok {
+		return []*RowError{row}
+	}
+	return nil
+}
+
+func (m *Mapper) change(ctx context.Context, t *Table, msg *replicator.Message, lsn replicator.LSN, emit func(*Table, replicator.Record) error) error {
 	switch msg.Kind {
 	case replicator.MessageInsert:
 		rec, err := t.Upsert(msg.New, lsn)

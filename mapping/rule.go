@@ -20,10 +20,12 @@ const (
 // TruncatePolicy says what a source TRUNCATE does.
 type TruncatePolicy string
 
-// Truncate policies: halting tells the user to resync; ignoring is logged.
+// Truncate policies: halting tells the user to resync; ignoring is logged;
+// emptying deletes every row of the target table and goes on.
 const (
 	TruncateHalt   TruncatePolicy = "halt"
 	TruncateIgnore TruncatePolicy = "ignore"
+	TruncateEmpty  TruncatePolicy = "empty"
 )
 
 // RejectPolicy says what a record a target rejects for good does.
@@ -73,6 +75,9 @@ type Rule struct {
 	OnTruncate TruncatePolicy
 	OnReject   RejectPolicy
 	Snapshot   bool
+	// Where is the row filter: a SQL boolean expression over the source
+	// table's columns ("": every row).
+	Where string
 	// OnMissingColumn applies to listed columns the source table lacks.
 	OnMissingColumn MissingPolicy
 	// TargetColumns, when not nil, are the target table's columns: a

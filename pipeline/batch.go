@@ -21,6 +21,9 @@ type batch struct {
 	bytes   int64
 	units   []unitCount
 	started time.Time
+	// empty marks the batch that empties the target table (a TRUNCATE
+	// under on_truncate: empty); it carries no records.
+	empty bool
 }
 
 // newBatch starts a batch sized for up to 64 of its rows records: filling

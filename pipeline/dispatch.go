@@ -61,7 +61,9 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		for k := range b.index {
 			keys = append(keys, maphash.String(seed, k))
 		}
-		for running > 0 && overlaps(keys, inFlight) {
+		// Emptying a table (on_truncate: empty) is a barrier: it waits
+		// for every batch before it and holds back every batch after it.
+		for running > 0 && (b.empty || overlaps(keys, inFlight)) {
 			settle(<-finished)
 		}
 		if !p.acquire(slots, finished, settle) {
@@ -79,6 +81,9 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 			<-slots
 			finished <- keys
 		}()
+		for b.empty && running > 0 {
+			settle(<-finished)
+		}
 	}
 }
 

@@ -318,6 +318,9 @@ type opCounts struct{ upserts, deletes int }
 
 func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
 	var counts opCounts
+	if b.empty {
+		return counts, p.empty(q)
+	}
 	rejected, err := q.route.Writer.Write(p.ctx, replicator.Batch{Table: q.spec, Records: b.records})
 	if err != nil {
 		if replicator.IsCleanStop(p.ctx, err) {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -90,8 +89,13 @@ func (s *StreamSink) Handle(m *replicator.Message) error {
 			s.resync.noteChange(t, &rec, s.xid)
 			return s.p.Add(s.ctx, t, rec)
 		})
-		if row, ok := errors.AsType[*mapping.RowError](err); ok {
-			return s.p.Reject(row.Table, row.Rejection)
+		if rows := mapping.RowErrors(err); len(rows) > 0 {
+			for _, row := range rows {
+				if err := s.p.Reject(row.Table, row.Rejection); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		return err
 	case replicator.MessageTruncate:
@@ -109,11 +113,26 @@ func (s *StreamSink) Handle(m *replicator.Message) error {
 
 func (s *StreamSink) truncate(m *replicator.Message) error {
 	for _, id := range m.RelationIDs {
-		t, err := s.mapper.Table(id)
+		ts, err := s.mapper.Tables(id)
 		if err != nil {
 			return err
 		}
-		if t == nil || s.skip(t) {
+		if err := s.truncateTables(ts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *StreamSink) truncateTables(ts []*mapping.Table) error {
+	for _, t := range ts {
+		if s.skip(t) {
+			continue
+		}
+		if t.Rule.OnTruncate == mapping.TruncateEmpty {
+			if err := s.p.Empty(s.ctx, t); err != nil {
+				return err
+			}
 			continue
 		}
 		if t.Rule.OnTruncate == mapping.TruncateIgnore {
@@ -125,7 +144,7 @@ func (s *StreamSink) truncate(m *replicator.Message) error {
 		if name := t.Relation().QualifiedName(); name != what {
 			what += " (partition " + name + ")"
 		}
-		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. To mirror it: empty target table %s, run 'replicator resync --config FILE --table %s' and start again (docs/production.md, \"Resyncing one table\"); or set on_truncate: ignore",
+		return fmt.Errorf("source table %s was truncated at %s; the mapping says on_truncate: halt. To mirror it: empty target table %s, run 'replicator resync --config FILE --table %s' and start again (docs/production.md, \"Resyncing one table\"); or set on_truncate: empty or ignore",
 			what, s.commitLSN, t.Rule.Table, t.Rule.Source)
 	}
 	return nil

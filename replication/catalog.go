@@ -27,6 +27,9 @@ type TableInfo struct {
 	Partitioned bool
 	// EstimatedRows is the planner's estimate (-1 when never analyzed).
 	EstimatedRows int64
+	// Filter is the mapping's row filter (where:), which snapshot reads
+	// apply; "": every row.
+	Filter string
 	// typeNames are format_type() names, for casting key text back.
 	typeNames []string
 }
@@ -192,6 +195,8 @@ type Publication struct {
 	// Ours says the current role may alter it (owns it, or is a member of
 	// its owner).
 	Ours bool
+	// filters are "schema.table\n<row filter>" for the filtered tables.
+	filters []string
 }
 
 // ReadPublication reads a publication's tables and settings.
@@ -201,8 +206,11 @@ func ReadPublication(ctx context.Context, conn *pgx.Conn, name string) (Publicat
 		SELECT p.pubviaroot, pg_get_userbyid(p.pubowner), pg_has_role(current_user, p.pubowner, 'MEMBER'),
 		       COALESCE((SELECT array_agg(n.nspname || '.' || c.relname ORDER BY 1)
 		                 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		                 WHERE r.prpubid = p.oid), '{}')
-		FROM pg_publication p WHERE p.pubname = $1`, name).Scan(&p.ViaRoot, &p.Owner, &p.Ours, &p.Tables)
+		                 WHERE r.prpubid = p.oid), '{}'),
+		       COALESCE((SELECT array_agg(n.nspname || '.' || c.relname || chr(10) || pg_get_expr(r.prqual, r.prrelid))
+		                 FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		                 WHERE r.prpubid = p.oid AND r.prqual IS NOT NULL), '{}')
+		FROM pg_publication p WHERE p.pubname = $1`, name).Scan(&p.ViaRoot, &p.Owner, &p.Ours, &p.Tables, &p.filters)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, nil
 	}
@@ -213,22 +221,43 @@ func ReadPublication(ctx context.Context, conn *pgx.Conn, name string) (Publicat
 	return p, nil
 }
 
-// Matches reports whether the publication covers exactly tables and
+// Filter is the row filter the publication holds for table ("": none),
+// as PostgreSQL renders it.
+func (p Publication) Filter(table string) string {
+	for _, f := range p.filters {
+		if name, expr, _ := strings.Cut(f, "\n"); name == table {
+			return expr
+		}
+	}
+	return ""
+}
+
+// Matches reports whether the publication covers exactly tables, with
+// the row filters in filters (table → where:, absent: none), and
 // publishes partitions through their root.
-func (p Publication) Matches(tables []string) bool {
+func (p Publication) Matches(tables []string, filters map[string]string) bool {
 	want := append([]string(nil), tables...)
 	sort.Strings(want)
-	return p.ViaRoot && slices.Equal(p.Tables, want)
+	return p.ViaRoot && slices.Equal(p.Tables, want) && p.filtersMatch(tables, filters)
+}
+
+func (p Publication) filtersMatch(tables []string, filters map[string]string) bool {
+	for _, t := range tables {
+		if !sameFilter(p.Filter(t), filters[t]) {
+			return false
+		}
+	}
+	return true
 }
 
 // AlterCommands are the statements that make an existing publication cover
-// exactly tables through partition roots.
-func (p Publication) AlterCommands(name string, tables []string) []string {
+// exactly tables, with their row filters, through partition roots.
+func (p Publication) AlterCommands(name string, tables []string, filters map[string]string) []string {
 	var cmds []string
 	want := append([]string(nil), tables...)
 	sort.Strings(want)
-	if !slices.Equal(p.Tables, want) {
-		cmds = append(cmds, fmt.Sprintf("ALTER PUBLICATION %s SET TABLE %s", quoteIdent(name), quotedTables(tables)))
+	if !slices.Equal(p.Tables, want) || !p.filtersMatch(tables, filters) {
+		cmds = append(cmds, fmt.Sprintf("ALTER PUBLICATION %s SET TABLE %s", quoteIdent(name), quotedTables(tables, filters)))
 	}
 	if !p.ViaRoot {
 		cmds = append(cmds, fmt.Sprintf("ALTER PUBLICATION %s SET (publish_via_partition_root = true)", quoteIdent(name)))
@@ -236,29 +265,32 @@ func (p Publication) AlterCommands(name string, tables []string) []string {
 	return cmds
 }
 
-func quotedTables(tables []string) string {
+func quotedTables(tables []string, filters map[string]string) string {
 	quoted := make([]string, len(tables))
 	for i, t := range tables {
 		s, n := SplitName(t)
 		quoted[i] = quoteIdent(s) + "." + quoteIdent(n)
+		if w := filters[t]; w != "" {
+			quoted[i] += " WHERE (" + w + ")"
+		}
 	}
 	return strings.Join(quoted, ", ")
 }
 
 // EnsurePublication creates the publication, or alters it, so that it
-// covers exactly tables ("schema.table") and publishes the changes of a
-// partitioned table under the partitioned table's name (without that,
-// pgoutput names the partitions and no mapping would match them). A
-// publication that already matches is left alone, so one created by
-// someone else works without owning it.
-func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, tables []string) error {
+// covers exactly tables ("schema.table") with the row filters in filters
+// and publishes the changes of a partitioned table under the partitioned
+// table's name (without that, pgoutput names the partitions and no mapping
+// would match them). A publication that already matches is left alone, so
+// one created by someone else works without owning it.
+func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, tables []string, filters map[string]string) error {
 	pub, err := ReadPublication(ctx, conn, name)
 	if err != nil {
 		return err
 	}
-	cmds := []string{fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", quoteIdent(name), quotedTables(tables))}
+	cmds := []string{fmt.Sprintf("CREATE PUBLICATION %s FOR TABLE %s WITH (publish_via_partition_root = true)", quoteIdent(name), quotedTables(tables, filters))}
 	if pub.Exists {
-		cmds = pub.AlterCommands(name, tables)
+		cmds = pub.AlterCommands(name, tables, filters)
 	}
 	for _, sql := range cmds {
 		if _, err := conn.Exec(ctx, sql); err != nil {

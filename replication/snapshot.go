@@ -65,6 +65,9 @@ func ReadChunk(ctx context.Context, q querier, info *TableInfo, key []string, af
 		keyCols[i] = quoteIdent(k)
 		conds[i] = keyCols[i] + " IS NOT NULL"
 	}
+	if info.Filter != "" {
+		conds = append(conds, "("+info.Filter+")")
+	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
 	if after != nil {
 		casts, err := info.keyCasts(key)
@@ -94,6 +97,9 @@ func ReadNullKeys(ctx context.Context, q querier, info *TableInfo, key []string,
 		conds[i] = quoteIdent(k) + " IS NULL"
 	}
 	where := "(" + strings.Join(conds, " OR ") + ")"
+	if info.Filter != "" {
+		where += " AND (" + info.Filter + ")"
+	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}}
 	if after != "" {
 		where += " AND ctid > $1::tid"

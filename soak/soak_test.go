@@ -70,8 +70,9 @@ func TestSoak(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/replicator-cdc/replicator/cmd/replicator").CombinedOutput(); err != nil {
 		t.Fatalf("build the daemon: %v\n%s", err, out)
 	}
-	cluster := pgtest.Start(t)
+	cluster := pgtest.Start(t, pgtest.Options{Settings: map[string]string{"wal_sender_timeout": walSenderTimeout.String()}})
 	dsn := cluster.NewDatabase(t)
+	proxy, daemonDSN := behindProxy(t, dsn)
 	admin := func() *pgx.Conn {
 		var lastErr error
 		for range 100 {
@@ -114,7 +115,7 @@ func TestSoak(t *testing.T) {
 
 	listen := freeAddr(t)
 	configPath := filepath.Join(dir, "replicator.yaml")
-	config := fmt.Sprintf(configTemplate, dsn, filepath.Join(dir, "state"), listen, lark.URL(), bots.URL())
+	config := fmt.Sprintf(configTemplate, daemonDSN, filepath.Join(dir, "state"), listen, lark.URL(), bots.URL())
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +200,15 @@ func TestSoak(t *testing.T) {
 	wait(10 * time.Second)
 	terminateConnections()
 	wait(15 * time.Second)
+	t.Logf("soak: network to PostgreSQL frozen for %s (dead-peer bound %s)", frozenFor, walSenderTimeout)
+	_, reconnectsBefore, _ := d.figures()
+	proxy.Freeze()
+	wait(frozenFor)
+	proxy.Thaw()
+	wait(20 * time.Second)
+	if _, n, _ := d.figures(); n <= reconnectsBefore {
+		fail("the daemon did not drop the frozen connection: no reconnect during or after the freeze")
+	}
 	t.Logf("soak: kill -9 of the daemon, and an immediate PostgreSQL restart while it is down")
 	d.kill()
 	restartServer("immediate")
@@ -283,8 +293,8 @@ func TestSoak(t *testing.T) {
 			faulted++
 		}
 	}
-	summary += fmt.Sprintf("); target calls %d, %d of them failed by injected faults; daemon restarts %d (kill -9), source reconnects %d, peak RSS %.1f MiB, catch-up %s after the load stopped",
-		calls, faulted, starts-1, reconnects, float64(peak)/1024, catchUp.Round(100*time.Millisecond))
+	summary += fmt.Sprintf("); target calls %d, %d of them failed by injected faults; daemon restarts %d (kill -9), network frozen once for %s (dead-peer bound %s), source reconnects %d, peak RSS %.1f MiB, catch-up %s after the load stopped",
+		calls, faulted, starts-1, frozenFor, walSenderTimeout, reconnects, float64(peak)/1024, catchUp.Round(100*time.Millisecond))
 	t.Log(summary)
 	fmt.Println(summary)
 }

@@ -221,7 +221,7 @@ func (s *Store) save() error {
 	if err := s.docs.Save(StateFile, data); err != nil {
 		// Nothing is acknowledged that is not saved, so stopping here
 		// loses nothing: the next start resumes from the last save.
-		return fmt.Errorf("%w: %w: the state (%s) must be writable, and a state directory have free space (state.dir): free space on its file system, or fix its permissions or what is in the way, then start again; nothing was acknowledged to PostgreSQL past the last saved checkpoint",
+		return fmt.Errorf("%w: %w: the state could not be saved to %s: free space on its file system, or fix its permissions or whatever is in its way (with state.store: postgres, the state table and the role's rights on it), then start again; nothing was acknowledged to PostgreSQL past the last saved checkpoint",
 			ErrStorage, err, s.docs.Where(StateFile))
 	}
 	return nil

@@ -6,14 +6,12 @@ package feishu
 
 import (
 	"fmt"
-	"log/slog"
-	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/replicator-cdc/replicator/internal/setting"
-	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Config is one Feishu target. Zero fields take the defaults noted. The
@@ -91,15 +89,8 @@ func (c *Config) UsesOAuth() bool {
 	return c.OAuth != OAuth{}
 }
 
-// Deps are the writer's collaborators; all optional.
-type Deps struct {
-	Logger     *slog.Logger
-	Metrics    *metrics.Target
-	HTTPClient *http.Client
-	// TableHealth is told when a table starts failing as a whole (its
-	// writes wait) and, with a nil error, when it recovers.
-	TableHealth func(table string, err error)
-}
+// Deps are the writer's collaborators, the same for every target writer.
+type Deps = apicall.Deps
 
 // WriteScope is the scope record writes need.
 const WriteScope = "app_engine:workspace.table.record:write"

@@ -6,11 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/targets/feishu"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 	"github.com/replicator-cdc/replicator/targets/writertest"
 )
+
+// columnTypes gives each suite column the PostgreSQL type a Feishu table
+// would have, so that the fake coerces values as the real API does.
+var columnTypes = writertest.Types[string]{Int: "bigint", Text: "text", Float: "double precision", Bool: "boolean"}
 
 // TestConformance runs the behaviour every writer shares against the
 // Feishu writer and its fake.
@@ -20,87 +26,30 @@ func TestConformance(t *testing.T) {
 
 type conformance struct{}
 
-var _ writertest.Harness = conformance{}
-
-// columnTypes gives each suite column the PostgreSQL type a Feishu table
-// would have, so that the fake coerces values as the real API does.
-var columnTypes = map[writertest.Type]string{
-	writertest.TypeInt:   "bigint",
-	writertest.TypeText:  "text",
-	writertest.TypeFloat: "double precision",
-	writertest.TypeBool:  "boolean",
-}
-
 func (conformance) New(t *testing.T, opts writertest.Options, tables ...string) writertest.Target {
 	t.Helper()
 	// No rate limit on the fake and a fast-retrying writer: the suite
 	// checks what the writer does, not how long it waits.
-	limit := -1
-	if opts.RateLimit > 0 {
-		limit = opts.RateLimit
-	}
-	fake := feishufake.New(feishufake.Options{RequestsPerSecond: limit, Seed: 5})
+	fake := feishufake.New(feishufake.Options{RequestsPerSecond: opts.FakeLimit(), Jitter: opts.Jitter, Seed: 5})
 	t.Cleanup(fake.Close)
-	cols := make([]feishufake.Column, len(writertest.Columns))
-	for i, c := range writertest.Columns {
-		cols[i] = feishufake.Column{Name: c.Name, DataType: columnTypes[c.Type], IsUnique: c.Name == "id", AllowNull: c.Name != "id"}
-	}
-	for _, name := range tables {
-		if err := fake.AddTable(name, cols); err != nil {
-			t.Fatal(err)
-		}
-	}
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	t.Cleanup(client.CloseIdleConnections)
-	rate := opts.RequestsPerSecond
-	if rate == 0 {
-		rate = 1000
-	}
+	cols := writertest.FakeColumns(func(c writertest.Column) feishufake.Column {
+		return feishufake.Column{Name: c.Name, DataType: columnTypes.Of(c.Type), IsUnique: c.Name == "id", AllowNull: c.Name != "id"}
+	})
+	writertest.AddTables(t, func(name string) error { return fake.AddTable(name, cols) }, tables...)
 	w, err := feishu.New(feishu.Config{
 		Name: "lark", BaseURL: fake.URL(), WorkspaceID: fake.Options().WorkspaceID,
-		UserAccessToken: fake.AccessToken(), RequestsPerSecond: rate, RequestTimeout: 2 * time.Second,
+		UserAccessToken: fake.AccessToken(), RequestsPerSecond: opts.RequestsPerSecond, RequestTimeout: 2 * time.Second,
+		MaxBatchRows: opts.MaxBatchRows, MaxConcurrentRequests: opts.MaxConcurrentRequests,
 		RetryMin: time.Millisecond, RetryMax: 20 * time.Millisecond,
-	}, feishu.Deps{HTTPClient: client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &feishuTarget{fake: fake, w: w}
+	}, feishu.Deps{HTTPClient: opts.HTTPClient})
+	require.NoError(t, err)
+	return &feishuTarget{Adapter: writertest.NewAdapter(w, fake, feishufake.FaultServerError, feishufake.FaultDrop,
+		feishufake.FaultLostAnswer, feishufake.FaultThrottle, feishufake.FaultThrottleLate), fake: fake}
 }
 
 type feishuTarget struct {
+	writertest.Adapter[feishufake.Fault]
 	fake *feishufake.Server
-	w    *feishu.Writer
-}
-
-func (f *feishuTarget) Writer() replicator.Writer { return f.w }
-
-// MaxBatchRows is the writer's default, the API's limit.
-func (f *feishuTarget) MaxBatchRows() int { return 500 }
-
-func (f *feishuTarget) Rows(table string) []map[string]any { return f.fake.Rows(table) }
-
-var feishuFaults = map[writertest.Fault]feishufake.Fault{
-	writertest.FaultServerError:  feishufake.FaultServerError,
-	writertest.FaultDrop:         feishufake.FaultDrop,
-	writertest.FaultLostAnswer:   feishufake.FaultLostAnswer,
-	writertest.FaultThrottle:     feishufake.FaultThrottle,
-	writertest.FaultThrottleLate: feishufake.FaultThrottleLate,
-}
-
-func mapFaults(faults []writertest.Fault) []feishufake.Fault {
-	out := make([]feishufake.Fault, len(faults))
-	for i, f := range faults {
-		out[i] = feishuFaults[f]
-	}
-	return out
-}
-
-func (f *feishuTarget) InjectFaults(faults ...writertest.Fault) {
-	f.fake.InjectFaults(mapFaults(faults)...)
-}
-
-func (f *feishuTarget) SetFaultRate(p float64, faults ...writertest.Fault) {
-	f.fake.SetFaultRate(p, mapFaults(faults)...)
 }
 
 // Poison is a text value for the double precision column: PostgreSQL's
@@ -108,6 +57,9 @@ func (f *feishuTarget) SetFaultRate(p float64, faults ...writertest.Fault) {
 func (f *feishuTarget) Poison(*testing.T) replicator.Field {
 	return replicator.Field{Name: "score", Value: replicator.Value{Kind: replicator.KindText, Raw: []byte("not a number")}}
 }
+
+// MaxBatchRows is the writer's default, the API's limit.
+func (f *feishuTarget) MaxBatchRows() int { return 500 }
 
 func (f *feishuTarget) WriteRequests() int {
 	n := 0

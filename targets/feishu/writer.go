@@ -73,9 +73,13 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		tokens = o
 	}
 	w.tokens = tokens
+	limiter := deps.Limiter
+	if limiter == nil {
+		limiter = apicall.NewLimiter(cfg.RequestsPerSecond)
+	}
 	w.api = apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("feishu target %q", cfg.Name), HTTP: w.http,
-		Limiter: apicall.NewLimiter(cfg.RequestsPerSecond), Credential: tokens, Metrics: w.m, Log: w.log,
+		Limiter: limiter, Credential: tokens, Metrics: w.m, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
 		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})

@@ -2,8 +2,6 @@ package gptbots
 
 import (
 	"fmt"
-	"log/slog"
-	"net/http"
 	"time"
 
 	// Embedded zone data, because a minimal container without
@@ -11,7 +9,7 @@ import (
 	_ "time/tzdata"
 
 	"github.com/replicator-cdc/replicator/internal/setting"
-	"github.com/replicator-cdc/replicator/metrics"
+	"github.com/replicator-cdc/replicator/targets/apicall"
 )
 
 // Defaults for zero Config fields.
@@ -68,19 +66,8 @@ type Config struct {
 	MaxRetries int
 }
 
-// Deps are the writer's collaborators.
-type Deps struct {
-	// Logger defaults to discarding.
-	Logger *slog.Logger
-	// Metrics defaults to series on a private registry.
-	Metrics *metrics.Target
-	// HTTPClient defaults to a client with its own transport; per-call
-	// timeouts come from Config.RequestTimeout either way.
-	HTTPClient *http.Client
-	// TableHealth is told when a table starts failing as a whole (its
-	// writes wait) and, with a nil error, when it recovers.
-	TableHealth func(table string, err error)
-}
+// Deps are the writer's collaborators, the same for every target writer.
+type Deps = apicall.Deps
 
 // DefaultConfig returns the configuration of a target named name with every
 // default applied; settings decoded over it replace the defaults.

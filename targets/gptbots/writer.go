@@ -72,9 +72,13 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	}
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	w.header = http.Header{"Authorization": {"Bearer " + cfg.APIKey}, "Content-Type": {"application/json"}}
+	limiter := deps.Limiter
+	if limiter == nil {
+		limiter = apicall.NewLimiter(cfg.RequestsPerSecond)
+	}
 	w.api = apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("gptbots target %q", cfg.Name), HTTP: w.client,
-		Limiter: apicall.NewLimiter(cfg.RequestsPerSecond), Metrics: w.metrics, Log: w.log,
+		Limiter: limiter, Metrics: w.metrics, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, MaxRetries: cfg.MaxRetries,
 		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})

@@ -123,6 +123,14 @@ func KeyOf(key []replicator.Field) string {
 	return string(b)
 }
 
+// Empty deletes every row of a table (on_truncate: empty).
+func (w *Writer) Empty(_ context.Context, spec replicator.TableSpec) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.tables[spec.Table])
+	return nil
+}
+
 // Rows returns a copy of a table's rows by KeyOf.
 func (w *Writer) Rows(table string) map[string]Row {
 	w.mu.Lock()

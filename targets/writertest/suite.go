@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 		{"ContextCancelStopsWrite", testContextCancel},
 		{"ContextCancelWhileRateLimited", testCancelWhileRateLimited},
 		{"QuotaExactUnderConcurrency", testQuotaExact},
+		{"ConcurrentWritesShareRequestBound", testRequestBound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,9 +62,10 @@ func Spec(table string) replicator.TableSpec {
 
 // env is one case's target with its tables prepared.
 type env struct {
-	t  *testing.T
-	tg Target
-	w  replicator.Writer
+	t      *testing.T
+	tg     Target
+	w      replicator.Writer
+	flight *inFlight
 }
 
 func start(t *testing.T, h Harness, tables ...string) *env {
@@ -73,7 +75,7 @@ func start(t *testing.T, h Harness, tables ...string) *env {
 
 func startWith(t *testing.T, h Harness, opts Options, tables ...string) *env {
 	t.Helper()
-	tg := h.New(t, opts, tables...)
+	tg, flight := newTarget(t, h, opts, tables...)
 	specs := make([]replicator.TableSpec, len(tables))
 	for i, name := range tables {
 		specs[i] = Spec(name)
@@ -83,7 +85,7 @@ func startWith(t *testing.T, h Harness, opts Options, tables ...string) *env {
 	if err := tg.Writer().Prepare(ctx, specs); err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
-	return &env{t: t, tg: tg, w: tg.Writer()}
+	return &env{t: t, tg: tg, w: tg.Writer(), flight: flight}
 }
 
 // write applies recs as one batch; an error fails the case.
@@ -268,7 +270,7 @@ func randomBatch(rng *rand.Rand, ids, size int) []replicator.Record {
 // Prepare checks every table before anything is written, and its error
 // names the table the user must fix.
 func testPrepareMissingTable(t *testing.T, h Harness) {
-	tg := h.New(t, Options{}, "present")
+	tg, _ := newTarget(t, h, Options{}, "present")
 	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 	defer cancel()
 	err := tg.Writer().Prepare(ctx, []replicator.TableSpec{Spec("present"), Spec("absent")})

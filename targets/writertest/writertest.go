@@ -14,8 +14,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 )
@@ -93,12 +95,25 @@ var Columns = []Column{
 // Options is what a case needs of the writer beyond the harness's fast
 // defaults.
 type Options struct {
-	// RequestsPerSecond is the writer's own rate limit; 0 leaves it to
-	// the harness, which should make it high.
+	// HTTPClient is the client the writer must send every request with;
+	// the suite sets it, to count the requests in flight.
+	HTTPClient *http.Client
+	// RequestsPerSecond is the writer's own rate limit; the suite sets
+	// it, high unless the case names one.
 	RequestsPerSecond float64
 	// RateLimit makes the fake enforce, like the real API, at most this
-	// many requests in any sliding second; 0 leaves the fake unlimited.
+	// many requests in any sliding second; 0 leaves the fake unlimited
+	// (see FakeLimit).
 	RateLimit int
+	// MaxConcurrentRequests is the writer's bound on requests in flight;
+	// 0 leaves the writer's default.
+	MaxConcurrentRequests int
+	// MaxBatchRows is the most upserts the writer puts in one request; 0
+	// leaves the writer's default, the one Target.MaxBatchRows reports.
+	MaxBatchRows int
+	// Jitter makes the fake delay each write by a random part of up to
+	// this long, so that concurrent requests overlap; 0 for none.
+	Jitter time.Duration
 }
 
 // Quota is what the fake saw of the rate limit, counted from the arrival
@@ -116,10 +131,11 @@ type Quota struct {
 // Harness connects the suite to one writer implementation.
 type Harness interface {
 	// New starts a fresh fake holding the named tables, each with
-	// Columns, and returns a writer wired to it, not yet prepared. The
-	// fake must not rate-limit and the writer should retry fast (a
+	// Columns, and returns a writer wired to it, not yet prepared, that
+	// sends with opts.HTTPClient and keeps to opts. The fake must not
+	// rate-limit unless opts say so, and the writer should retry fast (a
 	// millisecond or so), so that the suite runs in seconds; the harness
-	// stops both when t ends.
+	// stops both when t ends. Adapter holds what every Target shares.
 	New(t *testing.T, opts Options, tables ...string) Target
 }
 
@@ -127,7 +143,8 @@ type Harness interface {
 type Target interface {
 	// Writer is the writer under test.
 	Writer() replicator.Writer
-	// MaxBatchRows is the most upserts the writer puts in one request.
+	// MaxBatchRows is the most upserts the writer puts in one request by
+	// default.
 	MaxBatchRows() int
 	// Rows returns the fake's rows of a table as stored, one map per row
 	// from column name to value: nil, bool, string, json.Number, int64 or
