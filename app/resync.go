@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,8 +27,9 @@ import (
 // key-ordered chunk is read on a connection of its own between a low and a
 // high watermark in the WAL, and the stream writes it when it meets the
 // high one (pipeline.Resyncs decides which rows the stream's own changes
-// make stale). It runs for one attempt: a restart starts unfinished
-// resyncs over, from the table's first key.
+// make stale). A fanned-out table is read once for all its mappings. It
+// runs for one attempt: a restart starts unfinished resyncs over, from the
+// table's first key.
 type resyncer struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -36,13 +39,15 @@ type resyncer struct {
 	store     *state.Store
 	monitor   *monitor.Monitor
 	types     mapping.Types
-	tables    map[string]sourceTable
+	tables    map[string][]sourceTable // by source: every mapping of it
 	logger    *slog.Logger
 	resyncs   *pipeline.Resyncs
 	afterRead func(source string, chunk int)
-	// run tells this attempt's watermarks from those of an earlier one that
-	// the stream may replay.
+	// run tells this attempt's watermarks from those of an earlier one
+	// that the stream may replay.
 	run string
+	// marks numbers the watermark pairs, across tables and attempts.
+	marks atomic.Int64
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -52,18 +57,18 @@ func newResyncer(ctx context.Context, cfg *config.Config, store *state.Store, mo
 	ctx, cancel := context.WithCancel(ctx)
 	rs := &resyncer{
 		ctx: ctx, cancel: cancel, dsn: cfg.Source.DSN, chunkRows: max(cfg.Pipeline.SnapshotChunkRows, 1),
-		store: store, monitor: mon, types: types, tables: map[string]sourceTable{}, logger: deps.Logger, afterRead: deps.AfterResyncRead,
+		store: store, monitor: mon, types: types, tables: map[string][]sourceTable{}, logger: deps.Logger, afterRead: deps.AfterResyncRead,
 		run: strconv.FormatInt(time.Now().UnixNano(), 36), running: map[string]bool{},
 	}
 	for _, t := range tables {
-		rs.tables[t.rule.Source] = t
+		rs.tables[t.rule.Source] = append(rs.tables[t.rule.Source], t)
 	}
 	rs.resyncs = &pipeline.Resyncs{OnRequest: rs.start, OnDone: rs.done}
 	return rs
 }
 
 // resume starts the resyncs an earlier run left unfinished, and those of
-// mappings added since (markNewMappings).
+// mappings added since (markNewMappings). It runs before the stream does.
 func (rs *resyncer) resume() {
 	for name, p := range rs.store.Tables() {
 		if p.Online && !p.Done {
@@ -79,9 +84,10 @@ func (rs *resyncer) stop() {
 }
 
 // start begins an online resync of source unless one runs. It runs on the
-// stream's goroutine (a request met in the stream) and does not block.
+// stream's goroutine (a request met in the stream, or resume before the
+// stream starts) and does not block.
 func (rs *resyncer) start(source string) {
-	t, ok := rs.tables[source]
+	ts, ok := rs.tables[source]
 	if !ok {
 		rs.logger.Warn("online resync requested for a table that is not mapped; ignored", "table", source)
 		return
@@ -96,21 +102,23 @@ func (rs *resyncer) start(source string) {
 		rs.logger.Error("online resync not started", "table", source, "error", err)
 		return
 	}
+	rs.resyncs.Track(source)
 	rs.running[source] = true
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
-		rs.keepCopying(t)
+		rs.keepCopying(ts)
 	}()
 }
 
 // keepCopying retries a failed copy from the start until it is done or the
 // attempt ends.
-func (rs *resyncer) keepCopying(t sourceTable) {
-	logger := rs.logger.With("table", t.rule.Source, "target", t.rule.Target)
+func (rs *resyncer) keepCopying(ts []sourceTable) {
+	t := ts[0]
+	logger := rs.logger.With("table", t.rule.Source)
 	for failures := 0; ; failures++ {
-		logger.Info("online resync: copying the table beside the stream", "estimated_rows", t.info.EstimatedRows)
-		err := rs.copy(t)
+		logger.Info("online resync: copying the table beside the stream", "mappings", len(ts), "estimated_rows", t.info.EstimatedRows)
+		err := rs.copy(ts)
 		if err == nil || rs.ctx.Err() != nil {
 			return
 		}
@@ -123,32 +131,40 @@ func (rs *resyncer) keepCopying(t sourceTable) {
 	}
 }
 
-// copy reads the table chunk by chunk and hands each chunk to the stream,
-// waiting until it is in the pipeline (which paces it like any change).
-func (rs *resyncer) copy(t sourceTable) error {
+// copy reads the table chunk by chunk, in its first mapping's key order,
+// and hands each chunk to the stream. The next chunk is read only once the
+// stream has acknowledged everything up to this one's high watermark: the
+// copy takes the target's quota only where the stream leaves it room, and
+// the other tables' changes never queue behind more than one chunk.
+func (rs *resyncer) copy(ts []sourceTable) error {
 	ctx := rs.ctx
 	conn, err := replication.ConnectSQL(ctx, rs.dsn)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	compiled, err := mapping.Compile(t.rule, &t.info.Relation, rs.types, rs.logger)
-	if err != nil {
+	compiled := make([]*mapping.Table, len(ts))
+	for i, t := range ts {
+		if compiled[i], err = mapping.Compile(t.rule, &t.info.Relation, rs.types, rs.logger); err != nil {
+			return err
+		}
+	}
+	if err := awaitOlderWriters(ctx, conn, rs.logger); err != nil {
 		return err
 	}
-	source := t.rule.Source
+	info, source := ts[0].info, ts[0].rule.Source
 	var after [][]byte
 	var rows int64
 	for seq := 1; ; seq++ {
-		id := fmt.Sprintf("%s %s-%d", source, rs.run, seq)
+		id := fmt.Sprintf("%s %s-%d", source, rs.run, rs.marks.Add(1))
 		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "low "+id); err != nil {
 			return err
 		}
-		chunk, visible, err := readResyncChunk(ctx, conn, t.info, compiled, after, rs.chunkRows)
+		chunk, visible, err := readResyncChunk(ctx, conn, info, compiled, after, rs.chunkRows)
 		if err != nil {
 			return err
 		}
-		c := &pipeline.ResyncChunk{Table: compiled, Rows: chunk, Visible: visible, Last: len(chunk) < rs.chunkRows, Emitted: make(chan struct{})}
+		c := &pipeline.ResyncChunk{Tables: compiled, Rows: chunk, Visible: visible, Last: len(chunk) < rs.chunkRows, Emitted: make(chan struct{})}
 		rs.resyncs.Offer(id, c)
 		if rs.afterRead != nil {
 			rs.afterRead(source, seq)
@@ -161,12 +177,63 @@ func (rs *resyncer) copy(t sourceTable) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if err := rs.awaitAcknowledged(c.At); err != nil {
+			return err
+		}
 		rows += int64(len(chunk))
-		rs.monitor.ResyncProgress(source, rows, max(t.info.EstimatedRows, rows), seq, false)
+		rs.monitor.ResyncProgress(source, rows, max(info.EstimatedRows, rows), seq, false)
 		if c.Last {
 			return nil
 		}
-		after = compiled.KeyText(chunk[len(chunk)-1])
+		after = compiled[0].KeyText(chunk[len(chunk)-1])
+	}
+}
+
+// awaitAcknowledged waits until the stream acknowledged at: the chunk and
+// every change before it are written.
+func (rs *resyncer) awaitAcknowledged(at replicator.LSN) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for rs.resyncs.Acknowledged() < at {
+		select {
+		case <-rs.ctx.Done():
+			return rs.ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// awaitOlderWriters waits until every transaction that was writing when
+// the resync began has ended. The stream follows the table's changes from
+// the start of the resync on (Resyncs.Track); a transaction that committed
+// before that start is then visible to every chunk's read. Without the
+// wait, one whose commit record was already in the WAL, and so streamed
+// untracked, could still be invisible to the first chunk's snapshot (a
+// commit shows in the snapshots only after its record is written), and
+// that chunk would write back the row as it was before.
+func awaitOlderWriters(ctx context.Context, conn *pgx.Conn, logger *slog.Logger) error {
+	older, _, err := replication.CurrentSnapshot(ctx, conn)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	logged := false
+	for {
+		now, _, err := replication.CurrentSnapshot(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(older.Xip, now.Running) {
+			return nil
+		}
+		if !logged && time.Since(start) > 10*time.Second {
+			logged = true
+			logger.Warn("online resync: waiting for transactions that were writing when it began to end", "running_since_snapshot", older.String())
+		}
+		if err := backoff.Sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
 	}
 }
 
@@ -175,9 +242,8 @@ func (rs *resyncer) done(source string) error {
 	rs.mu.Lock()
 	delete(rs.running, source)
 	rs.mu.Unlock()
-	snap := rs.monitor.Snapshot()
 	var rows int64
-	for _, t := range snap.Tables {
+	for _, t := range rs.monitor.Snapshot().Tables {
 		if t.Source == source {
 			rows = t.SnapshotRows
 		}
@@ -201,7 +267,7 @@ func emitResyncMessage(ctx context.Context, conn *pgx.Conn, prefix, content stri
 // readResyncChunk reads a chunk in a repeatable-read transaction together
 // with the snapshot it read in, which tells the stream which changes the
 // chunk holds.
-func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.TableInfo, t *mapping.Table, after [][]byte, limit int) (rows [][]replicator.Cell, visible func(uint32) bool, err error) {
+func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.TableInfo, ts []*mapping.Table, after [][]byte, limit int) (rows [][]replicator.Cell, visible func(uint32) bool, err error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, nil, fmt.Errorf("online resync: begin: %w", err)
@@ -215,7 +281,7 @@ func readResyncChunk(ctx context.Context, conn *pgx.Conn, info *replication.Tabl
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err = replication.ReadChunk(ctx, tx, info, t.KeyColumns(), after, limit, t.Mapped)
+	rows, err = replication.ReadChunk(ctx, tx, info, ts[0].KeyColumns(), after, limit, mappedByAny(ts))
 	if err != nil {
 		return nil, nil, err
 	}

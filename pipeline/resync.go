@@ -14,8 +14,8 @@ import (
 // transactional, so each lands in the stream at its own WAL position rather
 // than at some transaction's commit).
 const (
-	// ResyncPrefix marks a chunk's watermarks: "low SOURCE SEQ" before the
-	// chunk is read, "high SOURCE SEQ" after.
+	// ResyncPrefix marks a chunk's watermarks: "low SOURCE RUN-SEQ" before
+	// the chunk is read, "high SOURCE RUN-SEQ" after.
 	ResyncPrefix = "replicator-resync"
 	// ResyncRequestPrefix asks the daemon reading the stream to resync the
 	// source table the content names (replicator resync --table).
@@ -25,23 +25,28 @@ const (
 // ResyncChunk is one key-ordered chunk of a table read between its
 // watermarks, handed to the stream to emit at the high one.
 type ResyncChunk struct {
-	Table *mapping.Table
-	Rows  [][]replicator.Cell
+	// Tables are the source table's mappings (several for a fan-out):
+	// each gets every row.
+	Tables []*mapping.Table
+	Rows   [][]replicator.Cell
 	// Visible says whether the chunk's read saw a transaction's changes.
 	Visible func(xid uint32) bool
 	// Last is the table's final chunk.
 	Last bool
-	// Emitted is closed once the chunk is in the pipeline.
+	// Emitted is closed once the chunk is in the pipeline; At is then the
+	// high watermark's position, acknowledged once its rows are written.
 	Emitted chan struct{}
-	// Kept is how many of Rows went into the pipeline.
+	At      replicator.LSN
+	// Kept is how many records went into the pipeline.
 	Kept int
 }
 
 // Resyncs lets online resyncs (DBLog-style) run beside the stream. A chunk
-// row is dropped when the stream already wrote a newer version of it: its
-// key changed inside the chunk's watermark window, or a transaction the
-// chunk's read did not see changed it. The stream's own change then wins,
-// and everything else is written at the high watermark, in stream order.
+// row is dropped when the stream already wrote a version of it the chunk
+// may not hold: the last change of its key the stream met is inside the
+// chunk's watermark window, or comes from a transaction the chunk's read
+// did not see. The stream's own change then wins, and every other row is
+// written at the high watermark, in stream order with the changes after it.
 type Resyncs struct {
 	// OnRequest starts a resync the stream asked for.
 	OnRequest func(source string)
@@ -50,23 +55,40 @@ type Resyncs struct {
 
 	mu      sync.Mutex
 	offered map[string]*ResyncChunk
+	acked   func() replicator.LSN
 
 	// The stream's goroutine's own.
 	tables  map[string]*resyncWindow
 	settles []resyncSettle
 }
 
+// resyncWindow follows a source table's changes while it is resynced, per
+// mapping (the mappings of a fan-out may have different keys).
 type resyncWindow struct {
 	// changed holds the transaction that last changed each key since the
 	// resync began, until a chunk's read saw it.
-	changed  map[string]uint32
-	inWindow map[string]bool
+	changed  map[*mapping.Rule]map[string]uint32
+	inWindow map[*mapping.Rule]map[string]bool
 	open     bool
 }
 
 type resyncSettle struct {
 	at     replicator.LSN
 	source string
+}
+
+// Track starts following source's changes for a resync about to begin. It
+// runs on the stream's goroutine, before the resync writes its first
+// watermark: every change the stream meets from here on is remembered, so
+// one that committed before a chunk's low watermark yet was not visible to
+// its read still wins over the chunk.
+func (r *Resyncs) Track(source string) {
+	if r.tables == nil {
+		r.tables = map[string]*resyncWindow{}
+	}
+	if r.tables[source] == nil {
+		r.tables[source] = &resyncWindow{changed: map[*mapping.Rule]map[string]uint32{}}
+	}
 }
 
 // Offer hands the stream the chunk it emits at the high watermark id.
@@ -87,6 +109,18 @@ func (r *Resyncs) take(id string) *ResyncChunk {
 	return c
 }
 
+// Acknowledged is the stream's acknowledged position (0 before the stream
+// runs); safe from any goroutine.
+func (r *Resyncs) Acknowledged() replicator.LSN {
+	r.mu.Lock()
+	acked := r.acked
+	r.mu.Unlock()
+	if acked == nil {
+		return 0
+	}
+	return acked()
+}
+
 // noteChange remembers a streamed change of a table being resynced.
 func (r *Resyncs) noteChange(t *mapping.Table, rec *replicator.Record, xid uint32) {
 	if r == nil || len(r.tables) == 0 {
@@ -97,10 +131,31 @@ func (r *Resyncs) noteChange(t *mapping.Table, rec *replicator.Record, xid uint3
 		return
 	}
 	k := rec.KeyString()
-	w.changed[k] = xid
-	if w.open {
-		w.inWindow[k] = true
+	changed := w.changed[t.Rule]
+	if changed == nil {
+		changed = map[string]uint32{}
+		w.changed[t.Rule] = changed
 	}
+	changed[k] = xid
+	if w.open {
+		in := w.inWindow[t.Rule]
+		if in == nil {
+			in = map[string]bool{}
+			w.inWindow[t.Rule] = in
+		}
+		in[k] = true
+	}
+}
+
+// stale says whether the stream met a change of rec's key that the chunk
+// may not hold.
+func (w *resyncWindow) stale(t *mapping.Table, rec *replicator.Record, visible func(uint32) bool) bool {
+	k := rec.KeyString()
+	if w.inWindow[t.Rule][k] {
+		return true
+	}
+	xid, ok := w.changed[t.Rule][k]
+	return ok && !visible(xid)
 }
 
 // settle reports the tables whose last chunk is acknowledged.
@@ -134,35 +189,34 @@ func (s *StreamSink) resyncMessage(m *replicator.Message) error {
 	}
 	kind, id, ok := strings.Cut(string(m.Content), " ")
 	source, _, _ := strings.Cut(id, " ")
-	if !ok {
+	w := r.tables[source]
+	if !ok || w == nil {
+		// A watermark of a resync this process did not start (replayed
+		// after a restart, which starts the resync over).
 		return nil
 	}
-	if r.tables == nil {
-		r.tables = map[string]*resyncWindow{}
-	}
-	w := r.tables[source]
 	switch kind {
 	case "low":
-		if w == nil {
-			w = &resyncWindow{changed: map[string]uint32{}}
-			r.tables[source] = w
-		}
-		w.open, w.inWindow = true, map[string]bool{}
+		w.open, w.inWindow = true, map[*mapping.Rule]map[string]bool{}
 	case "high":
 		c := r.take(id)
-		if c == nil || w == nil {
-			// A watermark of a resync this process did not start (replayed
-			// after a restart, which starts the resync over).
+		if c == nil {
+			// Replayed after a restart: the chunk is read again.
+			w.open, w.inWindow = false, nil
 			return nil
 		}
+		c.At = m.LSN
 		defer close(c.Emitted)
-		if err := s.emitChunk(w, c, m.LSN); err != nil {
+		err := s.emitChunk(w, c, m.LSN)
+		w.open, w.inWindow = false, nil
+		if err != nil {
 			return err
 		}
-		w.open, w.inWindow = false, nil
-		for k, xid := range w.changed {
-			if c.Visible(xid) {
-				delete(w.changed, k)
+		for _, changed := range w.changed {
+			for k, xid := range changed {
+				if c.Visible(xid) {
+					delete(changed, k)
+				}
 			}
 		}
 		if c.Last {
@@ -173,31 +227,41 @@ func (s *StreamSink) resyncMessage(m *replicator.Message) error {
 	return nil
 }
 
+// emitChunk adds the chunk's rows the stream did not make stale, as one
+// unit ending at the high watermark, which a drain then waits for like a
+// commit.
 func (s *StreamSink) emitChunk(w *resyncWindow, c *ResyncChunk, at replicator.LSN) error {
 	s.p.Begin(s.tracker, time.Now())
 	for _, cells := range c.Rows {
-		rec, err := c.Table.Upsert(cells, at)
-		if row, ok := errors.AsType[*mapping.RowError](err); ok {
-			if err := s.p.Reject(c.Table, row.Rejection); err != nil {
+		for _, t := range c.Tables {
+			rec, err := t.Upsert(cells, at)
+			if row, ok := errors.AsType[*mapping.RowError](err); ok {
+				if err := s.p.Reject(t, row.Rejection); err != nil {
+					return err
+				}
+				continue
+			}
+			if err != nil {
 				return err
 			}
-			continue
+			if w.stale(t, &rec, c.Visible) {
+				continue
+			}
+			if err := s.p.Add(s.ctx, t, rec); err != nil {
+				return err
+			}
+			c.Kept++
 		}
-		if err != nil {
-			return err
-		}
-		k := rec.KeyString()
-		if xid, ok := w.changed[k]; w.inWindow[k] || (ok && !c.Visible(xid)) {
-			continue
-		}
-		if err := s.p.Add(s.ctx, c.Table, rec); err != nil {
-			return err
-		}
-		c.Kept++
 	}
 	s.p.Commit(at)
+	s.lastCommit = at
 	return nil
 }
 
 // Resync lets the sink run online resyncs.
-func (s *StreamSink) Resync(r *Resyncs) { s.resync = r }
+func (s *StreamSink) Resync(r *Resyncs) {
+	s.resync = r
+	r.mu.Lock()
+	r.acked = s.tracker.Acknowledged
+	r.mu.Unlock()
+}
