@@ -92,6 +92,8 @@ type DaemonStatus struct {
 // DaemonTable is the part of the daemon's table figures status shows.
 type DaemonTable struct {
 	Source        string `json:"source"`
+	Target        string `json:"target"`
+	Table         string `json:"table"`
 	SnapshotRows  int64  `json:"snapshot_rows"`
 	SnapshotTotal int64  `json:"snapshot_total"`
 	Resyncing     bool   `json:"resyncing,omitempty"`
@@ -156,7 +158,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	progress := store.Tables()
 	for _, m := range cfg.Mappings {
 		p := progress[m.Source]
-		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done, Resync: resyncText(r.Daemon, m.Source)})
+		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done, Resync: resyncText(r.Daemon, m)})
 	}
 	for _, name := range []string{state.RotatedDeadLetterFile, state.DeadLetterFile} {
 		n, err := countLines(filepath.Join(cfg.State.Dir, name))
@@ -319,13 +321,13 @@ func teardown(ctx context.Context, cfg *config.Config, store *state.Store) ([]st
 	return done, nil
 }
 
-// resyncText describes the online resync of source the daemon reports.
-func resyncText(d *DaemonStatus, source string) string {
+// resyncText describes the online resync of mapping m the daemon reports.
+func resyncText(d *DaemonStatus, m *config.Mapping) string {
 	if d == nil {
 		return ""
 	}
 	for _, t := range d.Tables {
-		if t.Source == source && t.Resyncing {
+		if t.Source == m.Source && t.Target == m.Target && t.Table == m.Table && t.Resyncing {
 			return fmt.Sprintf("online resync: %d of ~%d rows copied, chunk %d", t.SnapshotRows, t.SnapshotTotal, t.ResyncChunk)
 		}
 	}
