@@ -152,6 +152,7 @@ func waitFake(t *testing.T, e *env, fake *feishufake.Server, table string, timeo
 // big, inserts and updates in other.
 type load struct {
 	stop    chan struct{}
+	halt    sync.Once
 	done    sync.WaitGroup
 	changes atomic.Int64
 }
@@ -159,6 +160,9 @@ type load struct {
 func startLoad(t *testing.T, e *env, rows int, otherFrom int64) *load {
 	l := &load{stop: make(chan struct{})}
 	conn := mustConnect(t, e.dsn)
+	// Registered after the connection's cleanup, so it runs first: a test
+	// that fails midway stops the load before its connection closes.
+	t.Cleanup(func() { l.finish() })
 	l.done.Add(1)
 	go func() {
 		defer l.done.Done()
@@ -198,7 +202,7 @@ func startLoad(t *testing.T, e *env, rows int, otherFrom int64) *load {
 }
 
 func (l *load) finish() int64 {
-	close(l.stop)
+	l.halt.Do(func() { close(l.stop) })
 	l.done.Wait()
 	return l.changes.Load()
 }
@@ -474,5 +478,45 @@ func TestOnlineResyncFanOut(t *testing.T) {
 	}
 	require.Equal(t, []string{"big", "big2"}, resynced, "each mapping's row shows the finished copy")
 	converged(t, e, mon, fake, map[string][]string{"big": {"big", "v", "n"}, "big2": {"big", "v", "n"}})
+	require.NoError(t, daemon.stop())
+}
+
+// A transaction that was writing when the resync began ends before the
+// first chunk is read: the stream follows the table only from the
+// resync's start, so a commit streamed just before it must be visible to
+// every chunk's read (see awaitOlderWriters).
+func TestOnlineResyncWaitsForOlderWriters(t *testing.T) {
+	const rows = 1000
+	e := newEnv(t, onlineSchema)
+	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
+	fake, targets := onlineFake(t)
+	cfg := e.configWithTargets(targets, bigMapping+otherMapping)
+	mon := monitor.New(prometheus.NewRegistry())
+	var ended atomic.Bool
+	var readEarly atomic.Bool
+	daemon := startResyncHooked(t, e, cfg, mon, func(string, int) {
+		if !ended.Load() {
+			readEarly.Store(true)
+		}
+	})
+
+	writer := mustConnect(t, e.dsn)
+	tx, err := writer.Begin(context.Background())
+	require.NoError(t, err)
+	_, err = tx.Exec(context.Background(), `UPDATE big SET v = 'held', n = 7 WHERE id = 1`)
+	require.NoError(t, err)
+	_, err = app.Resync(context.Background(), cfg, false, []string{"big"})
+	require.NoError(t, err)
+	// Room for a resync that does not wait to read a chunk meanwhile.
+	time.Sleep(2 * time.Second)
+	ended.Store(true)
+	require.NoError(t, tx.Commit(context.Background()))
+
+	testkit.Eventually(t, 5*time.Minute, "the resync", func() bool {
+		st := tableStatus(mon, "public.big")
+		return st.SnapshotDone && !st.Resyncing
+	})
+	require.False(t, readEarly.Load(), "a chunk was read while a transaction older than the resync was still writing")
+	converged(t, e, mon, fake, map[string][]string{"big": {"big", "v", "n"}})
 	require.NoError(t, daemon.stop())
 }

@@ -155,6 +155,7 @@ func (rs *resyncer) copy(ts []sourceTable) error {
 	info, source := ts[0].info, ts[0].rule.Source
 	var after [][]byte
 	var rows int64
+	start, lastLog := time.Now(), time.Now()
 	for seq := 1; ; seq++ {
 		id := fmt.Sprintf("%s %s-%d", source, rs.run, rs.marks.Add(1))
 		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "low "+id); err != nil {
@@ -182,6 +183,11 @@ func (rs *resyncer) copy(ts []sourceTable) error {
 		}
 		rows += int64(len(chunk))
 		rs.monitor.ResyncProgress(source, rows, max(info.EstimatedRows, rows), seq, false)
+		if time.Since(lastLog) >= 5*time.Second {
+			lastLog = time.Now()
+			rs.logger.Info("online resync: progress", "table", source, "rows", rows, "chunk", seq,
+				"rows_per_s", int64(float64(rows)/time.Since(start).Seconds()), "stream_acknowledged", c.At)
+		}
 		if c.Last {
 			return nil
 		}
