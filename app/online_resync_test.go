@@ -385,7 +385,7 @@ func TestOnlineResyncUpdatesInWindowWin(t *testing.T) {
 // A mapping added to the configuration is copied online at the next start:
 // the other table streams while it is copied.
 func TestOnlineResyncOfAddedMapping(t *testing.T) {
-	rows := onlineRows(t) / 2
+	rows := onlineRows(t)
 	e := newEnv(t, onlineSchema)
 	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
 	fake, targets := onlineFake(t)

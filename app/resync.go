@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -210,18 +209,26 @@ func (rs *resyncer) awaitAcknowledged(at replicator.LSN) error {
 	return nil
 }
 
-// awaitOlderWriters waits until every transaction that was writing when
+// awaitOlderWriters waits until every transaction that took its id before
 // the resync began has ended. The stream follows the table's changes from
 // the start of the resync on (Resyncs.Track); a transaction that committed
 // before that start is then visible to every chunk's read. Without the
 // wait, one whose commit record was already in the WAL, and so streamed
 // untracked, could still be invisible to the first chunk's snapshot (a
-// commit shows in the snapshots only after its record is written), and
-// that chunk would write back the row as it was before.
+// commit shows in snapshots only after its record is written), and that
+// chunk would write back the row as it was before.
 func awaitOlderWriters(ctx context.Context, conn *pgx.Conn, logger *slog.Logger) error {
-	older, _, err := replication.CurrentSnapshot(ctx, conn)
+	// An id taken now, in a transaction of its own that ends at once:
+	// every transaction that committed before the resync began has a
+	// smaller one. (A snapshot's xip cannot tell: it leaves out running
+	// transactions at or past its xmax.)
+	var text string
+	if err := conn.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&text); err != nil {
+		return fmt.Errorf("online resync: take a transaction id: %w", err)
+	}
+	mark, err := strconv.ParseUint(text, 10, 64)
 	if err != nil {
-		return err
+		return fmt.Errorf("online resync: transaction id %q: %w", text, err)
 	}
 	start := time.Now()
 	logged := false
@@ -230,12 +237,12 @@ func awaitOlderWriters(ctx context.Context, conn *pgx.Conn, logger *slog.Logger)
 		if err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(older.Xip, now.Running) {
+		if now.Xmin > mark {
 			return nil
 		}
 		if !logged && time.Since(start) > 10*time.Second {
 			logged = true
-			logger.Warn("online resync: waiting for transactions that were writing when it began to end", "running_since_snapshot", older.String())
+			logger.Warn("online resync: waiting for transactions that were writing when it began to end", "oldest", now.Xmin)
 		}
 		if err := backoff.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err

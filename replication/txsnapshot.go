@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -81,12 +80,6 @@ func (s TxSnapshot) Visible(xid uint32) bool {
 		}
 	}
 	return true
-}
-
-// Running reports whether the transaction with full id x was in progress
-// when the snapshot was taken, or began after it.
-func (s TxSnapshot) Running(x uint64) bool {
-	return x >= s.Xmax || (x >= s.Xmin && slices.Contains(s.Xip, x))
 }
 
 // CurrentSnapshot takes a snapshot of the committed transactions and the
