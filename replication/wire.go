@@ -91,11 +91,11 @@ func parseSettingDuration(s string) (time.Duration, error) {
 }
 
 // receive returns the next message from the server, nil when none came
-// within a poll interval. The message is valid until the next receive.
-func (w *Wire) receive() (pgproto3.BackendMessage, error) {
+// within a poll interval from now. The message is valid until the next
+// receive.
+func (w *Wire) receive(now time.Time) (pgproto3.BackendMessage, error) {
 	// Setting the deadline per read would cost a timer update per change;
 	// a poll interval's precision is all that is needed.
-	now := time.Now()
 	if now.Sub(w.deadlineSet) >= pollInterval/4 {
 		if err := w.pg.Conn().SetReadDeadline(now.Add(pollInterval)); err != nil {
 			return nil, fmt.Errorf("%w: set read deadline: %w", ErrStreamLost, err)
