@@ -68,15 +68,3 @@ func TestPlanMatchesGrouping(t *testing.T) {
 		require.Equal(t, wantRej, rej, "seed %d", seed)
 	}
 }
-
-func BenchmarkPlan(b *testing.B) {
-	var recs []replicator.Record
-	for i := range 500 {
-		recs = append(recs, upsertRec(idField(i), field("name", val(replicator.KindText, "n")), field("note", val(replicator.KindText, "x"))))
-	}
-	batch := replicator.Batch{Table: customers, Records: recs}
-	b.ReportAllocs()
-	for b.Loop() {
-		plan(&batch, 500, 4000)
-	}
-}
