@@ -24,6 +24,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
 
@@ -297,10 +298,7 @@ func BenchmarkFeishuStreamVersusRecvlogical(b *testing.B) {
 			require.NoError(b, pprof.StartCPUProfile(f))
 			defer f.Close()
 		}
-		resetPeakRSS(b)
-		cpuBefore := cpuSeconds(b)
-		start := time.Now()
-		daemon := e.start(e.configWithTargets(fmt.Sprintf(`  lark:
+		cfg := e.configWithTargets(fmt.Sprintf(`  lark:
     type: feishu
     base_url: %s
     workspace_id: %s
@@ -310,7 +308,13 @@ func BenchmarkFeishuStreamVersusRecvlogical(b *testing.B) {
     target: lark
     table: wide
     snapshot: false
-`))
+`)
+		// As the replicator command runs it.
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(app.MemoryLimit(cfg)))
+		resetPeakRSS(b)
+		cpuBefore := cpuSeconds(b)
+		start := time.Now()
+		daemon := e.start(cfg)
 		select {
 		case <-sink.done:
 		case <-time.After(20 * time.Minute):
