@@ -28,93 +28,142 @@ func (p *Pipeline) start(routes []Route) {
 	}
 }
 
-// work writes q's batches, several at a time, in queue order: a batch
-// leaves only when none of its keys is in a batch still in flight, and
-// nothing overtakes it meanwhile. So two changes of one key are never in
-// flight together and land in commit order (design invariant 2), while
-// batches of different keys share the latency of the target's answers.
-// Confirmation order does not matter: the tracker acknowledges only the
-// contiguous prefix of confirmed units (invariant 1).
+// node is a batch the dispatcher holds, from the queue until written.
+type node struct {
+	b    *batch
+	keys []uint64
+	// deps counts the earlier batches, waiting or in flight, that share a
+	// key with this one; it leaves when they are all written.
+	deps  int
+	later []*node // the batches whose deps count this one
+}
+
+// dispatcher is one table's scheduling state, owned by its work goroutine.
+type dispatcher struct {
+	seed maphash.Seed
+	// last is the latest batch, waiting or in flight, holding each key.
+	// Keys are tracked by a 64-bit hash: a collision only makes two
+	// batches wait for each other, and numbers are cheaper than strings.
+	last    map[uint64]*node
+	ready   []*node // nothing earlier shares a key: in queue order
+	waiting int     // taken from the queue, not yet in flight
+	running int
+	barrier *node // an emptying of the table, waiting or in flight
+}
+
+// work writes q's batches, several at a time. A batch leaves once every
+// earlier batch sharing a key with it is written; a batch that waits so
+// does not hold back later batches of other keys. So two changes of one
+// key are never in flight together and land in commit order (design
+// invariant 2), while batches of different keys share the latency of the
+// target's answers, also after an outage when a backlog of updates of
+// rows inserted just before arrives. Confirmation order does not matter:
+// the tracker acknowledges only the contiguous prefix of confirmed units
+// (invariant 1).
 func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 	defer p.wg.Done()
-	// Keys are tracked by a 64-bit hash: a collision only makes two
-	// batches wait for each other, and numbers are cheaper to count than
-	// strings.
-	seed := maphash.MakeSeed()
-	inFlight := make(map[uint64]int32)
-	finished := make(chan []uint64, cap(slots)) // the keys of a written batch
-	running := 0
-	settle := func(keys []uint64) {
-		for _, k := range keys {
-			if inFlight[k]--; inFlight[k] == 0 {
-				delete(inFlight, k)
-			}
-		}
-		running--
-	}
+	d := &dispatcher{seed: maphash.MakeSeed(), last: make(map[uint64]*node)}
+	finished := make(chan *node, cap(slots))
 	defer func() {
-		for ; running > 0; settle(<-finished) {
+		for ; d.running > 0; d.finish(<-finished) {
 		}
 	}()
-	for b := range q.queue {
-		keys := make([]uint64, 0, len(b.index))
-		for k := range b.index {
-			keys = append(keys, maphash.String(seed, k))
-		}
+	queue := q.queue
+	for p.ctx.Err() == nil {
 		// Emptying a table (on_truncate: empty) is a barrier: it waits
 		// for every batch before it and holds back every batch after it.
-		for running > 0 && (b.empty || overlaps(keys, inFlight)) {
-			settle(<-finished)
+		in := queue
+		if d.barrier != nil || d.waiting >= queueDepth {
+			in = nil
 		}
-		if !p.acquire(slots, finished, settle) {
-			continue
+		var next *node
+		out := slots
+		switch {
+		case len(d.ready) > 0:
+			next = d.ready[0]
+		case d.barrier != nil && d.waiting == 1 && d.running == 0:
+			next = d.barrier
+		default:
+			out = nil
 		}
-		for _, k := range keys {
-			inFlight[k]++
-		}
-		running++
-		go func() {
-			p.write(q, b)
-			// The slot goes back at once, not when this table's
-			// dispatcher next looks: it may wait for a batch for long,
-			// and the target's other tables need the slot meanwhile.
-			<-slots
-			finished <- keys
-		}()
-		for b.empty && running > 0 {
-			settle(<-finished)
-		}
-	}
-}
-
-// acquire takes a slot of the target, settling finished batches while it
-// waits; it fails once the pipeline stops.
-func (p *Pipeline) acquire(slots chan struct{}, finished chan []uint64, settle func([]uint64)) bool {
-	for {
-		if p.ctx.Err() != nil {
-			return false
+		if queue == nil && d.waiting == 0 && d.running == 0 {
+			return // the queue is closed and nothing is left to write
 		}
 		select {
-		case slots <- struct{}{}:
-			return true
-		case keys := <-finished:
-			settle(keys)
+		case b, ok := <-in:
+			if !ok {
+				queue = nil
+				continue
+			}
+			d.add(b)
+		case out <- struct{}{}:
+			d.launch(next)
+			go func() {
+				p.write(q, next.b)
+				// The slot goes back at once, not when this table's
+				// dispatcher next looks: it may wait for a batch for
+				// long, and the target's other tables need the slot.
+				<-slots
+				finished <- next
+			}()
+		case n := <-finished:
+			d.finish(n)
 		case <-p.ctx.Done():
-			return false
 		}
 	}
 }
 
-func overlaps(keys []uint64, inFlight map[uint64]int32) bool {
-	if len(inFlight) == 0 {
-		return false
+// add takes a batch from the queue: it waits for the latest earlier batch
+// holding each of its keys.
+func (d *dispatcher) add(b *batch) {
+	n := &node{b: b}
+	d.waiting++
+	if b.empty {
+		d.barrier = n
+		return
 	}
-	for _, k := range keys {
-		if _, ok := inFlight[k]; ok {
-			return true
+	n.keys = make([]uint64, 0, len(b.index))
+	for k := range b.index {
+		h := maphash.String(d.seed, k)
+		n.keys = append(n.keys, h)
+		if prev := d.last[h]; prev != nil && (len(prev.later) == 0 || prev.later[len(prev.later)-1] != n) {
+			prev.later = append(prev.later, n)
+			n.deps++
+		}
+		d.last[h] = n
+	}
+	if n.deps == 0 {
+		d.ready = append(d.ready, n)
+	}
+}
+
+// launch marks n in flight.
+func (d *dispatcher) launch(n *node) {
+	d.waiting--
+	d.running++
+	if n != d.barrier {
+		d.ready[0] = nil
+		d.ready = d.ready[1:]
+	}
+}
+
+// finish settles a written batch and readies the batches that waited for it.
+func (d *dispatcher) finish(n *node) {
+	d.running--
+	if n == d.barrier {
+		d.barrier = nil
+		return
+	}
+	for _, k := range n.keys {
+		if d.last[k] == n {
+			delete(d.last, k)
 		}
 	}
-	return false
+	for _, l := range n.later {
+		if l.deps--; l.deps == 0 {
+			d.ready = append(d.ready, l)
+		}
+	}
 }
 
 // write applies one batch and confirms it, or fails the pipeline.

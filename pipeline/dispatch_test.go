@@ -233,3 +233,56 @@ func TestTablesShareTheTargetsSlots(t *testing.T) {
 	require.NoError(t, p.WaitFor(ctx, tr.Idle), "table t waits for the slot table u no longer uses")
 	require.Equal(t, 4, mem.Len("t"))
 }
+
+// A batch waiting for a key in flight does not hold back later batches of
+// other keys, and a later batch sharing a key with a waiting batch waits
+// for it although that key is not in flight: here the first write of key
+// 1 hangs; the batch of key 3 is written meanwhile, the batches of keys
+// 1+2 and then 2 wait, and once released every key holds its last change.
+func TestBlockedBatchDoesNotHoldBackOtherKeys(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release := make(chan struct{})
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		if string(b.Records[0].Key[0].Value.Raw) != "1" || string(b.Records[0].Fields[1].Value.Raw) != "1" {
+			return nil
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr := NewTracker(0)
+	seq := 0
+	for _, ids := range [][]int{{1}, {1, 2}, {2}, {3}} {
+		seq++
+		p.Begin(tr, time.Now())
+		for _, id := range ids {
+			require.NoError(t, p.Add(ctx, tbl, upsertOf(id, seq)))
+		}
+		p.Commit(replicator.LSN(seq))
+		require.NoError(t, p.Flush(ctx))
+	}
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 1 }),
+		"the batch of key 3 is written while the first batch of key 1 hangs")
+	_, writes := mem.Stats()
+	require.Equal(t, 1, writes, "only the batch of key 3 is written meanwhile")
+	require.Contains(t, mem.Rows("t"), "3")
+	require.Equal(t, replicator.LSN(0), tr.Acknowledged())
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(4), tr.Acknowledged())
+	rows := mem.Rows("t")
+	require.Equal(t, `"2"`, rows["1"]["body"])
+	require.Equal(t, `"3"`, rows["2"]["body"])
+	require.Equal(t, `"4"`, rows["3"]["body"])
+}
