@@ -20,6 +20,10 @@ type batch struct {
 	index   map[string]int
 	bytes   int64
 	units   []unitCount
+	// keys and first go with records: each one's key, and the index in
+	// units of the first unit that changed it in this batch.
+	keys    []string
+	first   []int32
 	started time.Time
 	// empty marks the batch that empties the target table (a TRUNCATE
 	// under on_truncate: empty); it carries no records.
@@ -31,7 +35,8 @@ type batch struct {
 // small batches waiting in queues stay small.
 func newBatch(rows int) *batch {
 	n := min(rows, 64)
-	return &batch{records: make([]replicator.Record, 0, n), index: make(map[string]int, n), started: time.Now()}
+	return &batch{records: make([]replicator.Record, 0, n), index: make(map[string]int, n), keys: make([]string, 0, n),
+		first: make([]int32, 0, n), started: time.Now()}
 }
 
 func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
@@ -46,9 +51,46 @@ func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
 	if !seen {
 		b.index[key] = len(b.records)
 		b.records = append(b.records, rec)
+		b.keys = append(b.keys, key)
+		b.first = append(b.first, int32(len(b.units)-1))
 		return
 	}
 	b.records[i] = coalesce(b.records[i], rec)
+}
+
+// take moves from's record i into b, coalesced with b's record of the
+// same key, if b holds that key. b is a batch still waiting for an
+// earlier write of the key, and from a later one: the key's latest state
+// then leaves with b, and from need not wait for b. The first unit that
+// changed the record in from is counted once more in its tracker and in
+// b, so that no transaction from that one on is acknowledged before b
+// is written (invariant 1): acknowledgements are a contiguous prefix.
+func (b *batch) take(from *batch, i int) bool {
+	key := from.keys[i]
+	j, ok := b.index[key]
+	if !ok {
+		return false // another key with the same hash
+	}
+	b.records[j] = coalesce(b.records[j], from.records[i])
+	u := from.units[from.first[i]]
+	u.tracker.Add(u.id, 1)
+	if n := len(b.units); n > 0 && b.units[n-1].tracker == u.tracker && b.units[n-1].id == u.id {
+		b.units[n-1].n++
+	} else {
+		b.units = append(b.units, unitCount{tracker: u.tracker, id: u.id, n: 1})
+	}
+	size := min(int64(from.records[i].Size()), from.bytes)
+	from.bytes -= size
+	b.bytes += size
+	last := len(from.records) - 1
+	if i != last {
+		from.records[i], from.keys[i], from.first[i] = from.records[last], from.keys[last], from.first[last]
+		from.index[from.keys[i]] = i
+	}
+	from.records[last] = replicator.Record{}
+	from.records, from.keys, from.first = from.records[:last], from.keys[:last], from.first[:last]
+	delete(from.index, key)
+	return true
 }
 
 // coalesce keeps the latest state of a key. An upsert following an upsert

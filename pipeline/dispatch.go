@@ -34,8 +34,9 @@ type node struct {
 	keys []uint64
 	// deps counts the earlier batches, waiting or in flight, that share a
 	// key with this one; it leaves when they are all written.
-	deps  int
-	later []*node // the batches whose deps count this one
+	deps     int
+	later    []*node // the batches whose deps count this one
+	launched bool
 }
 
 // dispatcher is one table's scheduling state, owned by its work goroutine.
@@ -69,11 +70,14 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		}
 	}()
 	queue := q.queue
+	// The batches held waiting: enough to find key-disjoint ones for every
+	// slot of the target, without taking the whole queue into memory.
+	lookahead := 2 * cap(slots)
 	for p.ctx.Err() == nil {
 		// Emptying a table (on_truncate: empty) is a barrier: it waits
 		// for every batch before it and holds back every batch after it.
 		in := queue
-		if d.barrier != nil || d.waiting >= queueDepth {
+		if d.barrier != nil || d.waiting >= lookahead {
 			in = nil
 		}
 		var next *node
@@ -114,7 +118,10 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 }
 
 // add takes a batch from the queue: it waits for the latest earlier batch
-// holding each of its keys.
+// holding each of its keys. Where that batch is itself still waiting, the
+// record joins it instead (coalesced, as within a batch): a key changed in
+// every transaction would otherwise chain every batch to the one before
+// and leave one request in flight at a time.
 func (d *dispatcher) add(b *batch) {
 	n := &node{b: b}
 	d.waiting++
@@ -122,11 +129,17 @@ func (d *dispatcher) add(b *batch) {
 		d.barrier = n
 		return
 	}
-	n.keys = make([]uint64, 0, len(b.index))
-	for k := range b.index {
-		h := maphash.String(d.seed, k)
+	n.keys = make([]uint64, 0, len(b.records))
+	// Backwards, so that a record moved out (swapped with the last one)
+	// leaves the records still to visit where they are.
+	for i := len(b.records) - 1; i >= 0; i-- {
+		h := maphash.String(d.seed, b.keys[i])
+		prev := d.last[h]
+		if prev != nil && !prev.launched && prev.b.take(b, i) {
+			continue
+		}
 		n.keys = append(n.keys, h)
-		if prev := d.last[h]; prev != nil && (len(prev.later) == 0 || prev.later[len(prev.later)-1] != n) {
+		if prev != nil && (len(prev.later) == 0 || prev.later[len(prev.later)-1] != n) {
 			prev.later = append(prev.later, n)
 			n.deps++
 		}
@@ -139,6 +152,7 @@ func (d *dispatcher) add(b *batch) {
 
 // launch marks n in flight.
 func (d *dispatcher) launch(n *node) {
+	n.launched = true
 	d.waiting--
 	d.running++
 	if n != d.barrier {

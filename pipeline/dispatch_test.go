@@ -243,11 +243,12 @@ func TestBlockedBatchDoesNotHoldBackOtherKeys(t *testing.T) {
 	tbl := testTable(t)
 	mem := memory.New()
 	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
-	release := make(chan struct{})
+	release, hanging := make(chan struct{}), make(chan struct{})
 	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
 		if string(b.Records[0].Key[0].Value.Raw) != "1" || string(b.Records[0].Fields[1].Value.Raw) != "1" {
 			return nil
 		}
+		close(hanging)
 		select {
 		case <-release:
 			return nil
@@ -271,6 +272,15 @@ func TestBlockedBatchDoesNotHoldBackOtherKeys(t *testing.T) {
 		}
 		p.Commit(replicator.LSN(seq))
 		require.NoError(t, p.Flush(ctx))
+		if seq == 1 {
+			// In flight before the next batch comes, which would
+			// otherwise join it while it waits for a slot.
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
 	}
 	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 1 }),
 		"the batch of key 3 is written while the first batch of key 1 hangs")
@@ -285,4 +295,74 @@ func TestBlockedBatchDoesNotHoldBackOtherKeys(t *testing.T) {
 	require.Equal(t, `"2"`, rows["1"]["body"])
 	require.Equal(t, `"3"`, rows["2"]["body"])
 	require.Equal(t, `"4"`, rows["3"]["body"])
+}
+
+// A key changed in every transaction does not chain every batch to the
+// one before: while the first write of hot key 0 hangs, the second batch
+// waits for it, and every later batch's change of key 0 joins that
+// waiting batch, so the later batches (their other keys) are written
+// meanwhile. Key 0 is written twice in all, ending with its last change,
+// and nothing is acknowledged before it is.
+func TestHotKeyJoinsTheWaitingBatch(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release, hanging := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	hot := 0 // writes of key 0
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		first := false
+		for _, r := range b.Records {
+			if string(r.Key[0].Value.Raw) == "0" {
+				mu.Lock()
+				hot++
+				first = hot == 1
+				mu.Unlock()
+			}
+		}
+		if !first {
+			return nil
+		}
+		close(hanging)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 2, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr := NewTracker(0)
+	const batches = 10
+	for seq := 1; seq <= batches; seq++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(0, seq)))
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(seq, seq)))
+		p.Commit(replicator.LSN(seq))
+		if seq == 1 {
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+	}
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == batches-2 }),
+		"the batches after the second are written while the first hangs")
+	require.Equal(t, replicator.LSN(0), tr.Acknowledged())
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(batches), tr.Acknowledged())
+	require.Equal(t, 2, hot, "key 0 is written by the first batch and by the one its later changes joined")
+	rows := mem.Rows("t")
+	require.Len(t, rows, batches+1)
+	require.Equal(t, strconv.Quote(strconv.Itoa(batches)), rows["0"]["body"])
+	for seq := 1; seq <= batches; seq++ {
+		require.Equal(t, strconv.Quote(strconv.Itoa(seq)), rows[strconv.Itoa(seq)]["body"])
+	}
 }
