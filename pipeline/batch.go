@@ -58,20 +58,21 @@ func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
 	b.records[i] = coalesce(b.records[i], rec)
 }
 
-// take moves from's record i into b, coalesced with b's record of the
-// same key, if b holds that key. b is a batch still waiting for an
-// earlier write of the key, and from a later one: the key's latest state
-// then leaves with b, and from need not wait for b. The first unit that
-// changed the record in from is counted once more in its tracker and in
-// b, so that no transaction from that one on is acknowledged before b
-// is written (invariant 1): acknowledgements are a contiguous prefix.
-func (b *batch) take(from *batch, i int) bool {
-	key := from.keys[i]
-	j, ok := b.index[key]
-	if !ok {
-		return false // another key with the same hash
-	}
-	b.records[j] = coalesce(b.records[j], from.records[i])
+// holds reports whether b has a record of key.
+func (b *batch) holds(key string) bool {
+	_, ok := b.index[key]
+	return ok
+}
+
+// take moves from's record i into b, coalesced with b's record of the same
+// key if b has one. b is an earlier batch that has not left yet: either
+// one holding the key, which then carries the key's latest state, or one
+// with room when no batch holds the key. The first unit that changed the
+// record in from is counted once more, in its tracker and in b, so that no
+// transaction from that one on is acknowledged before b is written too
+// (invariant 1: acknowledgements are a contiguous prefix).
+func (b *batch) take(from *batch, i int) {
+	key, rec := from.keys[i], from.records[i]
 	u := from.units[from.first[i]]
 	u.tracker.Add(u.id, 1)
 	if n := len(b.units); n > 0 && b.units[n-1].tracker == u.tracker && b.units[n-1].id == u.id {
@@ -79,7 +80,15 @@ func (b *batch) take(from *batch, i int) bool {
 	} else {
 		b.units = append(b.units, unitCount{tracker: u.tracker, id: u.id, n: 1})
 	}
-	size := min(int64(from.records[i].Size()), from.bytes)
+	if j, ok := b.index[key]; ok {
+		b.records[j] = coalesce(b.records[j], rec)
+	} else {
+		b.index[key] = len(b.records)
+		b.records = append(b.records, rec)
+		b.keys = append(b.keys, key)
+		b.first = append(b.first, int32(len(b.units)-1))
+	}
+	size := min(int64(rec.Size()), from.bytes)
 	from.bytes -= size
 	b.bytes += size
 	last := len(from.records) - 1
@@ -90,7 +99,6 @@ func (b *batch) take(from *batch, i int) bool {
 	from.records[last] = replicator.Record{}
 	from.records, from.keys, from.first = from.records[:last], from.keys[:last], from.first[:last]
 	delete(from.index, key)
-	return true
 }
 
 // coalesce keeps the latest state of a key. An upsert following an upsert

@@ -50,6 +50,9 @@ type dispatcher struct {
 	waiting int     // taken from the queue, not yet in flight
 	running int
 	barrier *node // an emptying of the table, waiting or in flight
+	// rows and bytes bound a batch that others' records fill up.
+	rows  int
+	bytes int64
 }
 
 // work writes q's batches, several at a time. A batch leaves once every
@@ -63,7 +66,7 @@ type dispatcher struct {
 // (invariant 1).
 func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 	defer p.wg.Done()
-	d := &dispatcher{seed: maphash.MakeSeed(), last: make(map[uint64]*node)}
+	d := &dispatcher{seed: maphash.MakeSeed(), last: make(map[uint64]*node), rows: p.opts.BatchRows, bytes: p.opts.BatchBytes}
 	finished := make(chan *node, cap(slots))
 	defer func() {
 		for ; d.running > 0; d.finish(<-finished) {
@@ -99,7 +102,11 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 				queue = nil
 				continue
 			}
-			d.add(b)
+			if done := d.add(b); done != nil {
+				// Every record joined an earlier batch: its units are
+				// counted there too, and it confirms its share now.
+				p.write(q, done.b)
+			}
 		case out <- struct{}{}:
 			d.launch(next)
 			go func() {
@@ -118,16 +125,19 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 }
 
 // add takes a batch from the queue: it waits for the latest earlier batch
-// holding each of its keys. Where that batch is itself still waiting, the
-// record joins it instead (coalesced, as within a batch): a key changed in
-// every transaction would otherwise chain every batch to the one before
-// and leave one request in flight at a time.
-func (d *dispatcher) add(b *batch) {
-	n := &node{b: b}
+// holding each of its keys. Where that batch has not left yet, the record
+// joins it instead (coalesced, as within a batch): a key changed in every
+// transaction would otherwise chain every batch to the one before and
+// leave one request in flight at a time. A record of a key no batch holds
+// fills up the last batch ready to leave: the quota counts requests, and
+// batches thinned by those moves would otherwise spend it on fewer rows.
+// It returns n when nothing is left in it to write.
+func (d *dispatcher) add(b *batch) (n *node) {
+	n = &node{b: b}
 	d.waiting++
 	if b.empty {
 		d.barrier = n
-		return
+		return nil
 	}
 	n.keys = make([]uint64, 0, len(b.records))
 	// Backwards, so that a record moved out (swapped with the last one)
@@ -135,7 +145,14 @@ func (d *dispatcher) add(b *batch) {
 	for i := len(b.records) - 1; i >= 0; i-- {
 		h := maphash.String(d.seed, b.keys[i])
 		prev := d.last[h]
-		if prev != nil && !prev.launched && prev.b.take(b, i) {
+		if prev != nil && !prev.launched && prev.b.holds(b.keys[i]) {
+			prev.b.take(b, i)
+			continue
+		}
+		if r := d.room(); prev == nil && r != nil {
+			r.b.take(b, i)
+			r.keys = append(r.keys, h)
+			d.last[h] = r
 			continue
 		}
 		n.keys = append(n.keys, h)
@@ -145,9 +162,26 @@ func (d *dispatcher) add(b *batch) {
 		}
 		d.last[h] = n
 	}
+	if len(b.records) == 0 {
+		d.waiting--
+		return n
+	}
 	if n.deps == 0 {
 		d.ready = append(d.ready, n)
 	}
+	return nil
+}
+
+// room is the last batch ready to leave when it can take another record.
+func (d *dispatcher) room() *node {
+	if len(d.ready) == 0 {
+		return nil
+	}
+	r := d.ready[len(d.ready)-1]
+	if len(r.b.records) >= d.rows || r.b.bytes >= d.bytes {
+		return nil
+	}
+	return r
 }
 
 // launch marks n in flight.

@@ -132,11 +132,12 @@ func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
 	tbl := testTable(t)
 	mem := memory.New()
 	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
-	release := make(chan struct{})
+	release, hanging := make(chan struct{}), make(chan struct{})
 	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
 		if string(b.Records[0].Key[0].Value.Raw) != "1" {
 			return nil
 		}
+		close(hanging)
 		select {
 		case <-release:
 			return nil
@@ -149,14 +150,24 @@ func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
 		quietLogger())
 	defer p.Close()
 	tr := NewTracker(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for id := 1; id <= 3; id++ {
 		p.Begin(tr, time.Now())
 		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(id, id)))
 		p.Commit(replicator.LSN(id * 10))
 		require.NoError(t, p.Flush(context.Background()))
+		// Each in flight before the next comes, which would otherwise
+		// join its batch while it waits for a slot.
+		if id == 1 {
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+		require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == id-1 }))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 2 }),
 		"the later transactions' batches are written while the first waits")
 	_, writes := mem.Stats()
@@ -365,4 +376,63 @@ func TestHotKeyJoinsTheWaitingBatch(t *testing.T) {
 	for seq := 1; seq <= batches; seq++ {
 		require.Equal(t, strconv.Quote(strconv.Itoa(seq)), rows[strconv.Itoa(seq)]["body"])
 	}
+}
+
+// Batches that wait for a slot are filled up to batch_rows by the batches
+// after them (the quota counts requests): while the only slot is taken by
+// a hanging write, three one-row batches of other keys arrive; the first
+// takes the other two, so that four batches make two writes.
+func TestWaitingBatchIsFilledUp(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release, hanging := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		mu.Lock()
+		sizes = append(sizes, len(b.Records))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if !first {
+			return nil
+		}
+		close(hanging)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: mem}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr := NewTracker(0)
+	for id := 1; id <= 4; id++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(id, id)))
+		p.Commit(replicator.LSN(id))
+		require.NoError(t, p.Flush(ctx))
+		if id == 1 {
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+	}
+	// Every batch taken from the queue (and so added) before the slot
+	// comes free.
+	require.NoError(t, p.WaitFor(ctx, func() bool { return len(p.queues[tbl.Rule].queue) == 0 }))
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(4), tr.Acknowledged())
+	require.Equal(t, 4, mem.Len("t"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []int{1, 3}, sizes, "rows per write")
 }
