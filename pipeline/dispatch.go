@@ -74,8 +74,9 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 	}()
 	queue := q.queue
 	// The batches held waiting: enough to find key-disjoint ones for every
-	// slot of the target, without taking the whole queue into memory.
-	lookahead := 2 * cap(slots)
+	// slot of the target and to take the next batch into a waiting one,
+	// without taking the whole queue into memory.
+	lookahead := cap(slots) + 1
 	for p.ctx.Err() == nil {
 		// Emptying a table (on_truncate: empty) is a barrier: it waits
 		// for every batch before it and holds back every batch after it.
