@@ -252,9 +252,9 @@ func (v *verifier) readSource(ctx context.Context) (map[string]*srcRow, string, 
 		}
 		after = v.t.KeyText(rows[len(rows)-1])
 	}
-	var lsn string
-	if err := tx.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
-		return nil, "", fmt.Errorf("read the WAL position: %w", err)
+	lsn, err := replication.VisiblePosition(ctx, tx)
+	if err != nil {
+		return nil, "", err
 	}
 	return out, lsn, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/replicator-cdc/replicator"
+	"github.com/replicator-cdc/replicator/replication"
 )
 
 // fullReadAbove is the number of keys above which a re-check reads the
@@ -28,9 +29,9 @@ func (v *verifier) recheck(ctx context.Context, cands map[string]candidate, rep 
 	if err != nil {
 		return nil, err
 	}
-	var lsn string
-	if err := v.conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
-		return nil, fmt.Errorf("read the WAL position: %w", err)
+	lsn, err := replication.VisiblePosition(ctx, v.conn)
+	if err != nil {
+		return nil, err
 	}
 	caughtUp, err := v.waitDaemon(ctx, lsn)
 	if err != nil {

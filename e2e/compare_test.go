@@ -308,13 +308,14 @@ func waitStreaming(t *testing.T, src database, stop func() error, timeout time.D
 }
 
 // slotCatchesUp waits until the slot's confirmed position reaches the
-// server's current WAL position: everything written is acknowledged, so
+// server's WAL insert position (visible commits may lie past the write
+// position under synchronous_commit = off): everything written is acknowledged, so
 // every refusal is a dead letter by now.
 func slotCatchesUp(t *testing.T, src database, timeout time.Duration, stop func() error) {
 	t.Helper()
 	ctx := context.Background()
 	var target string
-	require.NoError(t, src.db.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&target))
+	require.NoError(t, src.db.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target))
 	testkit.Eventually(t, timeout, "the slot to confirm "+target, func() bool {
 		var done bool
 		err := src.db.QueryRow(ctx, `SELECT coalesce(confirmed_flush_lsn >= $2::pg_lsn, false) FROM pg_replication_slots WHERE slot_name = $1`, src.name, target).Scan(&done)

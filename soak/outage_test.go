@@ -152,7 +152,7 @@ func TestOutage(t *testing.T) {
 	changesAtDown := changes.Load()
 	wait(outage)
 	var upLSN string
-	if err := db.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&upLSN); err != nil {
+	if err := db.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&upLSN); err != nil {
 		t.Fatal(err)
 	}
 	backlog := changes.Load() - changesAtDown

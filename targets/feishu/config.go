@@ -48,8 +48,6 @@ type Config struct {
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// MaxBatchRows caps rows per request, at most 500 (the API limit); default 500.
 	MaxBatchRows int
-	// MaxInFlight is how many requests a Write keeps in flight; default 4.
-	MaxInFlight int
 	// RetryMin and RetryMax bound the exponential backoff; defaults 200ms and 30s.
 	RetryMin time.Duration
 	RetryMax time.Duration
@@ -125,9 +123,6 @@ func (c *Config) setDefaults() {
 	if c.MaxConcurrentRequests == 0 {
 		c.MaxConcurrentRequests = 16
 	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 4
-	}
 	if c.RetryMin == 0 {
 		c.RetryMin = 200 * time.Millisecond
 	}
@@ -183,8 +178,8 @@ func (c *Config) validate() error {
 	if c.MaxBatchRows < 0 || c.MaxBatchRows > apiMaxRows {
 		ps.Add("max_batch_rows", "must be between 1 and %d", apiMaxRows)
 	}
-	if c.MaxInFlight < 1 || c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.MaxRetries < 0 {
-		ps.Add("", "max_in_flight, retry_min, retry_max and max_retries must be positive, with retry_max >= retry_min")
+	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin || c.MaxRetries < 0 {
+		ps.Add("", "retry_min, retry_max and max_retries must be positive, with retry_max >= retry_min")
 	}
 	if c.UsesOAuth() && c.StateDir == "" {
 		ps.Add("oauth", "needs the state directory, where the rotated refresh token is kept")

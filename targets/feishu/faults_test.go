@@ -20,7 +20,7 @@ func TestRateNeverExceeded(t *testing.T) {
 	e.addCustomers()
 	e.cfg.RequestsPerSecond = 20
 	e.cfg.MaxBatchRows = 1
-	e.cfg.MaxInFlight = 8
+	e.cfg.MaxConcurrentRequests = 8
 	w := e.writer()
 	var recs []replicator.Record
 	for i := range 40 {

@@ -198,7 +198,7 @@ func TestRepeatedBadValueSetAside(t *testing.T) {
 	e := newEnv(t, feishufake.Options{})
 	e.addCustomers()
 	e.cfg.MaxBatchRows = 100
-	e.cfg.MaxInFlight = 1
+	e.cfg.MaxConcurrentRequests = 1
 	recs := isolationRows(1000, 10, false)
 	rej := e.write(e.writer(), customers, recs...)
 	require.Len(t, rej, 10)

@@ -113,7 +113,7 @@ func TestConcurrentRefreshIsSerialized(t *testing.T) {
 	e.addCustomers()
 	e.useOAuth()
 	e.cfg.MaxBatchRows = 1
-	e.cfg.MaxInFlight = 8
+	e.cfg.MaxConcurrentRequests = 8
 	w := e.writer()
 	var recs []replicator.Record
 	for i := range 32 {

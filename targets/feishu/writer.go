@@ -91,7 +91,8 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
 
 // Write applies the batch: every record is confirmed or returned as a
-// rejection. Requests run concurrently (MaxInFlight), which is safe because
+// rejection. Requests run concurrently (up to max_concurrent_requests, the
+// client's bound for all tables together), which is safe because
 // a batch holds at most one record per key.
 func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
 	recs, stripped, refused := w.checkValues(ctx, &b)
@@ -115,7 +116,7 @@ func (w *Writer) Write(ctx context.Context, b replicator.Batch) ([]replicator.Re
 	return settle(rejected, stripped), nil
 }
 
-// runAll runs jobs, MaxInFlight at a time. With p, rows carrying a value
+// runAll runs jobs, max_concurrent_requests at a time. With p, rows carrying a value
 // PostgreSQL refused earlier in the batch are set aside in p.
 func (w *Writer) runAll(ctx context.Context, t *replicator.TableSpec, jobs []job, p *pinned) ([]replicator.Rejection, error) {
 	var (
@@ -123,7 +124,7 @@ func (w *Writer) runAll(ctx context.Context, t *replicator.TableSpec, jobs []job
 		rejected []replicator.Rejection
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(w.cfg.MaxInFlight)
+	g.SetLimit(w.cfg.MaxConcurrentRequests)
 	for _, j := range jobs {
 		g.Go(func() error {
 			if p != nil {
