@@ -21,7 +21,8 @@ func (p *Pipeline) start(routes []Route) {
 		if slots[r.Target] == nil {
 			slots[r.Target] = make(chan struct{}, limit)
 		}
-		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, queueDepth)}
+		// The dispatcher holds up to limit+1 batches of its own (work).
+		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, max(1, queueDepth-limit-1))}
 		p.queues[r.Rule] = q
 		p.wg.Add(1)
 		go p.work(q, slots[r.Target])

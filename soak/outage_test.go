@@ -104,7 +104,8 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var down atomic.Bool
-	front := newSlowFront(t, fake.URL(), &down)
+	var refused atomic.Int64 // requests answered 503 while down
+	front := newSlowFront(t, fake.URL(), &down, &refused)
 
 	listen := freeAddr(t)
 	configPath := filepath.Join(dir, "replicator.yaml")
@@ -208,11 +209,11 @@ func TestOutage(t *testing.T) {
 	}
 	low, high := rss.band(rss.outage[0], rss.outage[1])
 	lateLow, lateHigh := rss.band((rss.outage[0]+rss.outage[1])/2, rss.outage[1])
-	summary := fmt.Sprintf("outage summary: target down %s under %d row changes/s (%d changes while down), answers in %s, quota %d req/s; "+
+	summary := fmt.Sprintf("outage summary: target down %s under %d row changes/s (%d changes while down, %d requests refused: %.2f/s), answers in %s, quota %d req/s; "+
 		"RSS during the outage %.1f–%.1f MiB, in its second half %.1f–%.1f MiB (spread %.1f MiB), peak RSS (VmHWM) %.1f MiB; "+
 		"caught up %s after the target came back (first write %s after): %d rows in %d requests (%.0f rows each) = %.0f rows/s = %.2f of %d rows/s; "+
 		"catch-up share of the quota: %.1f req/s = %.2f of %d req/s (%.2f from the first write on)",
-		outage, loadRate, backlog, answerLatency, quota, low, high, lateLow, lateHigh, lateHigh-lateLow, mib(rss.peakKiB),
+		outage, loadRate, backlog, refused.Load(), float64(refused.Load())/outage.Seconds(), answerLatency, quota, low, high, lateLow, lateHigh, lateHigh-lateLow, mib(rss.peakKiB),
 		caughtUp.Round(100*time.Millisecond), firstOK.Round(100*time.Millisecond), delivered, requests, float64(delivered)/float64(max(1, requests)),
 		perSecond, perSecond/quotaRows, quotaRows,
 		float64(requests)/caughtUp.Seconds(), float64(requests)/caughtUp.Seconds()/quota, quota, float64(requests)/(caughtUp-firstOK).Seconds()/quota)
@@ -249,8 +250,9 @@ func catchUpTimeline(reqs []feishufake.Request, up time.Time, caughtUp time.Dura
 }
 
 // newSlowFront serves the fake behind a real network's latency, or, while
-// down is set, answers every request 503 as an API in an outage does.
-func newSlowFront(t *testing.T, target string, down *atomic.Bool) string {
+// down is set, answers every request 503 as an API in an outage does,
+// counting them in refused.
+func newSlowFront(t *testing.T, target string, down *atomic.Bool, refused *atomic.Int64) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
@@ -258,6 +260,7 @@ func newSlowFront(t *testing.T, target string, down *atomic.Bool) string {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
+			refused.Add(1)
 			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 			return
 		}
