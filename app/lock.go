@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,8 +30,35 @@ import (
 //
 // When the active instance dies, its lock goes with its server session:
 // at once when the process is killed (the kernel closes its socket), and
-// within lockKeepalive's bound when the machine or the network is lost.
-// Holding the lock, an instance checks its connection every
+// within lockIdleTimeout when the machine or the network is lost.
+//
+// The timing argument that keeps two instances from writing at once when
+// the active one is cut off (its packets dropped, nothing closed):
+//   - The server ends the lock session, and so frees the lock, only after
+//     the session sat idle for lockIdleTimeout (idle_session_timeout): it
+//     waited that long for a query since it answered the last one. The
+//     client sent that query earlier still, at some time t, so the lock is
+//     free no sooner than t + lockIdleTimeout.
+//   - The active instance holds a lease that lasts leaseTTL from the moment
+//     it sent the last query on the lock connection that was answered (the
+//     pings of watch, every lockCheckInterval, and the state store's
+//     queries). Such a query was sent at or before t, so the lease ends at
+//     or before t + leaseTTL: lockIdleTimeout - leaseTTL earlier than the
+//     lock can be free. Every write and state save checks the lease against
+//     the clock first, and in-flight requests are cut when it ends.
+//   - The instance that then takes the lock waits takeoverGrace more before
+//     it writes, time for a request the old one had sent to arrive or fail:
+//     the writers' connections give unacknowledged bytes up after
+//     targetUserTimeout (targetdial.go), which fits in what is left.
+// So the old instance has stopped writing at least lockIdleTimeout -
+// leaseTTL + takeoverGrace (5 s) before the new one starts, with the two
+// machines' clocks only measuring intervals. The TCP settings of
+// lockKeepalive bound the other ways a session can stall on a dead peer
+// (in a query, or sending an answer), and servers older than 14 (without
+// idle_session_timeout) rely on them alone: their bound is longer than
+// leaseTTL too.
+//
+// Holding the lock, an instance also checks its connection every
 // lockCheckInterval; when a check fails it stops writing at once (its
 // writers refuse, in-flight requests are cut) and becomes a standby again.
 
@@ -40,12 +68,19 @@ var errLockLost = errors.New("lost the advisory lock that makes this instance th
 const (
 	// standbyRetry is how often a standby tries to take the lock.
 	standbyRetry = time.Second
-	// lockCheckInterval and lockCheckTimeout bound how long the active
-	// instance goes on after its lock connection died: the server ends
-	// the session (and frees the lock) only after lockKeepalive's bound,
-	// later than this.
+	// lockCheckInterval and lockCheckTimeout: how often the active
+	// instance pings its lock connection (which renews the lease), and how
+	// long a ping may take before the connection counts as dead.
 	lockCheckInterval = time.Second
 	lockCheckTimeout  = 3 * time.Second
+	// leaseTTL is how long after sending its last answered query on the
+	// lock connection the active instance may still write.
+	leaseTTL = 4 * time.Second
+	// lockIdleTimeout is the lock session's idle_session_timeout: the
+	// bound within which the server frees the lock of a silent instance.
+	// It must exceed leaseTTL (see above); takeover after a machine loss
+	// takes about lockIdleTimeout + standbyRetry + takeoverGrace.
+	lockIdleTimeout = 7 * time.Second
 	// takeoverGrace is how long an instance that took the lock over from
 	// another waits before it writes: should the server have ended the
 	// other's session while that one still runs (pg_terminate_backend),
@@ -69,6 +104,19 @@ func lockKeepalive() []string {
 		// The state store writes through this connection: a commit must
 		// be durable before it returns.
 		"SET synchronous_commit = on",
+	}
+}
+
+// lockIdleBounds end a lock session the server hears nothing on (PG 14+
+// for idle_session_timeout): what frees the lock of a machine that is cut
+// off, whatever its TCP peer (a proxy, a NAT) still acknowledges. Only
+// connections that take the lock set them: a command reading the state
+// may sit idle longer.
+func lockIdleBounds() []string {
+	ms := lockIdleTimeout.Milliseconds()
+	return []string{
+		fmt.Sprintf("SET idle_session_timeout = %d", ms),
+		fmt.Sprintf("SET idle_in_transaction_session_timeout = %d", ms),
 	}
 }
 
@@ -97,8 +145,9 @@ func InstanceID() string {
 	return id
 }
 
-// connectLock opens a lock connection named instance.
-func connectLock(ctx context.Context, dsn, instance string) (*pgx.Conn, error) {
+// connectLock opens a lock connection named instance; locking when it is
+// to take the lock.
+func connectLock(ctx context.Context, dsn, instance string, locking bool) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// The configuration checked the DSN; pgx's message may quote it.
@@ -109,7 +158,11 @@ func connectLock(ctx context.Context, dsn, instance string) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source: connect to %s:%d as %s: %w (check source.dsn and that PostgreSQL accepts connections from here)", cfg.Host, cfg.Port, cfg.User, err)
 	}
-	for _, set := range lockKeepalive() {
+	sets := lockKeepalive()
+	if locking {
+		sets = append(sets, lockIdleBounds()...)
+	}
+	for _, set := range sets {
 		if _, err := conn.Exec(ctx, set); err != nil {
 			if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42704" {
 				continue // unrecognized configuration parameter
@@ -153,25 +206,66 @@ func lockHolder(ctx context.Context, conn *pgx.Conn, key int64) (*LockHolder, er
 }
 
 // lease is the lock of the active instance: its connection, and the fence
-// that ends when the lock is lost. The fence does not end on a stop
+// that ends when the lock is lost or the lease runs out (leaseTTL after
+// the last answered query was sent). The fence does not end on a stop
 // signal, so that in-flight writes may still drain then.
 type lease struct {
 	instance string
 	logger   *slog.Logger
 	fence    context.Context
 	lose     context.CancelCauseFunc
+	born     time.Time    // with its monotonic reading: leases measure intervals
+	until    atomic.Int64 // the lease's end, as a time.Duration after born
+	expire   *time.Timer  // ends the fence at the lease's end, cutting in-flight writes
 
 	mu   sync.Mutex // one user of conn at a time
 	conn *pgx.Conn
 }
 
-func newLease(conn *pgx.Conn, instance string, logger *slog.Logger) *lease {
+// newLease starts a lease on conn, whose query that took the lock was sent
+// at asked.
+func newLease(conn *pgx.Conn, instance string, logger *slog.Logger, asked time.Time) *lease {
 	fence, lose := context.WithCancelCause(context.Background())
-	return &lease{instance: instance, logger: logger, fence: fence, lose: lose, conn: conn}
+	l := &lease{instance: instance, logger: logger, fence: fence, lose: lose, conn: conn, born: asked}
+	l.until.Store(int64(leaseTTL))
+	l.expire = time.AfterFunc(leaseTTL, l.check)
+	return l
 }
 
-// lost is why the lock was lost; nil while it is held.
+// remaining is how long the lease lasts from now.
+func (l *lease) remaining() time.Duration {
+	return time.Duration(l.until.Load()) - time.Since(l.born)
+}
+
+// renew extends the lease to leaseTTL after sent, when a query sent then
+// was answered.
+func (l *lease) renew(sent time.Time) {
+	until := int64(sent.Sub(l.born) + leaseTTL)
+	for {
+		cur := l.until.Load()
+		if until <= cur || l.until.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// check ends the fence when the lease ran out, and otherwise looks again
+// when it would.
+func (l *lease) check() {
+	if left := l.remaining(); left > 0 {
+		l.expire.Reset(left)
+		return
+	}
+	l.lose(fmt.Errorf("%w: no query on the lock connection was answered for %s; the server frees the lock of a silent instance after %s, so this one stops first", errLockLost, leaseTTL, lockIdleTimeout))
+}
+
+// lost is why the lock was lost; nil while it is held. The clock decides
+// too, whether or not the timer has run yet: a write starts only within
+// the lease.
 func (l *lease) lost() error {
+	if l.fence.Err() == nil && l.remaining() <= 0 {
+		l.check()
+	}
 	if cause := context.Cause(l.fence); errors.Is(cause, errLockLost) {
 		return cause
 	}
@@ -179,7 +273,7 @@ func (l *lease) lost() error {
 }
 
 // use runs f on the lock connection (for the state store): a failure that
-// closed the connection loses the lock.
+// closed the connection loses the lock, an answer renews the lease.
 func (l *lease) use(ctx context.Context, f func(context.Context, *pgx.Conn) error) error {
 	if err := l.lost(); err != nil {
 		return err
@@ -187,10 +281,14 @@ func (l *lease) use(ctx context.Context, f func(context.Context, *pgx.Conn) erro
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// A use that takes longer than a check may leaves the server's
-	// session, and so the lock, to end within lockKeepalive's bound.
+	// session, and so the lock, to end within lockIdleTimeout.
 	ctx, cancel := context.WithTimeout(ctx, lockCheckTimeout)
 	defer cancel()
+	sent := time.Now()
 	err := f(ctx, l.conn)
+	if err == nil || errors.Is(err, pgx.ErrNoRows) {
+		l.renew(sent)
+	}
 	if err != nil && l.conn.IsClosed() {
 		l.lose(fmt.Errorf("%w: its connection failed: %v", errLockLost, err))
 	}
@@ -234,6 +332,7 @@ func (l *lease) hold(ctx context.Context, active func(ctx context.Context, l *le
 	endWatch()
 	<-watched
 	l.lose(context.Canceled)
+	l.expire.Stop()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -288,7 +387,7 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 	failures := 0
 	for {
 		if conn == nil {
-			c, err := connectLock(ctx, s.cfg.Source.DSN, s.instance)
+			c, err := connectLock(ctx, s.cfg.Source.DSN, s.instance, true)
 			if err != nil {
 				if ctx.Err() != nil || !transientSource(err) {
 					return nil, explainFatal(err)
@@ -306,6 +405,7 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 		}
 		var got bool
 		var holder *LockHolder
+		asked := time.Now()
 		err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", s.key).Scan(&got)
 		if err == nil && !got {
 			holder, err = lockHolder(ctx, conn, s.key)
@@ -319,7 +419,7 @@ func (s *standby) acquire(ctx context.Context) (*lease, error) {
 			continue
 		}
 		if got {
-			l := newLease(conn, s.instance, s.logger)
+			l := newLease(conn, s.instance, s.logger, asked)
 			conn = nil
 			if seen != nil {
 				s.logger.Info("took the lock over; waiting for the previous instance to have stopped", "from", seen.Instance, "grace", takeoverGrace)
@@ -430,7 +530,7 @@ func SharedDocs(ctx context.Context, cfg *config.Config) (docs state.Docs, close
 	if cfg.State.Store != config.StorePostgres {
 		return state.Dir(cfg.State.Dir), func() {}, nil
 	}
-	conn, err := connectLock(ctx, cfg.Source.DSN, InstanceID())
+	conn, err := connectLock(ctx, cfg.Source.DSN, InstanceID(), false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -454,11 +554,12 @@ func SharedDocs(ctx context.Context, cfg *config.Config) (docs state.Docs, close
 func exclusively(ctx context.Context, cfg *config.Config, f func(ctx context.Context, store *state.Store) error) error {
 	instance := InstanceID()
 	key := LockKey(cfg.Source.Slot)
-	conn, err := connectLock(ctx, cfg.Source.DSN, instance)
+	conn, err := connectLock(ctx, cfg.Source.DSN, instance, true)
 	if err != nil {
 		return err
 	}
 	var got bool
+	asked := time.Now()
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
 		conn.Close(context.Background())
 		return fmt.Errorf("take the lock of slot %s: %w", cfg.Source.Slot, err)
@@ -472,7 +573,7 @@ func exclusively(ctx context.Context, cfg *config.Config, f func(ctx context.Con
 		}
 		return fmt.Errorf("%s is the active daemon of slot %s: stop it and its standbys first", who, cfg.Source.Slot)
 	}
-	l := newLease(conn, instance, slog.New(slog.DiscardHandler))
+	l := newLease(conn, instance, slog.New(slog.DiscardHandler), asked)
 	return l.hold(ctx, func(ctx context.Context, l *lease) error {
 		if err := slotIdle(ctx, cfg); err != nil {
 			return err

@@ -21,8 +21,10 @@ var errSlotInUse = errors.New("replication slot in use")
 const slotReleaseWait = 15 * time.Second
 
 // leftBehindWait is how long a predecessor's walsender may take to go on
-// its own before it is ended.
-const leftBehindWait = 2 * time.Second
+// its own before it is ended: a killed one's goes within milliseconds, a
+// cut-off one's only after wal_sender_timeout, and every second here
+// delays a takeover (lock.go).
+const leftBehindWait = 500 * time.Millisecond
 
 // endLeftBehind terminates the server process holding the slot when it is
 // a replicator's walsender. This instance holds the lock, so that

@@ -53,9 +53,10 @@ func classifySource(err error) (transient bool, fix string) {
 	// pass, never bad credentials, a missing database or a missing table.
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		switch pgErr.Code {
-		case "57P01", "57P02", "57P03", "53300":
+		case "57P01", "57P02", "57P03", "53300", "57P05", "25P03":
 			// Terminated, crashed, starting up or in recovery, too many
-			// connections: the server itself is fine a moment later.
+			// connections, or a lock session ended as idle (lock.go): the
+			// server itself is fine a moment later.
 			return true, ""
 		}
 		if strings.HasPrefix(pgErr.Code, "08") {

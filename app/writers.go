@@ -49,9 +49,9 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, 
 	case t.Feishu != nil:
 		c := *t.Feishu
 		c.StateDir, c.Tokens = stateDir, docs
-		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota})
+		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota, HTTPClient: targetHTTP(c.MaxConcurrentRequests)})
 	case t.GPTBots != nil:
-		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota})
+		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota, HTTPClient: targetHTTP(t.GPTBots.MaxConcurrentRequests)})
 	}
 	return nil, fmt.Errorf("unknown target type %q", t.Type)
 }

@@ -26,7 +26,8 @@ import (
 type countingProxy struct {
 	srv *httptest.Server
 	mu  sync.Mutex
-	log []string // "METHOD path"
+	log []string    // "METHOD path"
+	at  []time.Time // when each arrived
 }
 
 func newCountingProxy(t *testing.T, upstream string) *countingProxy {
@@ -38,6 +39,7 @@ func newCountingProxy(t *testing.T, upstream string) *countingProxy {
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.log = append(p.log, r.Method+" "+r.URL.Path)
+		p.at = append(p.at, time.Now())
 		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))

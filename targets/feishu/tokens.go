@@ -31,6 +31,10 @@ type tokenFile struct {
 	AccessTokenIssuedAt   time.Time `json:"access_token_issued_at,omitzero"`
 	RefreshToken          string    `json:"refresh_token"`
 	RefreshTokenExpiresAt time.Time `json:"refresh_token_expires_at,omitzero"`
+	// RefreshStartedAt is written ahead of a refresh with the refresh token
+	// it spends; the pair the refresh brings has none. Found at start, it
+	// says a refresh of this token went out and its answer was never saved.
+	RefreshStartedAt time.Time `json:"refresh_started_at,omitzero"`
 }
 
 // TokenName is the document that keeps a target's tokens.
@@ -92,7 +96,11 @@ func loadTokens(cfg *Config, appID string) (t tokenFile, found bool, err error) 
 // rotated, the saved refresh token is spent, and the new one is unknown.
 // The next refresh then fails with 20073 (already used) and the writer stops
 // with a message asking a person to authorize again; nothing else can
-// recover it.
+// recover it. The window is one round trip to the token endpoint plus one
+// save: the save is the next thing after the answer, before the new access
+// token is handed to any request, and the write ahead of the refresh marks
+// the saved pair (RefreshStartedAt), so that whoever loads it later (a
+// restart, a standby taking over) can say that this is what happened.
 type oauthTokens struct {
 	cfg  *Config
 	tok  *tokenClient
@@ -102,6 +110,10 @@ type oauthTokens struct {
 	// turn serializes refreshes and saves, so that an older pair is never
 	// written over a newer one; a channel so waiting can be cancelled.
 	turn chan struct{}
+
+	// interrupted is when a refresh of the loaded pair went out whose
+	// answer was never saved (zero when none).
+	interrupted time.Time
 
 	mu        sync.Mutex
 	cur       tokenFile
@@ -122,6 +134,11 @@ func newOAuthTokens(cfg *Config, tc *tokenClient) (*oauthTokens, error) {
 		return nil, fmt.Errorf("feishu target %q: %w with `replicator feishu-login --config FILE --target %s`", cfg.Name, err, cfg.Name)
 	case found:
 		o.cur = saved
+		if !saved.RefreshStartedAt.IsZero() {
+			o.interrupted = saved.RefreshStartedAt
+			tc.log.Warn("feishu: a refresh of the saved OAuth token was started and its answer never saved (the daemon that held it stopped or was cut off during the refresh); if Feishu had answered it, the saved refresh token is spent and the next refresh is refused: then authorize again",
+				"file", o.path, "refresh_started_at", saved.RefreshStartedAt)
+		}
 	case cfg.OAuth.RefreshToken != "":
 		o.cur = tokenFile{AppID: cfg.OAuth.AppID, RefreshToken: cfg.OAuth.RefreshToken}
 	default:
@@ -189,6 +206,9 @@ func (o *oauthTokens) Token(ctx context.Context) (string, error) {
 	if tok, ok, due := o.unexpired(); ok && !due {
 		return tok, nil
 	}
+	o.mu.Lock()
+	o.cur.RefreshStartedAt = time.Now().UTC()
+	o.mu.Unlock()
 	for attempt := 1; ; attempt++ {
 		err := o.saveCurrent()
 		if err == nil {
@@ -209,8 +229,12 @@ func (o *oauthTokens) Token(ctx context.Context) (string, error) {
 	o.mu.Unlock()
 	next, err := o.tok.exchange(ctx, map[string]string{"grant_type": "refresh_token", "refresh_token": refresh})
 	if err != nil {
+		if !o.interrupted.IsZero() && ctx.Err() == nil {
+			return "", fmt.Errorf("%w (a refresh of this token started at %s was never saved: the daemon that held it stopped or was cut off during that refresh)", err, o.interrupted.Format(time.RFC3339))
+		}
 		return "", err
 	}
+	o.interrupted = time.Time{}
 	o.mu.Lock()
 	o.cur, o.stale, o.unsaved, o.saveFails, o.saveAt = next, "", true, 0, time.Time{}
 	o.mu.Unlock()
