@@ -26,7 +26,8 @@ bench: ensure-postgres
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
 
 # Only issue 9's quota benchmarks: Feishu and GPTBots at 300 ms and 1 s
-# answers, one and four tables, and the snapshot.
+# answers, one and four tables (BenchmarkQuota, about 5 minutes), and the
+# snapshot of 1M rows (about 4 minutes).
 bench-quota: ensure-postgres
 	$(GO) test -run '^$$' -bench 'Quota' -benchtime 1x -timeout 30m ./pipeline/ ./app/
 

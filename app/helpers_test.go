@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -28,7 +29,12 @@ import (
 
 var cluster *pgtest.Cluster
 
-func TestMain(m *testing.M) { pgtest.Main(m, func(c *pgtest.Cluster) { cluster = c }) }
+func TestMain(m *testing.M) {
+	if rows := os.Getenv(fastSinkEnv); rows != "" {
+		os.Exit(runFastSink(rows))
+	}
+	pgtest.Main(m, func(c *pgtest.Cluster) { cluster = c })
+}
 
 // env is one test's database, configuration and in-memory target.
 type env struct {

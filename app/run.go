@@ -40,6 +40,9 @@ type Deps struct {
 	// targets; nothing is acknowledged and the state directory is not
 	// changed.
 	DryRun io.Writer
+	// AfterResyncRead, when set, runs after an online resync read a chunk
+	// and before its high watermark (tests: changes inside the window).
+	AfterResyncRead func(source string, chunk int)
 }
 
 // Run mirrors the configured tables until ctx ends (a clean stop returns
@@ -209,6 +212,9 @@ func (a *attempt) run(ctx context.Context) error {
 		return slices.ContainsFunc(info.Columns, func(c replicator.Column) bool { return c.Name == column }), nil
 	})
 
+	if err := markNewMappings(store, tables, exported); err != nil {
+		return err
+	}
 	mon.Phase("snapshot")
 	snap := &snapshotter{p: p, store: store, monitor: mon, progress: deps.Progress, chunkRows: cfg.Pipeline.SnapshotChunkRows, drain: cfg.Pipeline.ShutdownTimeout, logger: logger}
 	if err := snap.run(ctx, conn, exported, tables, mapper); err != nil {
@@ -240,6 +246,10 @@ func (a *attempt) run(ctx context.Context) error {
 	for _, s := range seen {
 		sink.SkipSeen(s.source, s.snap.Visible, s.before)
 	}
+	resyncs := newResyncer(ctx, cfg, store, mon, tables, mapper.Types(), deps)
+	defer resyncs.stop()
+	sink.Resync(resyncs.resyncs)
+	resyncs.resume()
 	maint := &maintenance{conn: fetchConn, slot: cfg.Source.Slot, heartbeat: cfg.Source.Heartbeat, monitor: mon, logger: logger}
 	stream := &replication.Stream{
 		Conn: wire, Sink: sink,

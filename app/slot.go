@@ -87,7 +87,8 @@ func seenByCopies(store *state.Store, start replicator.LSN) ([]seenBy, error) {
 }
 
 // Resync marks tables (every mapped table with all) to be copied again at
-// the next start. With all it also lets go of the slot's identity and
+// the next start; tables named while a daemon streams are copied by it at
+// once, beside the stream (requestOnline). With all it also lets go of the slot's identity and
 // position: the next start follows the slot from where it is then.
 func Resync(ctx context.Context, cfg *config.Config, all bool, tables []string) ([]string, error) {
 	if all == (len(tables) > 0) {
@@ -102,6 +103,11 @@ func Resync(ctx context.Context, cfg *config.Config, all bool, tables []string) 
 		tables[i] = schema + "." + name
 		if !mapped[tables[i]] {
 			return nil, fmt.Errorf("table %s is not mapped (mapped: %s)", t, strings.Join(mappedSources(cfg), ", "))
+		}
+	}
+	if !all {
+		if done, online, err := requestOnline(ctx, cfg, tables); online || err != nil {
+			return done, err
 		}
 	}
 	var done []string

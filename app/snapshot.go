@@ -280,6 +280,9 @@ func (s *snapshotter) run(ctx context.Context, conn *pgx.Conn, exported string, 
 			s.monitor.SnapshotProgress(t.rule.Source, prog.Rows, prog.Rows, true)
 			continue
 		}
+		if prog.Online {
+			continue
+		}
 		if exported == "" && prog.Resync && prog.ResyncSnapshot == "" {
 			if point == nil {
 				snap, before, err := replication.CurrentSnapshot(ctx, conn)

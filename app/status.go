@@ -85,6 +85,19 @@ type DaemonStatus struct {
 	// While reconnecting: the failed attempts in a row and the last error.
 	ReconnectAttempt int    `json:"reconnect_attempt,omitempty"`
 	LastError        string `json:"last_error,omitempty"`
+	// Tables holds the daemon's per-table figures (online resyncs).
+	Tables []DaemonTable `json:"tables,omitempty"`
+}
+
+// DaemonTable is the part of the daemon's table figures status shows.
+type DaemonTable struct {
+	Source        string `json:"source"`
+	Target        string `json:"target"`
+	Table         string `json:"table"`
+	SnapshotRows  int64  `json:"snapshot_rows"`
+	SnapshotTotal int64  `json:"snapshot_total"`
+	Resyncing     bool   `json:"resyncing,omitempty"`
+	ResyncChunk   int    `json:"resync_chunk,omitempty"`
 }
 
 // TableStatus is one mapped table's snapshot progress.
@@ -94,6 +107,8 @@ type TableStatus struct {
 	Table        string `json:"table"`
 	SnapshotRows int64  `json:"snapshot_rows"`
 	SnapshotDone bool   `json:"snapshot_done"`
+	// Resync describes an online resync under way.
+	Resync string `json:"resync,omitempty"`
 }
 
 // TokenStatus is a Feishu OAuth target's saved token expiry.
@@ -143,7 +158,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	progress := store.Tables()
 	for _, m := range cfg.Mappings {
 		p := progress[m.Source]
-		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done})
+		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done, Resync: resyncText(r.Daemon, m)})
 	}
 	for _, name := range []string{state.RotatedDeadLetterFile, state.DeadLetterFile} {
 		n, err := countLines(filepath.Join(cfg.State.Dir, name))
@@ -304,4 +319,17 @@ func teardown(ctx context.Context, cfg *config.Config, store *state.Store) ([]st
 		done = append(done, "state: progress forgotten; the next start copies every table anew")
 	}
 	return done, nil
+}
+
+// resyncText describes the online resync of mapping m the daemon reports.
+func resyncText(d *DaemonStatus, m *config.Mapping) string {
+	if d == nil {
+		return ""
+	}
+	for _, t := range d.Tables {
+		if t.Source == m.Source && t.Target == m.Target && t.Table == m.Table && t.Resyncing {
+			return fmt.Sprintf("online resync: %d of ~%d rows copied, chunk %d", t.SnapshotRows, t.SnapshotTotal, t.ResyncChunk)
+		}
+	}
+	return ""
 }

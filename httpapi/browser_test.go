@@ -197,13 +197,13 @@ func TestBrowserStatusPage(t *testing.T) {
 	m.AddTable("public.customers", "gptbots", "customers")
 	m.Phase("streaming")
 	m.Position("0/16B3748", 2048, 0.4)
-	m.Confirmed("public.orders", 1200, 34)
-	m.Confirmed("public.customers", 56, 0)
+	m.Confirmed("public.orders", "feishu", "orders", 1200, 34)
+	m.Confirmed("public.customers", "gptbots", "customers", 56, 0)
 	m.SnapshotProgress("public.orders", 1200, 1200, true)
 	m.SnapshotProgress("public.customers", 5000, 20000, false)
 	src := &armedSource{m: m, change: func(m *monitor.Monitor) {
-		m.Confirmed("public.orders", 800, 0)
-		m.DeadLettered("public.customers", 3)
+		m.Confirmed("public.orders", "feishu", "orders", 800, 0)
+		m.DeadLettered("public.customers", "gptbots", "customers", 3)
 		m.Error("public.customers", errors.New(`feishu: HTTP 429 <img src=x onerror=alert(1)> throttled`))
 		m.Position("0/16B9000", 4096, 1.5)
 	}}

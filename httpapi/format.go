@@ -170,8 +170,11 @@ func snapshotProgress(t monitor.Table) snapshotView {
 	case t.SnapshotTotal > 0:
 		rows := min(t.SnapshotRows, t.SnapshotTotal)
 		pct := min(rows*100/t.SnapshotTotal, 99)
-		return snapshotView{HasBar: true, Percent: pct, Value: float64(rows) / float64(t.SnapshotTotal),
-			Text: count(t.SnapshotRows) + " / ~" + count(t.SnapshotTotal)}
+		text := count(t.SnapshotRows) + " / ~" + count(t.SnapshotTotal)
+		if t.Resyncing {
+			text = "online resync: " + text + fmt.Sprintf(", chunk %d", t.ResyncChunk)
+		}
+		return snapshotView{HasBar: true, Percent: pct, Value: float64(rows) / float64(t.SnapshotTotal), Text: text}
 	case t.SnapshotRows > 0:
 		return snapshotView{Text: count(t.SnapshotRows) + " rows copied"}
 	}

@@ -128,7 +128,7 @@ func TestReadyzDegradedWhileATableFails(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	s, m := newTestServer(t, Options{})
 	m.AddTable("public.orders", "feishu", "orders")
-	m.Confirmed("public.orders", 7, 2)
+	m.Confirmed("public.orders", "feishu", "orders", 7, 2)
 	res, body := get(t, s, "/metrics")
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics = %d", res.StatusCode)
@@ -150,9 +150,9 @@ func TestStatusJSON(t *testing.T) {
 	m.AddTable("public.customers", "gptbots", "customers")
 	m.Phase("streaming")
 	m.Position("0/16B3748", 2048, 1.5)
-	m.Confirmed("public.orders", 10, 3)
+	m.Confirmed("public.orders", "feishu", "orders", 10, 3)
 	m.SnapshotProgress("public.customers", 40, 100, false)
-	m.DeadLettered("public.customers", 2)
+	m.DeadLettered("public.customers", "gptbots", "customers", 2)
 	m.Error("public.customers", errors.New("rejected"))
 
 	res, body := get(t, s, "/status.json")
@@ -210,10 +210,10 @@ func TestStatusPage(t *testing.T) {
 	m.AddTable("public.customers", "gptbots", "customers")
 	m.Phase("streaming")
 	m.Position("0/16B3748", 3<<20, 2.25)
-	m.Confirmed("public.orders", 1234567, 89)
+	m.Confirmed("public.orders", "feishu", "orders", 1234567, 89)
 	m.SnapshotProgress("public.orders", 5000, 5000, true)
 	m.SnapshotProgress("public.customers", 2500, 10000, false)
-	m.DeadLettered("public.customers", 4)
+	m.DeadLettered("public.customers", "gptbots", "customers", 4)
 
 	res, body := get(t, s, "/")
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {

@@ -27,12 +27,16 @@ type Table struct {
 	Upserts int64 `json:"upserts"`
 	Deletes int64 `json:"deletes"`
 	// Snapshot progress: rows copied and the estimate; SnapshotDone once copied.
-	SnapshotRows  int64     `json:"snapshot_rows"`
-	SnapshotTotal int64     `json:"snapshot_total"`
-	SnapshotDone  bool      `json:"snapshot_done"`
-	DeadLetters   int64     `json:"dead_letters"`
-	LastError     string    `json:"last_error,omitempty"`
-	LastErrorAt   time.Time `json:"last_error_at,omitempty"`
+	SnapshotRows  int64 `json:"snapshot_rows"`
+	SnapshotTotal int64 `json:"snapshot_total"`
+	SnapshotDone  bool  `json:"snapshot_done"`
+	// Resyncing marks a copy running beside the stream (an online resync;
+	// its rows are the snapshot figures); ResyncChunk is its last chunk.
+	Resyncing   bool      `json:"resyncing,omitempty"`
+	ResyncChunk int       `json:"resync_chunk,omitempty"`
+	DeadLetters int64     `json:"dead_letters"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitempty"`
 	// Failing is why the target table fails as a whole while it does: its
 	// writes wait and are retried.
 	Failing string `json:"failing,omitempty"`
@@ -62,6 +66,10 @@ type Snapshot struct {
 	Stalled string `json:"stalled,omitempty"`
 }
 
+// mappingKey names a mapping: a source table fanned out to several targets
+// or target tables has one row per mapping.
+type mappingKey struct{ source, target, table string }
+
 type tableState struct {
 	t       Table
 	buckets [throughputSlots]float64
@@ -80,7 +88,7 @@ type Monitor struct {
 	lagB    int64
 	lagS    float64
 	lastErr string
-	tables  map[string]*tableState
+	tables  map[mappingKey]*tableState
 	attempt int
 	reconns int64
 
@@ -107,7 +115,7 @@ type Monitor struct {
 // New registers the pipeline's series on reg.
 func New(reg prometheus.Registerer) *Monitor {
 	m := &Monitor{
-		now: time.Now, started: time.Now(), phase: "starting", tables: map[string]*tableState{},
+		now: time.Now, started: time.Now(), phase: "starting", tables: map[mappingKey]*tableState{},
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "replicator_rows_total", Help: "Rows confirmed by targets, by source table, target, target table and operation.",
 		}, []string{"source", "target", "table", "operation"}),
@@ -158,7 +166,7 @@ func New(reg prometheus.Registerer) *Monitor {
 func (m *Monitor) AddTable(source, target, table string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.tables[source] = &tableState{t: Table{Source: source, Target: target, Table: table}, headAt: m.now().Truncate(throughputSlot)}
+	m.tables[mappingKey{source, target, table}] = &tableState{t: Table{Source: source, Target: target, Table: table}, headAt: m.now().Truncate(throughputSlot)}
 	for _, op := range []string{"upsert", "delete"} {
 		m.rows.WithLabelValues(source, target, table, op)
 	}
@@ -212,11 +220,11 @@ func (m *Monitor) Standby(waiting string) {
 	m.standby = waiting
 }
 
-// Confirmed counts rows a target confirmed.
-func (m *Monitor) Confirmed(source string, upserts, deletes int) {
+// Confirmed counts rows a target table confirmed.
+func (m *Monitor) Confirmed(source, target, table string, upserts, deletes int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t := m.tables[source]
+	t := m.tables[mappingKey{source, target, table}]
 	if t == nil {
 		return
 	}
@@ -231,35 +239,44 @@ func (m *Monitor) Confirmed(source string, upserts, deletes int) {
 
 // DeadLettered counts lines written to the dead-letter file: rejected
 // records and rejected values.
-func (m *Monitor) DeadLettered(source string, n int) {
+func (m *Monitor) DeadLettered(source, target, table string, n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t := m.tables[source]; t != nil {
+	if t := m.tables[mappingKey{source, target, table}]; t != nil {
 		t.t.DeadLetters += int64(n)
 		m.deadLetters.WithLabelValues(t.t.Source, t.t.Target, t.t.Table).Add(float64(n))
 	}
 }
 
-// SnapshotProgress records a table's copied rows and estimate.
+// SnapshotProgress records a table's copied rows and estimate, on every
+// mapping of it (a table is read once for all its mappings).
 func (m *Monitor) SnapshotProgress(source string, rows, total int64, done bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t := m.tables[source]; t != nil {
-		t.t.SnapshotRows, t.t.SnapshotTotal, t.t.SnapshotDone = rows, total, done
-		m.snapRows.WithLabelValues(source).Set(float64(rows))
-		m.snapTotal.WithLabelValues(source).Set(float64(total))
+	for k, t := range m.tables {
+		if k.source == source {
+			t.t.SnapshotRows, t.t.SnapshotTotal, t.t.SnapshotDone = rows, total, done
+			m.snapRows.WithLabelValues(source).Set(float64(rows))
+			m.snapTotal.WithLabelValues(source).Set(float64(total))
+		}
 	}
 }
 
-// Error records the last error of a table ("" source: of the daemon).
+// Error records the last error of a source table, on every mapping of it
+// ("" source: of the daemon).
 func (m *Monitor) Error(source string, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t := m.tables[source]; t != nil {
-		t.t.LastError, t.t.LastErrorAt = err.Error(), m.now()
-		return
+	found := false
+	for k, t := range m.tables {
+		if k.source == source {
+			t.t.LastError, t.t.LastErrorAt = err.Error(), m.now()
+			found = true
+		}
 	}
-	m.lastErr = err.Error()
+	if !found {
+		m.lastErr = err.Error()
+	}
 }
 
 // TargetTable records that a target table fails as a whole (err) or
@@ -325,7 +342,16 @@ func (m *Monitor) Snapshot() Snapshot {
 		c.Throughput = c.Throughput[:throughputSlots-1]
 		s.Tables = append(s.Tables, c)
 	}
-	sort.Slice(s.Tables, func(i, j int) bool { return s.Tables[i].Source < s.Tables[j].Source })
+	sort.Slice(s.Tables, func(i, j int) bool {
+		a, b := s.Tables[i], s.Tables[j]
+		if a.Source != b.Source {
+			return a.Source < b.Source
+		}
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
+		return a.Table < b.Table
+	})
 	return s
 }
 

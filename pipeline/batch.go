@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/replicator-cdc/replicator"
@@ -28,15 +30,28 @@ type batch struct {
 	// empty marks the batch that empties the target table (a TRUNCATE
 	// under on_truncate: empty); it carries no records.
 	empty bool
+	rows  int // the most records it is sent with (BatchRows)
 }
 
-// newBatch starts a batch sized for up to 64 of its rows records: filling
-// a full batch grows it a few times rather than from nothing, while many
-// small batches waiting in queues stay small.
+// newBatch starts a batch sized for up to 64 of its rows records, so that
+// many small batches waiting in queues stay small; one that outgrows them
+// is filling up and grows to all its rows at once (grow).
 func newBatch(rows int) *batch {
 	n := min(rows, 64)
 	return &batch{records: make([]replicator.Record, 0, n), index: make(map[string]int, n), keys: make([]string, 0, n),
-		first: make([]int32, 0, n), started: time.Now()}
+		first: make([]int32, 0, n), started: time.Now(), rows: rows}
+}
+
+// grow makes room for the rest of the batch's rows in one step: doubling
+// would allocate the records and the key index several times over, a
+// large share of what a streamed row allocates.
+func (b *batch) grow() {
+	b.records = slices.Grow(b.records, b.rows-len(b.records))
+	b.keys = slices.Grow(b.keys, b.rows-len(b.keys))
+	b.first = slices.Grow(b.first, b.rows-len(b.first))
+	index := make(map[string]int, b.rows)
+	maps.Copy(index, b.index)
+	b.index = index
 }
 
 func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
@@ -49,6 +64,9 @@ func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
 	key := rec.KeyString()
 	i, seen := b.index[key]
 	if !seen {
+		if len(b.records) == cap(b.records) && b.rows > len(b.records) {
+			b.grow()
+		}
 		b.index[key] = len(b.records)
 		b.records = append(b.records, rec)
 		b.keys = append(b.keys, key)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -51,5 +52,42 @@ func TestBatchCoalescesByKey(t *testing.T) {
 			require.Equal(t, tt.want, b.records)
 			require.Equal(t, []unitCount{{tracker: tr, id: id, n: len(tt.in)}}, b.units, "coalesced records still count toward their transaction")
 		})
+	}
+}
+
+// A batch that outgrows its first records grows to all its rows at once.
+func TestBatchGrowsToItsRowsOnce(t *testing.T) {
+	tr := NewTracker(0)
+	id := tr.Begin(time.Time{})
+	b := newBatch(500)
+	for i := range 65 {
+		b.add(upsert(strconv.Itoa(i)), 1, tr, id)
+	}
+	grown := cap(b.records)
+	require.GreaterOrEqual(t, grown, 500)
+	require.Less(t, grown, 2*500)
+	for i := range 500 {
+		b.add(upsert(strconv.Itoa(i)), 1, tr, id)
+	}
+	require.Len(t, b.records, 500)
+	require.Equal(t, grown, cap(b.records), "grown once")
+	for i, r := range b.records {
+		require.Equal(t, i, b.index[r.KeyString()])
+	}
+}
+
+func BenchmarkBatchFill(b *testing.B) {
+	tr := NewTracker(0)
+	id := tr.Begin(time.Time{})
+	recs := make([]replicator.Record, 500)
+	for i := range recs {
+		recs[i] = upsert(strconv.Itoa(i), replicator.Field{Name: "a", Value: text("x")})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		batch := newBatch(500)
+		for _, r := range recs {
+			batch.add(r, 1, tr, id)
+		}
 	}
 }

@@ -227,6 +227,6 @@ func (p *Pipeline) write(q *tableQueue, b *batch) {
 	b.confirm()
 	p.budget.release(b.bytes)
 	upserts, deletes := b.counts()
-	p.observer.Confirmed(q.spec.Source, upserts-rejected.upserts, deletes-rejected.deletes)
+	p.observer.Confirmed(q.spec.Source, q.route.Target, q.spec.Table, upserts-rejected.upserts, deletes-rejected.deletes)
 	p.observer.InFlight(p.budget.inUse())
 }

@@ -31,8 +31,8 @@ type DeadLetterWriter interface {
 
 // Observer is told what the workers confirm; the monitor implements it.
 type Observer interface {
-	Confirmed(source string, upserts, deletes int)
-	DeadLettered(source string, n int)
+	Confirmed(source, target, table string, upserts, deletes int)
+	DeadLettered(source, target, table string, n int)
 	Error(source string, err error)
 	InFlight(bytes int64)
 }
@@ -368,7 +368,7 @@ func (p *Pipeline) reject(q *tableQueue, rejected []replicator.Rejection) error 
 		p.logger.Warn(msg, "target", q.route.Target, "table", q.spec.Table, "key", describeKey(r.Record.Key),
 			"column", r.Column, "reason", replicator.Abbreviate(r.Reason, maxQuoted))
 	}
-	p.observer.DeadLettered(q.spec.Source, len(rejected))
+	p.observer.DeadLettered(q.spec.Source, q.route.Target, q.spec.Table, len(rejected))
 	return nil
 }
 

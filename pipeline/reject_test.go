@@ -47,13 +47,13 @@ type countingObserver struct {
 	upserts, deadLetter int
 }
 
-func (o *countingObserver) Confirmed(_ string, upserts, _ int) {
+func (o *countingObserver) Confirmed(_, _, _ string, upserts, _ int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.upserts += upserts
 }
 
-func (o *countingObserver) DeadLettered(_ string, n int) {
+func (o *countingObserver) DeadLettered(_, _, _ string, n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.deadLetter += n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/replicator-cdc/replicator"
@@ -28,6 +29,7 @@ type StreamSink struct {
 	xid        uint32
 	lastCommit replicator.LSN
 	seen       map[string]*seenBySnapshot
+	resync     *Resyncs
 }
 
 // seenBySnapshot marks a table's changes that its copy already holds.
@@ -84,6 +86,7 @@ func (s *StreamSink) Handle(m *replicator.Message) error {
 			if s.skip(t) {
 				return nil
 			}
+			s.resync.noteChange(t, &rec, s.xid)
 			return s.p.Add(s.ctx, t, rec)
 		})
 		if rows := mapping.RowErrors(err); len(rows) > 0 {
@@ -98,6 +101,9 @@ func (s *StreamSink) Handle(m *replicator.Message) error {
 	case replicator.MessageTruncate:
 		return s.truncate(m)
 	case replicator.MessageLogical:
+		if strings.HasPrefix(m.Prefix, ResyncPrefix) {
+			return s.resyncMessage(m)
+		}
 		if !s.inTxn {
 			s.tracker.Mark(m.LSN)
 		}
@@ -152,7 +158,12 @@ func (s *StreamSink) Mark(lsn replicator.LSN) {
 }
 
 // Idle implements replication.Sink.
-func (s *StreamSink) Idle() error { return s.p.FlushAged(s.ctx) }
+func (s *StreamSink) Idle() error {
+	if err := s.resync.settle(s.tracker.Acknowledged()); err != nil {
+		return err
+	}
+	return s.p.FlushAged(s.ctx)
+}
 
 // Lag is how long the oldest unconfirmed transaction has waited since its
 // commit; 0 when nothing is pending.

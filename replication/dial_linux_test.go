@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -48,4 +49,40 @@ func TestSourceConnectionsDetectDeadPeers(t *testing.T) {
 			"SO_KEEPALIVE": 1, "TCP_KEEPIDLE": 15, "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 4, "TCP_USER_TIMEOUT": 35000,
 		}, got, "%s connection", name)
 	}
+}
+
+func socketLowat(t *testing.T, conn *net.TCPConn) int {
+	raw, err := conn.SyscallConn()
+	require.NoError(t, err)
+	var v int
+	var sockErr error
+	require.NoError(t, raw.Control(func(fd uintptr) {
+		v, sockErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVLOWAT)
+	}))
+	require.NoError(t, sockErr)
+	return v
+}
+
+// Only TCP connections get a low-water mark setter, which sets the kernel's.
+func TestLowatSetterOnlyForTCP(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	require.Nil(t, lowatSetter(a))
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	var d net.Dialer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	set := lowatSetter(conn)
+	require.NotNil(t, set)
+	require.NoError(t, set(coalesceBytes))
+	require.Equal(t, coalesceBytes, socketLowat(t, conn.(*net.TCPConn)))
+	require.NoError(t, set(1))
+	require.Equal(t, 1, socketLowat(t, conn.(*net.TCPConn)))
 }

@@ -12,3 +12,7 @@ import (
 func setUserTimeout(time.Duration) func(network, address string, c syscall.RawConn) error {
 	return nil
 }
+
+// rcvLowat is not used where the kernel's handling of SO_RCVLOWAT for
+// wakeups is unknown: the stream reads message by message.
+func rcvLowat(syscall.RawConn) func(int) error { return nil }

@@ -20,6 +20,7 @@ type Wire struct {
 	// word from us (0: forever).
 	walSenderTimeout time.Duration
 	deadlineSet      time.Time
+	coalesce         *coalescer
 }
 
 // startTimeout bounds starting the stream when ctx has no deadline: a dead
@@ -36,7 +37,7 @@ const closeTimeout = 2 * time.Second
 // streaming from the slot at lsn. On error the connection is closed;
 // otherwise close the Wire instead.
 func StartStream(ctx context.Context, pg *pgconn.PgConn, slot, publication string, lsn replicator.LSN) (*Wire, error) {
-	w := &Wire{pg: pg}
+	w := &Wire{pg: pg, coalesce: newCoalescer(pg.Conn())}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, startTimeout)
@@ -90,11 +91,12 @@ func parseSettingDuration(s string) (time.Duration, error) {
 }
 
 // receive returns the next message from the server, nil when none came
-// within a poll interval. The message is valid until the next receive.
-func (w *Wire) receive() (pgproto3.BackendMessage, error) {
+// within a poll interval from now. The message is valid until the next
+// receive.
+func (w *Wire) receive(now time.Time) (pgproto3.BackendMessage, error) {
 	// Setting the deadline per read would cost a timer update per change;
 	// a poll interval's precision is all that is needed.
-	if now := time.Now(); now.Sub(w.deadlineSet) >= pollInterval/4 {
+	if now.Sub(w.deadlineSet) >= pollInterval/4 {
 		if err := w.pg.Conn().SetReadDeadline(now.Add(pollInterval)); err != nil {
 			return nil, fmt.Errorf("%w: set read deadline: %w", ErrStreamLost, err)
 		}
@@ -105,9 +107,13 @@ func (w *Wire) receive() (pgproto3.BackendMessage, error) {
 	msg, err := w.pg.ReceiveMessage(context.Background())
 	if err != nil {
 		if pgconn.Timeout(err) {
+			w.coalesce.waited(now)
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%w: receive: %w", ErrStreamLost, err)
+	}
+	if data, ok := msg.(*pgproto3.CopyData); ok {
+		w.coalesce.received(now, len(data.Data))
 	}
 	return msg, nil
 }
@@ -142,6 +148,8 @@ func (w *Wire) sendStatus(write, flush replicator.LSN, replyRequested bool) erro
 // up to its ReadyForQuery. Close then says Terminate. End gives up at
 // timeout.
 func (w *Wire) End(timeout time.Duration) error {
+	// The goodbye is a few small messages: read each at once.
+	w.coalesce.waited(time.Now())
 	if err := w.pg.Conn().SetDeadline(time.Now().Add(timeout)); err != nil {
 		return fmt.Errorf("replication: end stream: %w", err)
 	}

@@ -27,6 +27,9 @@ type TableProgress struct {
 	Resync         bool   `json:"resync,omitempty"`
 	ResyncSnapshot string `json:"resync_snapshot,omitempty"`
 	ResyncBefore   string `json:"resync_before,omitempty"`
+	// Online says the table is (being) copied beside the stream, between
+	// watermarks, rather than by the start-up snapshot; Done ends it.
+	Online bool `json:"online,omitempty"`
 }
 
 // SlotIdentity is what tells the slot the state follows from a slot of the

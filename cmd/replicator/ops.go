@@ -99,6 +99,9 @@ func statusCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if t.SnapshotDone {
 			snap = fmt.Sprintf("snapshot done (%d rows)", t.SnapshotRows)
 		}
+		if t.Resync != "" {
+			snap = t.Resync
+		}
 		fmt.Fprintf(stdout, "table %s -> %s/%s: %s\n", t.Source, t.Target, t.Table, snap)
 	}
 	fmt.Fprintf(stdout, "dead letters: %d\n", r.DeadLetters)

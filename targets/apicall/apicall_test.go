@@ -286,3 +286,45 @@ func TestRecoveryEndsBackoffs(t *testing.T) {
 		t.Errorf("the sleeping request made %d attempts, want 2", n)
 	}
 }
+
+// A throttling answer means the server counted arrivals closer together
+// than this side wrote them: the slack doubles (the window and the slots
+// widen with it) up to its cap, and narrows again, halving, after a quiet
+// spell of narrowAfter windows' worth of requests.
+func TestThrottleWidensTheArrivalSlack(t *testing.T) {
+	l := NewLimiter(10)
+	window := func() time.Duration {
+		l.window.mu.Lock()
+		defer l.window.mu.Unlock()
+		return l.window.w
+	}
+	check := func(slack time.Duration) {
+		t.Helper()
+		if l.slack != slack || window() != time.Second+slack || l.slotInterval() != (time.Second+slack)/10 {
+			t.Fatalf("slack %v, window %v, interval %v; want slack %v", l.slack, window(), l.slotInterval(), slack)
+		}
+	}
+	check(arrivalSlack)
+	l.Pause(time.Millisecond)
+	check(2 * arrivalSlack)
+	for range 10 {
+		l.Pause(time.Millisecond)
+	}
+	check(maxArrivalSlack)
+	for range narrowAfter*10 - 1 {
+		l.released()
+	}
+	check(maxArrivalSlack)
+	l.released()
+	check(maxArrivalSlack / 2)
+	for range 10 * narrowAfter * 10 {
+		l.released()
+	}
+	check(arrivalSlack)
+
+	unpaced := NewLimiter(0)
+	unpaced.Pause(time.Millisecond)
+	if unpaced.slack != 0 || unpaced.released() != 0 {
+		t.Fatalf("an unpaced limiter got slack %v", unpaced.slack)
+	}
+}

@@ -102,3 +102,84 @@ func TestNoWindowHoldsMoreThanNWhateverTheDelays(t *testing.T) {
 		}
 	}
 }
+
+// A request written just before this process stalls reaches a server on
+// the same machine only when the stall ends, while the request n later
+// goes out on time. The watcher must see the stall and count the held
+// request from its end. Here the first request's arrival is held until a
+// simulated stall ends, and the watcher's first sleep lasts until the
+// server has counted it; the server's count of arrivals in any window of
+// length w must stay within n.
+func TestStallDoesNotCrowdTheNextWindow(t *testing.T) {
+	const n, w = 2, 300 * time.Millisecond
+	release, counted := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var arrived []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		held := r.URL.Path == "/held"
+		if held {
+			<-release
+		}
+		mu.Lock()
+		arrived = append(arrived, time.Now())
+		mu.Unlock()
+		if held {
+			close(counted)
+		}
+	}))
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	p := NewWindow(n, w)
+	stalled := false
+	p.nap = func(d time.Duration) {
+		if stalled {
+			time.Sleep(d)
+			return
+		}
+		stalled = true
+		time.Sleep(150 * time.Millisecond)
+		close(release)
+		<-counted
+	}
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		ticket, err := p.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := "/"
+		if i == 0 {
+			path = "/held"
+		}
+		req, _ := http.NewRequestWithContext(ticket.Trace(ctx), http.MethodPost, srv.URL+path, nil)
+		wg.Go(func() {
+			defer ticket.Done()
+			if resp, err := srv.Client().Do(req); err != nil {
+				t.Error(err)
+			} else {
+				resp.Body.Close()
+			}
+		})
+		if i == 0 {
+			// The first request must be on the wire before the others go.
+			for ticket.writtenAt().IsZero() {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	wg.Wait()
+	slices.SortFunc(arrived, time.Time.Compare)
+	for i := n; i < len(arrived); i++ {
+		if d := arrived[i].Sub(arrived[i-n]); d < w {
+			t.Fatalf("requests %d and %d arrived %v apart: %d requests within one %v window", i-n, i, d, n+1, w)
+		}
+	}
+}
+
+func (t *Ticket) writtenAt() time.Time {
+	t.win.mu.Lock()
+	defer t.win.mu.Unlock()
+	return t.written
+}

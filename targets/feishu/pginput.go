@@ -11,16 +11,16 @@ import (
 // maxQuotedValue bounds a value quoted in a reason.
 const maxQuotedValue = 128
 
-// refuses says why PostgreSQL certainly refuses v for column c, or "" when
-// it accepts v or the answer is not certain: then the value is sent and the
-// API decides. Only types whose input rules are simple and the same in
-// every supported PostgreSQL version are checked; forms that newer versions
-// accept (hexadecimal integers, digit separators) count as uncertain.
-func refuses(c *column, v replicator.Value) string {
+// refusesAs says why PostgreSQL certainly refuses v for column c, whose
+// type's name (typeName) is name, or "" when it accepts v or the answer is
+// not certain: then the value is sent and the API decides. Only types whose
+// input rules are simple and the same in every supported PostgreSQL version
+// are checked; forms that newer versions accept (hexadecimal integers, digit
+// separators) count as uncertain.
+func refusesAs(c *column, name string, v replicator.Value) string {
 	if c.IsArray {
 		return ""
 	}
-	name := typeName(c.DataType)
 	if surelyHolds(name, v) {
 		return ""
 	}

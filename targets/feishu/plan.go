@@ -20,6 +20,19 @@ type job struct {
 // set that column. Records that no request can carry come back as
 // rejections.
 func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Rejection) {
+	if oneColumnSet(b.Records) {
+		// The common batch: its requests are slices of it, not copies.
+		jobs := make([]job, 0, (len(b.Records)+maxRows-1)/maxRows)
+		for chunk := range slices.Chunk(b.Records, maxRows) {
+			jobs = append(jobs, job{op: replicator.OpUpsert, recs: chunk})
+		}
+		return jobs, nil
+	}
+	return planGrouped(b, maxRows, maxFilter)
+}
+
+// planGrouped is plan for any batch: it groups the upserts by column set.
+func planGrouped(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Rejection) {
 	var (
 		jobs     []job
 		rejected []replicator.Rejection
@@ -75,6 +88,20 @@ func plan(b *replicator.Batch, maxRows, maxFilter int) ([]job, []replicator.Reje
 		}
 	}
 	return append(jobs, deleteJobs(b.Table.Key, deletes, maxRows, maxFilter)...), rejected
+}
+
+// oneColumnSet reports whether recs are upserts that all carry the same
+// columns in the same order.
+func oneColumnSet(recs []replicator.Record) bool {
+	if len(recs) == 0 {
+		return false
+	}
+	for i := range recs {
+		if recs[i].Op != replicator.OpUpsert || !sameNames(recs[0].Fields, recs[i].Fields) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameNames(a, b []replicator.Field) bool {

@@ -85,6 +85,7 @@ func stripRefused(b *replicator.Batch, cols map[string]column) (keep []replicato
 	}
 	keep = b.Records
 	copied := false
+	var shape fieldColumns
 	for i, r := range b.Records {
 		if r.Op != replicator.OpUpsert {
 			if copied {
@@ -94,12 +95,12 @@ func stripRefused(b *replicator.Batch, cols map[string]column) (keep []replicato
 		}
 		var refused []refusedValue
 		whole := ""
-		for _, f := range r.Fields {
-			c, ok := cols[f.Name]
-			if !ok || f.Value.IsNull() {
+		for j, c := range shape.of(r.Fields, cols) {
+			f := r.Fields[j]
+			if c == nil || f.Value.IsNull() {
 				continue
 			}
-			why := refuses(&c, f.Value)
+			why := refusesAs(&c.column, c.typ, f.Value)
 			if why == "" {
 				continue
 			}
@@ -138,6 +139,35 @@ func stripRefused(b *replicator.Batch, cols map[string]column) (keep []replicato
 		}
 	}
 	return keep, stripped, rejected
+}
+
+// fieldColumns resolves the columns of a record's fields, once for each
+// run of records carrying the same columns in the same order (a batch is
+// mostly one run).
+type fieldColumns struct {
+	fields []replicator.Field
+	cols   []*typedColumn // per field; nil when the table has no such column
+}
+
+// typedColumn is a column with its type's name (typeName).
+type typedColumn struct {
+	column
+	typ string
+}
+
+func (s *fieldColumns) of(fields []replicator.Field, cols map[string]column) []*typedColumn {
+	if s.cols != nil && sameNames(s.fields, fields) {
+		return s.cols
+	}
+	typed := make([]typedColumn, len(fields))
+	s.fields, s.cols = fields, make([]*typedColumn, len(fields))
+	for j, f := range fields {
+		if c, ok := cols[f.Name]; ok {
+			typed[j] = typedColumn{column: c, typ: typeName(c.DataType)}
+			s.cols[j] = &typed[j]
+		}
+	}
+	return s.cols
 }
 
 // settle turns the values left out into column rejections for the records

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/big"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,5 +204,45 @@ func TestRefusesCommonValuesWithoutAllocating(t *testing.T) {
 	}
 	for _, v := range []replicator.Value{val(replicator.KindInt, "12345"), val(replicator.KindInt, "1e5"), val(replicator.KindText, "1")} {
 		require.False(t, surelyHolds("smallint", v), "%s", v.Raw)
+	}
+}
+
+// refuses is refusesAs for a column as the schema answer gives it.
+func refuses(c *column, v replicator.Value) string {
+	return refusesAs(c, typeName(c.DataType), v)
+}
+
+// Columns are resolved per run of records of one shape: a record whose
+// columns come in another order, or fewer, is checked against its own.
+func TestStripRefusedFollowsEachRecordsColumns(t *testing.T) {
+	cols := map[string]column{
+		"id":  {Name: "id", DataType: "bigint", IsUnique: true},
+		"qty": {Name: "qty", DataType: "integer", IsAllowNull: true},
+		"day": {Name: "day", DataType: "date", IsAllowNull: true},
+	}
+	id := func(n int) replicator.Field { return field("id", val(replicator.KindInt, strconv.Itoa(n))) }
+	qty := func(s string) replicator.Field { return field("qty", val(replicator.KindText, s)) }
+	day := func(s string) replicator.Field { return field("day", val(replicator.KindText, s)) }
+	b := replicator.Batch{Table: replicator.TableSpec{Table: "t", Key: []string{"id"}}, Records: []replicator.Record{
+		upsertRec(id(1), qty("1"), day("2024-01-02")),
+		upsertRec(id(2), qty("x"), day("2024-01-02")),
+		upsertRec(id(3), day("2024-01-02"), qty("2")),
+		upsertRec(id(4), day("2024-01-02"), qty("y")),
+		upsertRec(id(5), qty("z")),
+		upsertRec(id(6), qty("3"), field("extra", val(replicator.KindText, "z"))),
+		upsertRec(id(7), qty("4"), day("2024-01-02")),
+	}}
+	keep, stripped, rejected := stripRefused(&b, cols)
+	require.Empty(t, rejected)
+	require.Len(t, keep, 7)
+	got := map[string]string{}
+	for _, vs := range stripped {
+		for _, v := range vs {
+			got[string(v.original.Key[0].Value.Raw)] = v.column
+		}
+	}
+	require.Equal(t, map[string]string{"2": "qty", "4": "qty", "5": "qty"}, got)
+	for _, i := range []int{0, 2, 5, 6} {
+		require.Len(t, keep[i].Fields, len(b.Records[i].Fields), "record %d", i)
 	}
 }

@@ -294,8 +294,15 @@ func (r *run[T]) send(ctx context.Context, items []T) (Answer, error) {
 	}
 }
 
-// settle records the items a named as bad and returns the others.
+// settle records the items a named as bad and returns the others: items
+// itself when it named none.
 func (r *run[T]) settle(items []T, a Answer) []T {
+	if len(a.Bad) == 0 {
+		if a.Kind == Landed {
+			r.landed += len(items)
+		}
+		return items
+	}
 	bad := make(map[int]string, len(a.Bad))
 	for _, b := range a.Bad {
 		if b.Index >= 0 && b.Index < len(items) {

@@ -265,3 +265,30 @@ func TestWaitEndsWithContext(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Settling a request that landed whole copies nothing: the answer of every
+// clean request of the stream goes through it.
+func TestSettlingALandedGroupAllocatesNothing(t *testing.T) {
+	r := &run[int]{}
+	items := make([]int, 500)
+	allocs := testing.AllocsPerRun(10, func() {
+		if rest := r.settle(items, Answer{Kind: Landed}); len(rest) != len(items) {
+			t.Fatalf("%d items undecided, want %d", len(rest), len(items))
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per settle", allocs)
+	}
+	if r.landed != 11*len(items) {
+		t.Fatalf("%d landed, want %d", r.landed, 11*len(items))
+	}
+}
+
+func BenchmarkSettleLanded(b *testing.B) {
+	r := &run[[96]byte]{}
+	items := make([][96]byte, 500)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.settle(items, Answer{Kind: Landed})
+	}
+}

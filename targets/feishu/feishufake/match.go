@@ -1,6 +1,9 @@
 package feishufake
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // cond is a filter compiled against a table: columns resolved and values
 // read with the column's type.
@@ -81,4 +84,27 @@ func (c *cond) match(r *row) bool {
 		return !hit
 	}
 	return hit
+}
+
+// byIndex finds the rows an "in" on the one column of a unique index can
+// match (a delete by key) through that index: the rows a scan of the whole
+// table would match, without the scan, which made every delete of a big
+// table slow.
+func (t *table) byIndex(c *cond) ([]*row, bool) {
+	if c.op != "in" {
+		return nil, false
+	}
+	for _, ix := range t.indexes {
+		if len(ix.cols) != 1 || ix.cols[0] != c.col {
+			continue
+		}
+		var out []*row
+		for v := range c.vals {
+			if r := ix.rows[strconv.Itoa(len(v))+":"+v]; r != nil {
+				out = append(out, r)
+			}
+		}
+		return out, true
+	}
+	return nil, false
 }

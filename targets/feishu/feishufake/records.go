@@ -262,7 +262,11 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request, name string
 		var c *cond
 		if c, err = t.compile(n); err == nil {
 			drop := make(map[*row]bool)
-			for _, row := range t.rows {
+			rows := t.rows
+			if found, ok := t.byIndex(c); ok {
+				rows = found
+			}
+			for _, row := range rows {
 				if c.match(row) {
 					drop[row] = true
 				}
