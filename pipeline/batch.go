@@ -22,6 +22,10 @@ type batch struct {
 	index   map[string]int
 	bytes   int64
 	units   []unitCount
+	// keys and first go with records: each one's key, and the index in
+	// units of the first unit that changed it in this batch.
+	keys    []string
+	first   []int32
 	started time.Time
 	// empty marks the batch that empties the target table (a TRUNCATE
 	// under on_truncate: empty); it carries no records.
@@ -34,7 +38,8 @@ type batch struct {
 // is filling up and grows to all its rows at once (grow).
 func newBatch(rows int) *batch {
 	n := min(rows, 64)
-	return &batch{records: make([]replicator.Record, 0, n), index: make(map[string]int, n), started: time.Now(), rows: rows}
+	return &batch{records: make([]replicator.Record, 0, n), index: make(map[string]int, n), keys: make([]string, 0, n),
+		first: make([]int32, 0, n), started: time.Now(), rows: rows}
 }
 
 // grow makes room for the rest of the batch's rows in one step: doubling
@@ -42,6 +47,8 @@ func newBatch(rows int) *batch {
 // large share of what a streamed row allocates.
 func (b *batch) grow() {
 	b.records = slices.Grow(b.records, b.rows-len(b.records))
+	b.keys = slices.Grow(b.keys, b.rows-len(b.keys))
+	b.first = slices.Grow(b.first, b.rows-len(b.first))
 	index := make(map[string]int, b.rows)
 	maps.Copy(index, b.index)
 	b.index = index
@@ -62,9 +69,54 @@ func (b *batch) add(rec replicator.Record, size int64, tr *Tracker, id txnID) {
 		}
 		b.index[key] = len(b.records)
 		b.records = append(b.records, rec)
+		b.keys = append(b.keys, key)
+		b.first = append(b.first, int32(len(b.units)-1))
 		return
 	}
 	b.records[i] = coalesce(b.records[i], rec)
+}
+
+// holds reports whether b has a record of key.
+func (b *batch) holds(key string) bool {
+	_, ok := b.index[key]
+	return ok
+}
+
+// take moves from's record i into b, coalesced with b's record of the same
+// key if b has one. b is an earlier batch that has not left yet: either
+// one holding the key, which then carries the key's latest state, or one
+// with room when no batch holds the key. The first unit that changed the
+// record in from is counted once more, in its tracker and in b, so that no
+// transaction from that one on is acknowledged before b is written too
+// (invariant 1: acknowledgements are a contiguous prefix).
+func (b *batch) take(from *batch, i int) {
+	key, rec := from.keys[i], from.records[i]
+	u := from.units[from.first[i]]
+	u.tracker.Add(u.id, 1)
+	if n := len(b.units); n > 0 && b.units[n-1].tracker == u.tracker && b.units[n-1].id == u.id {
+		b.units[n-1].n++
+	} else {
+		b.units = append(b.units, unitCount{tracker: u.tracker, id: u.id, n: 1})
+	}
+	if j, ok := b.index[key]; ok {
+		b.records[j] = coalesce(b.records[j], rec)
+	} else {
+		b.index[key] = len(b.records)
+		b.records = append(b.records, rec)
+		b.keys = append(b.keys, key)
+		b.first = append(b.first, int32(len(b.units)-1))
+	}
+	size := min(int64(rec.Size()), from.bytes)
+	from.bytes -= size
+	b.bytes += size
+	last := len(from.records) - 1
+	if i != last {
+		from.records[i], from.keys[i], from.first[i] = from.records[last], from.keys[last], from.first[last]
+		from.index[from.keys[i]] = i
+	}
+	from.records[last] = replicator.Record{}
+	from.records, from.keys, from.first = from.records[:last], from.keys[:last], from.first[:last]
+	delete(from.index, key)
 }
 
 // coalesce keeps the latest state of a key. An upsert following an upsert

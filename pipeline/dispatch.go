@@ -21,100 +21,199 @@ func (p *Pipeline) start(routes []Route) {
 		if slots[r.Target] == nil {
 			slots[r.Target] = make(chan struct{}, limit)
 		}
-		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, queueDepth)}
+		// The dispatcher holds up to limit+1 batches of its own (work).
+		q := &tableQueue{route: r, spec: r.Rule.Spec(), queue: make(chan *batch, max(1, queueDepth-limit-1))}
 		p.queues[r.Rule] = q
 		p.wg.Add(1)
 		go p.work(q, slots[r.Target])
 	}
 }
 
-// work writes q's batches, several at a time, in queue order: a batch
-// leaves only when none of its keys is in a batch still in flight, and
-// nothing overtakes it meanwhile. So two changes of one key are never in
-// flight together and land in commit order (design invariant 2), while
-// batches of different keys share the latency of the target's answers.
-// Confirmation order does not matter: the tracker acknowledges only the
-// contiguous prefix of confirmed units (invariant 1).
+// node is a batch the dispatcher holds, from the queue until written.
+type node struct {
+	b    *batch
+	keys []uint64
+	// deps counts the earlier batches, waiting or in flight, that share a
+	// key with this one; it leaves when they are all written.
+	deps     int
+	later    []*node // the batches whose deps count this one
+	launched bool
+}
+
+// dispatcher is one table's scheduling state, owned by its work goroutine.
+type dispatcher struct {
+	seed maphash.Seed
+	// last is the latest batch, waiting or in flight, holding each key.
+	// Keys are tracked by a 64-bit hash: a collision only makes two
+	// batches wait for each other, and numbers are cheaper than strings.
+	last    map[uint64]*node
+	ready   []*node // nothing earlier shares a key: in queue order
+	waiting int     // taken from the queue, not yet in flight
+	running int
+	barrier *node // an emptying of the table, waiting or in flight
+	// rows and bytes bound a batch that others' records fill up.
+	rows  int
+	bytes int64
+}
+
+// work writes q's batches, several at a time. A batch leaves once every
+// earlier batch sharing a key with it is written; a batch that waits so
+// does not hold back later batches of other keys. So two changes of one
+// key are never in flight together and land in commit order (design
+// invariant 2), while batches of different keys share the latency of the
+// target's answers, also after an outage when a backlog of updates of
+// rows inserted just before arrives. Confirmation order does not matter:
+// the tracker acknowledges only the contiguous prefix of confirmed units
+// (invariant 1).
 func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 	defer p.wg.Done()
-	// Keys are tracked by a 64-bit hash: a collision only makes two
-	// batches wait for each other, and numbers are cheaper to count than
-	// strings.
-	seed := maphash.MakeSeed()
-	inFlight := make(map[uint64]int32)
-	finished := make(chan []uint64, cap(slots)) // the keys of a written batch
-	running := 0
-	settle := func(keys []uint64) {
-		for _, k := range keys {
-			if inFlight[k]--; inFlight[k] == 0 {
-				delete(inFlight, k)
-			}
-		}
-		running--
-	}
+	d := &dispatcher{seed: maphash.MakeSeed(), last: make(map[uint64]*node), rows: p.opts.BatchRows, bytes: p.opts.BatchBytes}
+	finished := make(chan *node, cap(slots))
 	defer func() {
-		for ; running > 0; settle(<-finished) {
+		for ; d.running > 0; d.finish(<-finished) {
 		}
 	}()
-	for b := range q.queue {
-		keys := make([]uint64, 0, len(b.index))
-		for k := range b.index {
-			keys = append(keys, maphash.String(seed, k))
-		}
+	queue := q.queue
+	// The batches held waiting: enough to find key-disjoint ones for every
+	// slot of the target and to take the next batch into a waiting one,
+	// without taking the whole queue into memory.
+	lookahead := cap(slots) + 1
+	for p.ctx.Err() == nil {
 		// Emptying a table (on_truncate: empty) is a barrier: it waits
 		// for every batch before it and holds back every batch after it.
-		for running > 0 && (b.empty || overlaps(keys, inFlight)) {
-			settle(<-finished)
+		in := queue
+		if d.barrier != nil || d.waiting >= lookahead {
+			in = nil
 		}
-		if !p.acquire(slots, finished, settle) {
-			continue
+		var next *node
+		out := slots
+		switch {
+		case len(d.ready) > 0:
+			next = d.ready[0]
+		case d.barrier != nil && d.waiting == 1 && d.running == 0:
+			next = d.barrier
+		default:
+			out = nil
 		}
-		for _, k := range keys {
-			inFlight[k]++
-		}
-		running++
-		go func() {
-			p.write(q, b)
-			// The slot goes back at once, not when this table's
-			// dispatcher next looks: it may wait for a batch for long,
-			// and the target's other tables need the slot meanwhile.
-			<-slots
-			finished <- keys
-		}()
-		for b.empty && running > 0 {
-			settle(<-finished)
-		}
-	}
-}
-
-// acquire takes a slot of the target, settling finished batches while it
-// waits; it fails once the pipeline stops.
-func (p *Pipeline) acquire(slots chan struct{}, finished chan []uint64, settle func([]uint64)) bool {
-	for {
-		if p.ctx.Err() != nil {
-			return false
+		if queue == nil && d.waiting == 0 && d.running == 0 {
+			return // the queue is closed and nothing is left to write
 		}
 		select {
-		case slots <- struct{}{}:
-			return true
-		case keys := <-finished:
-			settle(keys)
+		case b, ok := <-in:
+			if !ok {
+				queue = nil
+				continue
+			}
+			if done := d.add(b); done != nil {
+				// Every record joined an earlier batch: its units are
+				// counted there too, and it confirms its share now.
+				p.write(q, done.b)
+			}
+		case out <- struct{}{}:
+			d.launch(next)
+			go func() {
+				p.write(q, next.b)
+				// The slot goes back at once, not when this table's
+				// dispatcher next looks: it may wait for a batch for
+				// long, and the target's other tables need the slot.
+				<-slots
+				finished <- next
+			}()
+		case n := <-finished:
+			d.finish(n)
 		case <-p.ctx.Done():
-			return false
 		}
 	}
 }
 
-func overlaps(keys []uint64, inFlight map[uint64]int32) bool {
-	if len(inFlight) == 0 {
-		return false
+// add takes a batch from the queue: it waits for the latest earlier batch
+// holding each of its keys. Where that batch has not left yet, the record
+// joins it instead (coalesced, as within a batch): a key changed in every
+// transaction would otherwise chain every batch to the one before and
+// leave one request in flight at a time. A record of a key no batch holds
+// fills up the last batch ready to leave: the quota counts requests, and
+// batches thinned by those moves would otherwise spend it on fewer rows.
+// It returns n when nothing is left in it to write.
+func (d *dispatcher) add(b *batch) (n *node) {
+	n = &node{b: b}
+	d.waiting++
+	if b.empty {
+		d.barrier = n
+		return nil
 	}
-	for _, k := range keys {
-		if _, ok := inFlight[k]; ok {
-			return true
+	n.keys = make([]uint64, 0, len(b.records))
+	// Backwards, so that a record moved out (swapped with the last one)
+	// leaves the records still to visit where they are.
+	for i := len(b.records) - 1; i >= 0; i-- {
+		h := maphash.String(d.seed, b.keys[i])
+		prev := d.last[h]
+		if prev != nil && !prev.launched && prev.b.holds(b.keys[i]) {
+			prev.b.take(b, i)
+			continue
+		}
+		if r := d.room(); prev == nil && r != nil {
+			r.b.take(b, i)
+			r.keys = append(r.keys, h)
+			d.last[h] = r
+			continue
+		}
+		n.keys = append(n.keys, h)
+		if prev != nil && (len(prev.later) == 0 || prev.later[len(prev.later)-1] != n) {
+			prev.later = append(prev.later, n)
+			n.deps++
+		}
+		d.last[h] = n
+	}
+	if len(b.records) == 0 {
+		d.waiting--
+		return n
+	}
+	if n.deps == 0 {
+		d.ready = append(d.ready, n)
+	}
+	return nil
+}
+
+// room is the last batch ready to leave when it can take another record.
+func (d *dispatcher) room() *node {
+	if len(d.ready) == 0 {
+		return nil
+	}
+	r := d.ready[len(d.ready)-1]
+	if len(r.b.records) >= d.rows || r.b.bytes >= d.bytes {
+		return nil
+	}
+	return r
+}
+
+// launch marks n in flight.
+func (d *dispatcher) launch(n *node) {
+	n.launched = true
+	d.waiting--
+	d.running++
+	if n != d.barrier {
+		d.ready[0] = nil
+		d.ready = d.ready[1:]
+	}
+}
+
+// finish settles a written batch and readies the batches that waited for it.
+func (d *dispatcher) finish(n *node) {
+	d.running--
+	if n == d.barrier {
+		d.barrier = nil
+		return
+	}
+	for _, k := range n.keys {
+		if d.last[k] == n {
+			delete(d.last, k)
 		}
 	}
-	return false
+	for _, l := range n.later {
+		if l.deps--; l.deps == 0 {
+			d.ready = append(d.ready, l)
+		}
+	}
 }
 
 // write applies one batch and confirms it, or fails the pipeline.

@@ -132,11 +132,12 @@ func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
 	tbl := testTable(t)
 	mem := memory.New()
 	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
-	release := make(chan struct{})
+	release, hanging := make(chan struct{}), make(chan struct{})
 	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
 		if string(b.Records[0].Key[0].Value.Raw) != "1" {
 			return nil
 		}
+		close(hanging)
 		select {
 		case <-release:
 			return nil
@@ -149,14 +150,24 @@ func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
 		quietLogger())
 	defer p.Close()
 	tr := NewTracker(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for id := 1; id <= 3; id++ {
 		p.Begin(tr, time.Now())
 		require.NoError(t, p.Add(context.Background(), tbl, upsertOf(id, id)))
 		p.Commit(replicator.LSN(id * 10))
 		require.NoError(t, p.Flush(context.Background()))
+		// Each in flight before the next comes, which would otherwise
+		// join its batch while it waits for a slot.
+		if id == 1 {
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+		require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == id-1 }))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 2 }),
 		"the later transactions' batches are written while the first waits")
 	_, writes := mem.Stats()
@@ -232,4 +243,196 @@ func TestTablesShareTheTargetsSlots(t *testing.T) {
 	}
 	require.NoError(t, p.WaitFor(ctx, tr.Idle), "table t waits for the slot table u no longer uses")
 	require.Equal(t, 4, mem.Len("t"))
+}
+
+// A batch waiting for a key in flight does not hold back later batches of
+// other keys, and a later batch sharing a key with a waiting batch waits
+// for it although that key is not in flight: here the first write of key
+// 1 hangs; the batch of key 3 is written meanwhile, the batches of keys
+// 1+2 and then 2 wait, and once released every key holds its last change.
+func TestBlockedBatchDoesNotHoldBackOtherKeys(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release, hanging := make(chan struct{}), make(chan struct{})
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		if string(b.Records[0].Key[0].Value.Raw) != "1" || string(b.Records[0].Fields[1].Value.Raw) != "1" {
+			return nil
+		}
+		close(hanging)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr := NewTracker(0)
+	seq := 0
+	for _, ids := range [][]int{{1}, {1, 2}, {2}, {3}} {
+		seq++
+		p.Begin(tr, time.Now())
+		for _, id := range ids {
+			require.NoError(t, p.Add(ctx, tbl, upsertOf(id, seq)))
+		}
+		p.Commit(replicator.LSN(seq))
+		require.NoError(t, p.Flush(ctx))
+		if seq == 1 {
+			// In flight before the next batch comes, which would
+			// otherwise join it while it waits for a slot.
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+	}
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 1 }),
+		"the batch of key 3 is written while the first batch of key 1 hangs")
+	_, writes := mem.Stats()
+	require.Equal(t, 1, writes, "only the batch of key 3 is written meanwhile")
+	require.Contains(t, mem.Rows("t"), "3")
+	require.Equal(t, replicator.LSN(0), tr.Acknowledged())
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(4), tr.Acknowledged())
+	rows := mem.Rows("t")
+	require.Equal(t, `"2"`, rows["1"]["body"])
+	require.Equal(t, `"3"`, rows["2"]["body"])
+	require.Equal(t, `"4"`, rows["3"]["body"])
+}
+
+// A key changed in every transaction does not chain every batch to the
+// one before: while the first write of hot key 0 hangs, the second batch
+// waits for it, and every later batch's change of key 0 joins that
+// waiting batch, so the later batches (their other keys) are written
+// meanwhile. Key 0 is written twice in all, ending with its last change,
+// and nothing is acknowledged before it is.
+func TestHotKeyJoinsTheWaitingBatch(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release, hanging := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	hot := 0 // writes of key 0
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		first := false
+		for _, r := range b.Records {
+			if string(r.Key[0].Value.Raw) == "0" {
+				mu.Lock()
+				hot++
+				first = hot == 1
+				mu.Unlock()
+			}
+		}
+		if !first {
+			return nil
+		}
+		close(hanging)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 2, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr := NewTracker(0)
+	const batches = 10
+	for seq := 1; seq <= batches; seq++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(0, seq)))
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(seq, seq)))
+		p.Commit(replicator.LSN(seq))
+		if seq == 1 {
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+	}
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == batches-2 }),
+		"the batches after the second are written while the first hangs")
+	require.Equal(t, replicator.LSN(0), tr.Acknowledged())
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(batches), tr.Acknowledged())
+	require.Equal(t, 2, hot, "key 0 is written by the first batch and by the one its later changes joined")
+	rows := mem.Rows("t")
+	require.Len(t, rows, batches+1)
+	require.Equal(t, strconv.Quote(strconv.Itoa(batches)), rows["0"]["body"])
+	for seq := 1; seq <= batches; seq++ {
+		require.Equal(t, strconv.Quote(strconv.Itoa(seq)), rows[strconv.Itoa(seq)]["body"])
+	}
+}
+
+// Batches that wait for a slot are filled up to batch_rows by the batches
+// after them (the quota counts requests): while the only slot is taken by
+// a hanging write, three one-row batches of other keys arrive; the first
+// takes the other two, so that four batches make two writes.
+func TestWaitingBatchIsFilledUp(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release, hanging := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		mu.Lock()
+		sizes = append(sizes, len(b.Records))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if !first {
+			return nil
+		}
+		close(hanging)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: mem}}, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tr := NewTracker(0)
+	for id := 1; id <= 4; id++ {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(id, id)))
+		p.Commit(replicator.LSN(id))
+		require.NoError(t, p.Flush(ctx))
+		if id == 1 {
+			select {
+			case <-hanging:
+			case <-ctx.Done():
+				t.Fatal("the first batch never reached the writer")
+			}
+		}
+	}
+	// Every batch taken from the queue (and so added) before the slot
+	// comes free.
+	require.NoError(t, p.WaitFor(ctx, func() bool { return len(p.queues[tbl.Rule].queue) == 0 }))
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, replicator.LSN(4), tr.Acknowledged())
+	require.Equal(t, 4, mem.Len("t"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []int{1, 3}, sizes, "rows per write")
 }

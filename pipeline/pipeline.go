@@ -321,6 +321,9 @@ func (p *Pipeline) apply(q *tableQueue, b *batch) (opCounts, error) {
 	if b.empty {
 		return counts, p.empty(q)
 	}
+	if len(b.records) == 0 {
+		return counts, nil // every record joined an earlier batch (dispatcher.add)
+	}
 	rejected, err := q.route.Writer.Write(p.ctx, replicator.Batch{Table: q.spec, Records: b.records})
 	if err != nil {
 		if replicator.IsCleanStop(p.ctx, err) {

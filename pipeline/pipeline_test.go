@@ -119,7 +119,7 @@ func TestStopEndsWaitsForADownTarget(t *testing.T) {
 		flush bool // hand over after every unit, so the queue fills before the budget
 	}{
 		{"budget", Options{MaxInFlightBytes: 16 << 10, FlushInterval: time.Hour, BatchRows: 5, BatchBytes: 1 << 20, TickInterval: 5 * time.Millisecond}, false},
-		{"queue", Options{MaxInFlightBytes: 1 << 30, FlushInterval: time.Hour, BatchRows: 1000, BatchBytes: 1 << 30, TickInterval: 5 * time.Millisecond}, true},
+		{"queue", Options{MaxInFlightBytes: 1 << 30, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 30, TickInterval: 5 * time.Millisecond}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

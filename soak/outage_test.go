@@ -63,9 +63,11 @@ mappings:
 // under 1,000 row changes a second into a Feishu fake that answers in
 // 200 ms and allows 10 requests a second; the target is down (every
 // request answered 503) for REPLICATOR_OUTAGE (default 10m), then up. It
-// prints the daemon's RSS each minute (flat: its spread), its peak, and how
-// long catching up took at what share of the 5,000 rows/s ceiling. Nothing
-// is asserted about time; the mirror must equal the source at the end.
+// prints the daemon's RSS each minute (flat: its spread), its peak, how
+// long catching up took, what share of the request quota it used (the
+// quota counts requests: rows the daemon coalesced need none), and each
+// 5 seconds of the catch-up. Nothing is asserted about time; the mirror
+// must equal the source at the end.
 func TestOutage(t *testing.T) {
 	outage := 10 * time.Minute
 	if v := os.Getenv("REPLICATOR_OUTAGE"); v != "" {
@@ -102,7 +104,8 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var down atomic.Bool
-	front := newSlowFront(t, fake.URL(), &down)
+	var refused atomic.Int64 // requests answered 503 while down
+	front := newSlowFront(t, fake.URL(), &down, &refused)
 
 	listen := freeAddr(t)
 	configPath := filepath.Join(dir, "replicator.yaml")
@@ -184,6 +187,10 @@ func TestOutage(t *testing.T) {
 			requests++
 		}
 	}
+	for _, line := range catchUpTimeline(fake.Requests(), up, caughtUp) {
+		t.Log(line)
+		fmt.Println(line)
+	}
 	wait(10 * time.Second)
 	stopLoad()
 	if err := <-loadDone; err != nil {
@@ -202,19 +209,50 @@ func TestOutage(t *testing.T) {
 	}
 	low, high := rss.band(rss.outage[0], rss.outage[1])
 	lateLow, lateHigh := rss.band((rss.outage[0]+rss.outage[1])/2, rss.outage[1])
-	summary := fmt.Sprintf("outage summary: target down %s under %d row changes/s (%d changes while down), answers in %s, quota %d req/s; "+
+	summary := fmt.Sprintf("outage summary: target down %s under %d row changes/s (%d changes while down, %d requests refused: %.2f/s), answers in %s, quota %d req/s; "+
 		"RSS during the outage %.1f–%.1f MiB, in its second half %.1f–%.1f MiB (spread %.1f MiB), peak RSS (VmHWM) %.1f MiB; "+
-		"caught up %s after the target came back (first write %s after): %d rows in %d requests (%.0f rows each, %.1f req/s) = %.0f rows/s = %.2f of %d rows/s",
-		outage, loadRate, backlog, answerLatency, quota, low, high, lateLow, lateHigh, lateHigh-lateLow, mib(rss.peakKiB),
+		"caught up %s after the target came back (first write %s after): %d rows in %d requests (%.0f rows each) = %.0f rows/s = %.2f of %d rows/s; "+
+		"catch-up share of the quota: %.1f req/s = %.2f of %d req/s (%.2f from the first write on)",
+		outage, loadRate, backlog, refused.Load(), float64(refused.Load())/outage.Seconds(), answerLatency, quota, low, high, lateLow, lateHigh, lateHigh-lateLow, mib(rss.peakKiB),
 		caughtUp.Round(100*time.Millisecond), firstOK.Round(100*time.Millisecond), delivered, requests, float64(delivered)/float64(max(1, requests)),
-		float64(requests)/caughtUp.Seconds(), perSecond, perSecond/quotaRows, quotaRows)
+		perSecond, perSecond/quotaRows, quotaRows,
+		float64(requests)/caughtUp.Seconds(), float64(requests)/caughtUp.Seconds()/quota, quota, float64(requests)/(caughtUp-firstOK).Seconds()/quota)
 	t.Log(summary)
 	fmt.Println(summary)
 }
 
+// catchUpTimeline describes each 5 seconds after the target came back
+// until it caught up: the requests the target applied, their rows, and
+// the share of the quota they used.
+func catchUpTimeline(reqs []feishufake.Request, up time.Time, caughtUp time.Duration) []string {
+	const step = 5 * time.Second
+	n := int(caughtUp/step) + 1
+	ok, rows, other := make([]int, n), make([]int, n), make([]int, n)
+	for _, r := range reqs {
+		at := r.Time.Sub(up)
+		if at < 0 || at > caughtUp {
+			continue
+		}
+		i := int(at / step)
+		if r.Status == http.StatusOK {
+			ok[i]++
+			rows[i] += r.Rows
+		} else {
+			other[i]++
+		}
+	}
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, fmt.Sprintf("outage: catch-up %3ds–%3ds: %3d requests applied (%4.1f/s, %.2f of the quota), %5d rows (%.0f each), %d refused",
+			i*5, i*5+5, ok[i], float64(ok[i])/step.Seconds(), float64(ok[i])/step.Seconds()/quota, rows[i], float64(rows[i])/float64(max(1, ok[i])), other[i]))
+	}
+	return out
+}
+
 // newSlowFront serves the fake behind a real network's latency, or, while
-// down is set, answers every request 503 as an API in an outage does.
-func newSlowFront(t *testing.T, target string, down *atomic.Bool) string {
+// down is set, answers every request 503 as an API in an outage does,
+// counting them in refused.
+func newSlowFront(t *testing.T, target string, down *atomic.Bool, refused *atomic.Int64) string {
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +260,7 @@ func newSlowFront(t *testing.T, target string, down *atomic.Bool) string {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
+			refused.Add(1)
 			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 			return
 		}

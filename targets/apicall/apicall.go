@@ -127,6 +127,8 @@ type Client struct {
 	cfg   Config
 	slots chan struct{} // nil: unbounded
 
+	recovery *recovery // ends the backoffs when the API is back
+
 	mu     sync.Mutex
 	logged string // the failure logged last; "" after a success
 }
@@ -136,7 +138,7 @@ func New(cfg Config) *Client {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg}
+	c := &Client{cfg: cfg, recovery: newRecovery()}
 	if cfg.MaxInFlight > 0 {
 		c.slots = make(chan struct{}, cfg.MaxInFlight)
 	}
@@ -156,8 +158,9 @@ func (c *Client) Do(ctx context.Context, r Request, classify Classifier) (Verdic
 		}
 		defer func() { <-c.slots }()
 	}
-	refusals, retries := 0, 0
+	refusals, retries, throttled := 0, 0, false
 	for attempt := 1; ; attempt++ {
+		back := c.recovery.mark()
 		v, tok, err := c.attempt(ctx, r, classify)
 		if err != nil {
 			return Verdict{}, err
@@ -174,6 +177,9 @@ func (c *Client) Do(ctx context.Context, r Request, classify Classifier) (Verdic
 				c.cfg.Metrics.BatchRows.WithLabelValues(c.cfg.Name, r.Op).Observe(float64(r.Rows))
 			}
 			c.succeeded()
+			if retries > 0 || throttled {
+				c.recovery.recovered()
+			}
 			return v, nil
 		case Reject:
 			c.outcome(r, rejectOutcome(v.Reason))
@@ -188,6 +194,7 @@ func (c *Client) Do(ctx context.Context, r Request, classify Classifier) (Verdic
 				return Verdict{}, err
 			}
 		case Throttle:
+			throttled = true
 			wait = v.Reset
 			if wait <= 0 {
 				wait = DefaultReset
@@ -206,7 +213,7 @@ func (c *Client) Do(ctx context.Context, r Request, classify Classifier) (Verdic
 		if v.Action == Retry {
 			// A throttling pause is waited out at the Limiter, by every
 			// request of the credential.
-			if err := backoff.Sleep(ctx, wait); err != nil {
+			if err := sleepUnlessBack(ctx, wait, back); err != nil {
 				return Verdict{}, err
 			}
 		}

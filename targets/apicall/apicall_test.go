@@ -213,6 +213,80 @@ func TestSeconds(t *testing.T) {
 	}
 }
 
+// TestRecoveryEndsBackoffs: a request sleeping in a retry backoff of an
+// hour is sent again as soon as another request of the client, which
+// failed (here a throttle), is applied: the API is back. A request applied
+// at its first attempt proves nothing and wakes nobody.
+func TestRecoveryEndsBackoffs(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	down := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		n, isDown := hits[r.URL.Path], down
+		mu.Unlock()
+		switch {
+		case isDown:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case r.URL.Path == "/throttled" && n == 1:
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer srv.Close()
+	classify := func(a *Answer) Verdict {
+		if a.Status == http.StatusTooManyRequests {
+			return Verdict{Action: Throttle, Reason: ReasonThrottled, Reset: time.Millisecond}
+		}
+		return byStatus(a)
+	}
+	c := New(Config{
+		Name: "t", What: "test target", HTTP: srv.Client(), Limiter: NewLimiter(0), Metrics: metrics.NewTarget(prometheus.NewRegistry()),
+		Timeout: 5 * time.Second, RetryMin: time.Hour, RetryMax: time.Hour, MaxAnswerBytes: 1 << 20,
+	})
+	attempts := func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return hits[path]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	slept := make(chan error, 1)
+	go func() {
+		v, err := c.Do(ctx, Request{Op: "upsert", Method: http.MethodPost, URL: srv.URL + "/sleeper"}, classify)
+		if err == nil && v.Action != Done {
+			err = fmt.Errorf("verdict %v", v.Action)
+		}
+		slept <- err
+	}()
+	for attempts("/sleeper") == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the first request never reached the server")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	if v, err := c.Do(ctx, Request{Op: "upsert", Method: http.MethodPost, URL: srv.URL + "/fresh"}, classify); err != nil || v.Action != Done {
+		t.Fatalf("fresh request: %v, %v", v, err)
+	}
+	if n := attempts("/sleeper"); n != 1 {
+		t.Fatalf("a request applied at its first attempt woke the sleeper: %d attempts", n)
+	}
+	if v, err := c.Do(ctx, Request{Op: "upsert", Method: http.MethodPost, URL: srv.URL + "/throttled"}, classify); err != nil || v.Action != Done {
+		t.Fatalf("throttled request: %v, %v", v, err)
+	}
+	if err := <-slept; err != nil {
+		t.Fatalf("the sleeping request was not woken when the API was back: %v", err)
+	}
+	if n := attempts("/sleeper"); n != 2 {
+		t.Errorf("the sleeping request made %d attempts, want 2", n)
+	}
+}
+
 // A throttling answer means the server counted arrivals closer together
 // than this side wrote them: the slack doubles (the window and the slots
 // widen with it) up to its cap, and narrows again, halving, after a quiet
