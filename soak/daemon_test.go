@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/replicator-cdc/replicator/internal/childproc"
 )
 
 // daemon runs the replicator binary as a process, as a user does, and
@@ -46,16 +48,18 @@ func (d *daemon) start() error {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The daemon must not outlive the test.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// Started from a thread of its own: see childproc.
+	proc, err := childproc.Start(cmd)
+	if err != nil {
 		logFile.Close()
 		return err
 	}
 	exited := make(chan struct{})
 	go func() {
-		err := cmd.Wait()
+		<-proc.Done()
 		logFile.Close()
 		d.mu.Lock()
-		d.exitErr = err
+		d.exitErr = proc.Err()
 		d.mu.Unlock()
 		close(exited)
 	}()

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/replicator-cdc/replicator/internal/childproc"
 )
 
 // EnvDSN names the environment variable that points the tests at an existing
@@ -350,12 +351,12 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	defer cancel()
 	for {
 		select {
-		case <-c.proc.done:
+		case <-c.proc.Done():
 			log := c.logTail()
 			if strings.Contains(log, "Address already in use") {
 				return errPortInUse
 			}
-			return fmt.Errorf("pgtest: postgres exited during startup (%v)\n%s", c.proc.err, log)
+			return fmt.Errorf("pgtest: postgres exited during startup (%v)\n%s", c.proc.Err(), log)
 		default:
 		}
 		err := c.ping(ctx)
@@ -365,7 +366,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("pgtest: postgres not ready: %w (last attempt: %v)\n%s", ctx.Err(), err, c.logTail())
-		case <-c.proc.done:
+		case <-c.proc.Done():
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -411,34 +412,16 @@ func tail(b []byte) string {
 }
 
 // process is a started server and the outcome of waiting for it.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed once the process has exited
-	err  error         // from Wait, set before done is closed
-}
+type process struct{ *childproc.Process }
 
-// startProcess starts cmd from a goroutine locked to its OS thread for as
-// long as the process lives. Pdeathsig fires when the thread that forked the
-// child exits, not the process, and Go ends a thread whose locked goroutine
-// returns; pinning the forking thread to the waiting goroutine keeps an
-// unrelated LockOSThread user from taking the server down with its thread.
+// startProcess starts cmd from a thread of its own (see childproc): the
+// server has a parent-death signal.
 func startProcess(cmd *exec.Cmd) (*process, error) {
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
+	p, err := childproc.Start(cmd)
+	if err != nil {
 		return nil, err
 	}
-	return p, nil
+	return &process{p}, nil
 }
 
 // stop shuts the server down with SIGQUIT, PostgreSQL's immediate shutdown:
@@ -447,14 +430,14 @@ func startProcess(cmd *exec.Cmd) (*process, error) {
 func (p *process) stop() error {
 	for _, sig := range []os.Signal{syscall.SIGQUIT, os.Kill} {
 		// An error means the process is already gone, which done shows.
-		_ = p.cmd.Process.Signal(sig)
+		_ = p.Cmd.Process.Signal(sig)
 		select {
-		case <-p.done:
+		case <-p.Done():
 			return nil
 		case <-time.After(stopTimeout):
 		}
 	}
-	return fmt.Errorf("postgres (pid %d) still running after SIGKILL", p.cmd.Process.Pid)
+	return fmt.Errorf("postgres (pid %d) still running after SIGKILL", p.Cmd.Process.Pid)
 }
 
 // Stop shuts down and deletes a server Launch started; for the EnvDSN
@@ -631,12 +614,12 @@ func (c *Cluster) Shutdown(mode string) error {
 	if mode == "fast" {
 		timeout += 90 * time.Second
 	}
-	_ = proc.cmd.Process.Signal(sig)
+	_ = proc.Cmd.Process.Signal(sig)
 	select {
-	case <-proc.done:
+	case <-proc.Done():
 		return nil
 	case <-time.After(timeout):
-		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.cmd.Process.Pid, timeout, mode)
+		return fmt.Errorf("pgtest: postgres (pid %d) did not stop within %v after a %s shutdown", proc.Cmd.Process.Pid, timeout, mode)
 	}
 }
 
