@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/replicator-cdc/replicator/app"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/childproc"
 	"github.com/replicator-cdc/replicator/internal/testkit"
 )
 
@@ -154,11 +154,7 @@ func buildDaemon(t *testing.T) string {
 }
 
 // proc is a daemon subprocess.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error // from Wait, set before done is closed
-}
+type proc struct{ *childproc.Process }
 
 // startDaemon runs `replicator run --config cfgPath`, its output appended
 // to logPath under a header naming the run. The process is killed when the
@@ -172,23 +168,10 @@ func startDaemon(t *testing.T, bin, cfgPath string, env []string, logPath, label
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		defer f.Close()
-		// Pdeathsig fires when the thread that forked the child exits, not
-		// the process; holding this goroutine to its thread for the child's
-		// life keeps the runtime from retiring that thread under it.
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	require.NoError(t, <-started)
+	started, err := childproc.Start(cmd)
+	f.Close() // the child has its own descriptor
+	require.NoError(t, err)
+	p := &proc{started}
 	t.Cleanup(func() {
 		if err := p.kill(10 * time.Second); err != nil {
 			t.Error(err)
@@ -200,8 +183,8 @@ func startDaemon(t *testing.T, bin, cfgPath string, env []string, logPath, label
 // exited returns an error once the process has exited, nil while it runs.
 func (p *proc) exited() error {
 	select {
-	case <-p.done:
-		return fmt.Errorf("the daemon exited: %v", p.err)
+	case <-p.Done():
+		return fmt.Errorf("the daemon exited: %v", p.Err())
 	default:
 		return nil
 	}
@@ -210,17 +193,17 @@ func (p *proc) exited() error {
 // kill sends SIGKILL unless the process is gone, and waits for it.
 func (p *proc) kill(bound time.Duration) error {
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return nil
 	default:
 	}
 	// An error means the process is already gone, which done shows.
-	_ = p.cmd.Process.Kill()
+	_ = p.Cmd.Process.Kill()
 	select {
-	case <-p.done:
+	case <-p.Done():
 		return nil
 	case <-time.After(bound):
-		return fmt.Errorf("daemon (pid %d) still running %s after SIGKILL", p.cmd.Process.Pid, bound)
+		return fmt.Errorf("daemon (pid %d) still running %s after SIGKILL", p.Cmd.Process.Pid, bound)
 	}
 }
 
@@ -284,12 +267,12 @@ func (b *binary) log(t *testing.T) string {
 func (p *proc) terminate(t *testing.T, bound time.Duration) time.Duration {
 	t.Helper()
 	at := time.Now()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.Cmd.Process.Signal(syscall.SIGTERM))
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(bound):
 		t.Fatalf("the daemon did not exit within %s of SIGTERM", bound)
 	}
-	require.Equal(t, 0, p.cmd.ProcessState.ExitCode(), "exit status after SIGTERM: %v", p.err)
+	require.Equal(t, 0, p.Cmd.ProcessState.ExitCode(), "exit status after SIGTERM: %v", p.Err())
 	return time.Since(at)
 }

@@ -107,13 +107,13 @@ func TestStandbyTakesOverAfterMachineLoss(t *testing.T) {
 		return startDaemon(t, bin, cfgPath, env, logPath, name)
 	}
 	a := start("a", srcA, "http://"+webNet.Addr())
-	aName := instanceName(t, a.cmd.Process.Pid)
+	aName := instanceName(t, a.Cmd.Process.Pid)
 	waitFor(t, 60*time.Second, "the first daemon to take the lock", a.exited, func() bool {
 		h, err := lockHolderName(ctx, db)
 		return err == nil && h == aName
 	})
 	b := start("b", src, fake.URL())
-	bName := instanceName(t, b.cmd.Process.Pid)
+	bName := instanceName(t, b.Cmd.Process.Pid)
 	waitFor(t, 30*time.Second, "the second daemon to wait for the lock", b.exited, func() bool {
 		var n int
 		require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", bName).Scan(&n))

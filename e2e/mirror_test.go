@@ -101,8 +101,8 @@ func TestSurvivesSIGKILL(t *testing.T) {
 			p := bin.start(t, fmt.Sprintf("run %d, killed", i+1))
 			delay := 500*time.Millisecond + time.Duration(rng.Int64N(int64(3500*time.Millisecond)))
 			select {
-			case <-p.done:
-				t.Fatalf("run %d exited on its own before the kill: %v", i+1, p.err)
+			case <-p.Done():
+				t.Fatalf("run %d exited on its own before the kill: %v", i+1, p.Err())
 			case <-time.After(delay):
 			}
 			require.NoError(t, p.kill(10*time.Second))

@@ -176,7 +176,7 @@ func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the first daemon to stream", a.exited, func() bool { _, ok := slotHolder(); return ok })
 	b := start("b")
-	bName := instanceName(t, b.cmd.Process.Pid)
+	bName := instanceName(t, b.Cmd.Process.Pid)
 	waitFor(t, 30*time.Second, "the second daemon to wait for the lock", b.exited, func() bool {
 		var n int
 		require.NoError(t, db.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", bName).Scan(&n))
@@ -184,7 +184,7 @@ func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	})
 	holder, err := lockHolderName(ctx, db)
 	require.NoError(t, err)
-	require.Equal(t, instanceName(t, a.cmd.Process.Pid), holder)
+	require.Equal(t, instanceName(t, a.Cmd.Process.Pid), holder)
 
 	writes := startWriting(t, src.dsn, tg.values, 5, 1001)
 	time.Sleep(8 * time.Second)

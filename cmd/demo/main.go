@@ -275,7 +275,7 @@ func waitForFile(ctx context.Context, path string, c *child) ([]string, error) {
 			return nil, err
 		}
 		select {
-		case <-c.done:
+		case <-c.Done():
 			return nil, c.exitError()
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%s did not write %s within %s: %w; the end of its log:\n%s", c.name, path, fakesReady, ctx.Err(), c.logTail())
@@ -336,7 +336,7 @@ func waitForMirrors(ctx context.Context, db *pgx.Conn, dumpURL string, repl *chi
 			return states, time.Since(start), nil
 		}
 		select {
-		case <-repl.done:
+		case <-repl.Done():
 			return nil, 0, repl.exitError()
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/replicator-cdc/replicator/internal/childproc"
 )
 
 // killWait bounds the wait for a process after SIGKILL, which only a
@@ -18,9 +19,7 @@ const killWait = 5 * time.Second
 type child struct {
 	name    string
 	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{} // closed once the process has exited
-	err     error         // from Wait, set before done is closed
+	*childproc.Process
 }
 
 // startChild runs path with its output in logPath. The child gets its own
@@ -28,9 +27,8 @@ type child struct {
 // which then stops its children in order; and a parent-death signal, so
 // that it dies with the demo even when the demo is killed outright.
 //
-// The parent-death signal fires when the thread that forked the child
-// exits, so the forking goroutine stays locked to its thread, waiting, for
-// as long as the child lives (the same reason as in internal/pgtest).
+// childproc starts it from a thread that lives as long as the child, where
+// the parent-death signal is safe.
 func startChild(name, logPath string, env []string, path string, args ...string) (*child, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -41,28 +39,18 @@ func startChild(name, logPath string, env []string, path string, args ...string)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	c := &child{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	if err := <-started; err != nil {
+	p, err := childproc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
+	c := &child{name: name, logPath: logPath, Process: p}
 	return c, nil
 }
 
 // exited reports whether the process has ended.
 func (c *child) exited() bool {
 	select {
-	case <-c.done:
+	case <-c.Done():
 		return true
 	default:
 		return false
@@ -75,29 +63,29 @@ func (c *child) exited() bool {
 func (c *child) stop(grace time.Duration) error {
 	if !c.exited() {
 		// An error means the process is already gone, which done shows.
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		_ = c.Cmd.Process.Signal(syscall.SIGTERM)
 	}
 	select {
-	case <-c.done:
-		if c.err != nil {
-			return fmt.Errorf("%s exited: %w", c.name, c.err)
+	case <-c.Done():
+		if c.Err() != nil {
+			return fmt.Errorf("%s exited: %w", c.name, c.Err())
 		}
 		return nil
 	case <-time.After(grace):
 	}
-	_ = c.cmd.Process.Kill()
+	_ = c.Cmd.Process.Kill()
 	select {
-	case <-c.done:
+	case <-c.Done():
 		return fmt.Errorf("%s did not stop within %s of SIGTERM and was killed", c.name, grace)
 	case <-time.After(killWait):
-		return fmt.Errorf("%s (pid %d) survived SIGKILL", c.name, c.cmd.Process.Pid)
+		return fmt.Errorf("%s (pid %d) survived SIGKILL", c.name, c.Cmd.Process.Pid)
 	}
 }
 
 // exitError describes an early exit, with the end of the log, which holds
 // the reason.
 func (c *child) exitError() error {
-	return fmt.Errorf("%s exited unexpectedly (%v); the end of its log:\n%s", c.name, c.err, c.logTail())
+	return fmt.Errorf("%s exited unexpectedly (%v); the end of its log:\n%s", c.name, c.Err(), c.logTail())
 }
 
 // logTail is the end of the child's log, for error messages.
