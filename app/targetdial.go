@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/replicator-cdc/replicator/internal/sockopt"
 )
 
 // targetUserTimeout is the TCP_USER_TIMEOUT of the writers' connections
@@ -19,7 +21,7 @@ const targetUserTimeout = 3 * time.Second
 // targetDialer dials the targets' API servers as http.DefaultTransport
 // does, with targetUserTimeout.
 func targetDialer() *net.Dialer {
-	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: setUserTimeout(targetUserTimeout)}
+	return &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: sockopt.UserTimeout(targetUserTimeout)}
 }
 
 // targetHTTP is a writer's HTTP client, keeping as many idle connections

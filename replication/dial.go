@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/replicator-cdc/replicator/internal/sockopt"
 )
 
 // The kernel's own dead-peer detection on every source connection: probes
@@ -35,7 +37,7 @@ func configureDial(cfg *pgconn.Config) {
 		KeepAliveConfig: net.KeepAliveConfig{
 			Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: keepAliveCount,
 		},
-		Control: setUserTimeout(tcpUserTimeout),
+		Control: sockopt.UserTimeout(tcpUserTimeout),
 	}
 	cfg.DialFunc = d.DialContext
 }

@@ -1,4 +1,4 @@
-package app
+package sockopt
 
 import (
 	"syscall"
@@ -7,8 +7,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setUserTimeout sets TCP_USER_TIMEOUT on TCP sockets.
-func setUserTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
+// UserTimeout is a net.Dialer Control that sets TCP_USER_TIMEOUT to d on
+// TCP sockets (a Unix socket has no peer to lose): bytes the peer has not
+// acknowledged within d are given up and the connection reset, rather than
+// retransmitted for up to a quarter of an hour.
+func UserTimeout(d time.Duration) func(network, address string, c syscall.RawConn) error {
 	return func(network, _ string, c syscall.RawConn) error {
 		if network != "tcp" && network != "tcp4" && network != "tcp6" {
 			return nil
