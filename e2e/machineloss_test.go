@@ -12,8 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator/internal/tcpproxy"
-	"github.com/replicator-cdc/replicator/internal/testkit"
-	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
 
 // recordWritesSince counts the record writes that arrived at or after since.
@@ -64,23 +62,8 @@ func (p *countingProxy) sentSince(since time.Time) int {
 // drops such packets and the sender's kernel gives up on them.
 func TestStandbyTakesOverAfterMachineLoss(t *testing.T) {
 	ctx := context.Background()
-	bin := buildDaemon(t)
-	tg := feishuTarget()
-	src := newDatabase(t, tg.zone)
-	db := src.db
-	seedRows(t, db, 1000, tg.values)
-	// Access tokens live 6 s, so each instance refreshes every 3 s.
-	fake := newFeishuFake(t, feishufake.Options{TokenTTL: 6 * time.Second, Seed: 12}, itemsColumns)
-	env := append(os.Environ(), refreshVar+"="+fake.RefreshToken())
-
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "daemons.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("daemon logs (end):\n%s", testkit.Tail(string(b), 64<<10))
-		}
-	})
+	rig := newStandbyRig(t, 12)
+	bin, tg, src, db, fake, env, dir, logPath := rig.bin, rig.tg, rig.src, rig.src.db, rig.fake, rig.env, rig.dir, rig.logPath
 
 	// Instance a's network: to PostgreSQL, and beyond its counting proxy to
 	// the target.

@@ -132,6 +132,38 @@ func lockHolderName(ctx context.Context, db *pgx.Conn) (string, error) {
 	return name, err
 }
 
+// standbyRig is what the standby tests share: the built daemon, a source
+// seeded with 1,000 rows, an OAuth Feishu fake whose access tokens live
+// 6 s (so each instance refreshes every 3 s), the daemons' environment
+// with the first refresh token, and one log for every daemon, shown when
+// the test fails.
+type standbyRig struct {
+	bin     string
+	tg      target
+	src     database
+	fake    feishuFake
+	env     []string
+	dir     string
+	logPath string
+}
+
+func newStandbyRig(t *testing.T, seed uint64) standbyRig {
+	t.Helper()
+	r := standbyRig{bin: buildDaemon(t), tg: feishuTarget(), dir: t.TempDir()}
+	r.src = newDatabase(t, r.tg.zone)
+	seedRows(t, r.src.db, 1000, r.tg.values)
+	r.fake = newFeishuFake(t, feishufake.Options{TokenTTL: 6 * time.Second, Seed: seed}, itemsColumns)
+	r.env = append(os.Environ(), refreshVar+"="+r.fake.RefreshToken())
+	r.logPath = filepath.Join(r.dir, "daemons.log")
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(r.logPath)
+			t.Logf("daemon logs (end):\n%s", testkit.Tail(string(b), 64<<10))
+		}
+	})
+	return r
+}
+
 // TestStandbyTakesOverAfterSIGKILL runs two daemons on one configuration
 // with the state store in the source database and an OAuth Feishu target
 // whose refresh tokens rotate every few seconds. The standby sends nothing
@@ -140,23 +172,8 @@ func lockHolderName(ctx context.Context, db *pgx.Conn) (string, error) {
 // is ever presented twice.
 func TestStandbyTakesOverAfterSIGKILL(t *testing.T) {
 	ctx := context.Background()
-	bin := buildDaemon(t)
-	tg := feishuTarget()
-	src := newDatabase(t, tg.zone)
-	db := src.db
-	seedRows(t, db, 1000, tg.values)
-	// Access tokens live 6 s, so each instance refreshes every 3 s.
-	fake := newFeishuFake(t, feishufake.Options{TokenTTL: 6 * time.Second, Seed: 11}, itemsColumns)
-	env := append(os.Environ(), refreshVar+"="+fake.RefreshToken())
-
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "daemons.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("daemon logs (end):\n%s", testkit.Tail(string(b), 64<<10))
-		}
-	})
+	rig := newStandbyRig(t, 11)
+	bin, tg, src, db, fake, env, dir, logPath := rig.bin, rig.tg, rig.src, rig.src.db, rig.fake, rig.env, rig.dir, rig.logPath
 	proxies := map[string]*countingProxy{}
 	start := func(name string) *proc {
 		proxies[name] = newCountingProxy(t, fake.URL())
