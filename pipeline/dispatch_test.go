@@ -124,6 +124,26 @@ type concurrentMemory struct {
 
 func (c concurrentMemory) MaxConcurrentRequests() int { return c.n }
 
+// hang holds a write, once hanging is closed, until release is closed or
+// the write's context ends.
+func hang(ctx context.Context, hanging, release chan struct{}) error {
+	close(hanging)
+	select {
+	case <-release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flushedPipeline writes batches of at most batchRows only when flushed
+// (the flush interval is an hour), within a budget of 1 MiB.
+func flushedPipeline(routes []Route, batchRows int) *Pipeline {
+	return New(routes, nil, monitor.New(prometheus.NewRegistry()),
+		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: batchRows, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
+		quietLogger())
+}
+
 // Invariant 1 under concurrency: when a later transaction's request is
 // confirmed while an earlier one's is still in flight, the acknowledged
 // position does not move past the earlier transaction; it moves to the
@@ -137,17 +157,9 @@ func TestAckWaitsForEarlierRequestConfirmedLater(t *testing.T) {
 		if string(b.Records[0].Key[0].Value.Raw) != "1" {
 			return nil
 		}
-		close(hanging)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return hang(ctx, hanging, release)
 	}
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		quietLogger())
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, 100)
 	defer p.Close()
 	tr := NewTracker(0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -197,9 +209,7 @@ func TestBatchesSharingAKeyWaitForEachOther(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 8}}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		quietLogger())
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 8}}}, 1)
 	defer p.Close()
 	tr := NewTracker(0)
 	for seq := 1; seq <= 40; seq++ {
@@ -225,9 +235,7 @@ func TestTablesShareTheTargetsSlots(t *testing.T) {
 	mem := memory.New()
 	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{a.Spec, b.Spec}))
 	w := concurrentMemory{mem, 1}
-	p := New([]Route{{Rule: a.Rule, Target: "mem", Writer: w}, {Rule: b.Rule, Target: "mem", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		quietLogger())
+	p := flushedPipeline([]Route{{Rule: a.Rule, Target: "mem", Writer: w}, {Rule: b.Rule, Target: "mem", Writer: w}}, 1)
 	defer p.Close()
 	tr := NewTracker(0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -259,17 +267,9 @@ func TestBlockedBatchDoesNotHoldBackOtherKeys(t *testing.T) {
 		if string(b.Records[0].Key[0].Value.Raw) != "1" || string(b.Records[0].Fields[1].Value.Raw) != "1" {
 			return nil
 		}
-		close(hanging)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return hang(ctx, hanging, release)
 	}
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		quietLogger())
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, 100)
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -334,17 +334,9 @@ func TestHotKeyJoinsTheWaitingBatch(t *testing.T) {
 		if !first {
 			return nil
 		}
-		close(hanging)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return hang(ctx, hanging, release)
 	}
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 2, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		quietLogger())
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: concurrentMemory{mem, 4}}}, 2)
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -397,17 +389,9 @@ func TestWaitingBatchIsFilledUp(t *testing.T) {
 		if !first {
 			return nil
 		}
-		close(hanging)
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return hang(ctx, hanging, release)
 	}
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: mem}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 100, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		quietLogger())
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: mem}}, 100)
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

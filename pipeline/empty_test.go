@@ -2,17 +2,13 @@ package pipeline
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/monitor"
 )
 
 // orderWriter takes several requests at once and records the order in
@@ -56,9 +52,7 @@ func (w *orderWriter) Empty(context.Context, replicator.TableSpec) error {
 func TestEmptyIsABarrier(t *testing.T) {
 	tbl := testTable(t)
 	w := &orderWriter{emptying: make(chan struct{})}
-	p := New([]Route{{Rule: tbl.Rule, Target: "mem", Writer: w}}, nil, monitor.New(prometheus.NewRegistry()),
-		Options{MaxInFlightBytes: 1 << 20, FlushInterval: time.Hour, BatchRows: 1, BatchBytes: 1 << 20, TickInterval: 20 * time.Millisecond},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: w}}, 1)
 	defer p.Close()
 	ctx := context.Background()
 	tr := NewTracker(0)
