@@ -46,6 +46,15 @@ func onlineFake(t *testing.T) (*feishufake.Server, string) {
 	return fake, targets + "    requests_per_second: 60\n"
 }
 
+// newOnlineEnv is a database whose table big holds rows rows, with the
+// Feishu fake of onlineFake.
+func newOnlineEnv(t *testing.T, rows int) (*env, *feishufake.Server, string) {
+	e := newEnv(t, onlineSchema)
+	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
+	fake, targets := onlineFake(t)
+	return e, fake, targets
+}
+
 const bigMapping = `
   - source: big
     target: lark
@@ -294,10 +303,8 @@ func startWithMonitor(t *testing.T, e *env, cfg *config.Config, mon *monitor.Mon
 // on the status.
 func TestOnlineResyncUnderLoad(t *testing.T) {
 	rows := onlineRows(t)
-	e := newEnv(t, onlineSchema)
-	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
+	e, fake, targets := newOnlineEnv(t, rows)
 	e.exec(`INSERT INTO other SELECT g, 'o' || g FROM generate_series(1, 100) g`)
-	fake, targets := onlineFake(t)
 	cfg := e.configWithTargets(targets, bigMapping+otherMapping)
 	cfg.Pipeline.SnapshotChunkRows = 5000
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -349,9 +356,7 @@ func TestOnlineResyncUnderLoad(t *testing.T) {
 // change inside the watermark window wins over the chunk's older copy.
 func TestOnlineResyncUpdatesInWindowWin(t *testing.T) {
 	const rows = 3000
-	e := newEnv(t, onlineSchema)
-	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
-	fake, targets := onlineFake(t)
+	e, fake, targets := newOnlineEnv(t, rows)
 	cfg := e.configWithTargets(targets, bigMapping+otherMapping)
 	cfg.Pipeline.SnapshotChunkRows = 100
 	mon := monitor.New(prometheus.NewRegistry())
@@ -386,9 +391,7 @@ func TestOnlineResyncUpdatesInWindowWin(t *testing.T) {
 // the other table streams while it is copied.
 func TestOnlineResyncOfAddedMapping(t *testing.T) {
 	rows := onlineRows(t)
-	e := newEnv(t, onlineSchema)
-	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
-	fake, targets := onlineFake(t)
+	e, fake, targets := newOnlineEnv(t, rows)
 	cfg := e.configWithTargets(targets, otherMapping)
 	daemon := e.startStreaming(cfg)
 	e.exec(`INSERT INTO other VALUES (1, 'first')`)
@@ -418,9 +421,7 @@ func TestOnlineResyncOfAddedMapping(t *testing.T) {
 // shows on each mapping's row of 'replicator status'.
 func TestOnlineResyncFanOut(t *testing.T) {
 	const rows = 2000
-	e := newEnv(t, onlineSchema)
-	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
-	fake, targets := onlineFake(t)
+	e, fake, targets := newOnlineEnv(t, rows)
 	require.NoError(t, fake.AddTable("big2", onlineCols))
 	cfg := e.configWithTargets(targets, bigMapping+`
   - source: big
@@ -487,9 +488,7 @@ func TestOnlineResyncFanOut(t *testing.T) {
 // every chunk's read (see awaitOlderWriters).
 func TestOnlineResyncWaitsForOlderWriters(t *testing.T) {
 	const rows = 1000
-	e := newEnv(t, onlineSchema)
-	e.exec(`INSERT INTO big SELECT g, 'v' || g, 0 FROM generate_series(1, $1::int) g`, rows)
-	fake, targets := onlineFake(t)
+	e, fake, targets := newOnlineEnv(t, rows)
 	cfg := e.configWithTargets(targets, bigMapping+otherMapping)
 	mon := monitor.New(prometheus.NewRegistry())
 	var ended atomic.Bool

@@ -54,7 +54,7 @@ targets:
     base_url: %s
     workspace_id: workspace_fake
     user_access_token: ${OUTAGE_FEISHU_TOKEN}
-    requests_per_second: ` + "10" + `
+    requests_per_second: 10
 mappings:
   - {source: public.items, target: lark, table: items}
 `
