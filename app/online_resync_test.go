@@ -35,15 +35,15 @@ var onlineCols = []feishufake.Column{
 	{Name: "n", DataType: "integer", AllowNull: true},
 }
 
-// onlineFake is a Feishu fake holding tables big and other. The load below
-// changes both tables all the time, and each flushes a batch every 50 ms:
-// some 40 requests a second. The target's quota leaves room beyond that,
-// as it must for the stream to keep up at all; the resync takes what the
+// onlineFake is a Feishu fake holding tables big and other, enforcing the
+// real API's 10 requests a second per app (the daemon's default rate). The
+// load below changes both tables all the time: the stream's batches wait
+// for the quota and fill up meanwhile, and the resync takes what the
 // stream leaves.
 func onlineFake(t *testing.T) (*feishufake.Server, string) {
-	fake, targets := larkFake(t, "big", onlineCols)
+	fake, targets := larkFakeWith(t, feishufake.Options{}, "big", onlineCols)
 	require.NoError(t, fake.AddTable("other", onlineCols[:2]))
-	return fake, targets + "    requests_per_second: 60\n"
+	return fake, targets
 }
 
 // newOnlineEnv is a database whose table big holds rows rows, with the
