@@ -122,6 +122,17 @@ func TestOnlineResyncResumesAfterRestart(t *testing.T) {
 	require.Equal(t, state.TableProgress{Online: true, LastKey: []string{fmt.Sprint(saved.Chunks * chunkRows)}, KeyColumns: []string{"id"},
 		Rows: int64(saved.Chunks * chunkRows), Chunks: saved.Chunks}, saved)
 
+	report, err := app.Status(context.Background(), cfg)
+	require.NoError(t, err)
+	var shown []string
+	for _, tbl := range report.Tables {
+		if tbl.Source == "public.big" {
+			shown = append(shown, tbl.Resync)
+		}
+	}
+	require.Equal(t, []string{fmt.Sprintf("online resync unfinished: %d rows copied in %d chunks; the next start goes on after them", saved.Rows, saved.Chunks)}, shown,
+		"replicator status shows what the stopped daemon copied")
+
 	key := saved.Chunks * chunkRows
 	e.exec(`UPDATE big SET v = 'while stopped', n = n + 1 WHERE id IN (1, $1::int, $1::int + 1, $1::int + 150, 2999)`, key)
 	e.exec(`DELETE FROM big WHERE id IN (2, $1::int - 1, $1::int + 2, $1::int + 151)`, key)
