@@ -265,11 +265,17 @@ func TestOnlineResyncResumesCompositeKey(t *testing.T) {
 // A daemon stopped after a chunk was read and handed to the stream, but
 // before the target confirmed it, resumes at the chunk before: the key of
 // an unconfirmed chunk is never saved, and its rows are written after the
-// restart.
+// restart, into both mappings of the fanned-out table.
 func TestOnlineResyncStopBeforeAckResumesAtPreviousKey(t *testing.T) {
 	const rows, chunkRows, failAt = 1000, 100, 4
 	e, fake, targets := newOnlineEnv(t, rows)
-	cfg := e.configWithTargets(targets, bigMapping)
+	require.NoError(t, fake.AddTable("big2", onlineCols))
+	cfg := e.configWithTargets(targets, bigMapping+`
+  - source: big
+    target: lark
+    table: big2
+    snapshot: false
+`)
 	cfg.Pipeline.SnapshotChunkRows = chunkRows
 	cfg.Pipeline.ShutdownTimeout = 2 * time.Second
 
@@ -310,7 +316,9 @@ func TestOnlineResyncStopBeforeAckResumesAtPreviousKey(t *testing.T) {
 	daemon = startResyncHooked(t, e, cfg, mon, second.hook(mon, "public.big", nil))
 	waitResynced(t, mon, "public.big")
 	require.Equal(t, failAt, second.read()[0], "the unconfirmed chunk is read again")
-	require.Equal(t, rows-(failAt-1)*chunkRows, rowsWritten(fake.Requests()[before:], "big"))
-	converged(t, e, mon, fake, map[string][]string{"big": {"big", "v", "n"}})
+	for _, table := range []string{"big", "big2"} {
+		require.Equal(t, rows-(failAt-1)*chunkRows, rowsWritten(fake.Requests()[before:], table), "rows written into %s after the restart", table)
+	}
+	converged(t, e, mon, fake, map[string][]string{"big": {"big", "v", "n"}, "big2": {"big", "v", "n"}})
 	require.NoError(t, daemon.stop())
 }
