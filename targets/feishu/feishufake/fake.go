@@ -179,6 +179,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if records {
 		if wait, admitted := s.limiter.Admit(arrived, s.opts.RequestsPerSecond); !admitted {
 			s.mu.Unlock()
+			// The reset header counts whole seconds, rounded up.
 			s.throttle(w, r, table, int((wait+time.Second-1)/time.Second))
 			return
 		}

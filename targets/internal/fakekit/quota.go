@@ -111,8 +111,8 @@ func (w *Window) Admit(now time.Time, limit int) (wait time.Duration, admitted b
 	if len(w.times) >= limit {
 		return w.times[0].Sub(cut), false
 	}
-	// Arrival times are taken before the fake's lock, so they can come
-	// slightly out of order.
+	// Arrival times are taken before this lock, so they can come slightly
+	// out of order.
 	i, _ := slices.BinarySearchFunc(w.times, now, time.Time.Compare)
 	w.times = slices.Insert(w.times, i, now)
 	return 0, true
