@@ -25,6 +25,17 @@ func (f fencedWriter) MaxConcurrentRequests() int {
 	return 1
 }
 
+// Backlog passes the writer's rate-limit backlog on to the pipeline, which
+// would otherwise launch batches only to queue them at the limiter.
+func (f fencedWriter) Backlog() (n int, changed <-chan struct{}) {
+	if b, ok := f.w.(interface {
+		Backlog() (int, <-chan struct{})
+	}); ok {
+		return b.Backlog()
+	}
+	return 0, nil
+}
+
 func (f fencedWriter) Prepare(ctx context.Context, tables []replicator.TableSpec) error {
 	return f.w.Prepare(ctx, tables)
 }

@@ -9,6 +9,24 @@ type concurrent interface {
 	MaxConcurrentRequests() int
 }
 
+// paced is a writer whose requests queue for a rate limit that all its
+// tables share. Its slots are for requests awaiting an answer: a batch
+// launched while requests already queue for leave to be sent would only
+// queue too, frozen, while one still held takes in the records arriving
+// meanwhile (dispatcher.add), so that under a load above the rate the
+// rate carries more rows per request and a change waits behind fewer
+// requests. Writers without it are launched into whenever a slot is free.
+type paced interface {
+	// Backlog is how many requests queue for leave to be sent, and a
+	// channel closed once that may have changed.
+	Backlog() (n int, changed <-chan struct{})
+}
+
+// maxBacklog is the backlog from which batches are held back: one
+// request queued keeps the rate used while the next batch is launched
+// after it leaves; a second one covers a batch of two requests.
+const maxBacklog = 2
+
 // start launches one dispatcher per route. Routes of one target share a
 // pool of slots, so that the target's bound holds across its tables.
 func (p *Pipeline) start(routes []Route) {
@@ -73,6 +91,7 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		for ; d.running > 0; d.finish(<-finished) {
 		}
 	}()
+	pace, _ := q.route.Writer.(paced)
 	queue := q.queue
 	// The batches held waiting: enough to find key-disjoint ones for every
 	// slot of the target and to take the next batch into a waiting one,
@@ -94,6 +113,12 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 			next = d.barrier
 		default:
 			out = nil
+		}
+		var drained <-chan struct{}
+		if out != nil && pace != nil {
+			if n, changed := pace.Backlog(); n >= maxBacklog {
+				out, drained = nil, changed
+			}
 		}
 		if queue == nil && d.waiting == 0 && d.running == 0 {
 			return // the queue is closed and nothing is left to write
@@ -121,6 +146,7 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 			}()
 		case n := <-finished:
 			d.finish(n)
+		case <-drained:
 		case <-p.ctx.Done():
 		}
 	}

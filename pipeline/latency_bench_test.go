@@ -36,6 +36,8 @@ func (s *stampedWriter) MaxConcurrentRequests() int {
 	return s.Writer.(concurrent).MaxConcurrentRequests()
 }
 
+func (s *stampedWriter) Backlog() (int, <-chan struct{}) { return s.Writer.(paced).Backlog() }
+
 func (s *stampedWriter) Write(ctx context.Context, b replicator.Batch) ([]replicator.Rejection, error) {
 	rej, err := s.Writer.Write(ctx, b)
 	now := time.Now()

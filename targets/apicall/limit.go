@@ -50,12 +50,16 @@ type Limiter struct {
 	base     time.Duration
 	slack    time.Duration // the arrival slack in force
 	quiet    int           // requests released since the slack last changed
+	// waiting counts the callers in wait; changed is closed, and
+	// replaced, whenever the backlog (see Backlog) may have changed.
+	waiting int
+	changed chan struct{}
 }
 
 // NewLimiter paces requests at perSecond, less the arrival slack;
 // perSecond <= 0 paces nothing and only honours pauses.
 func NewLimiter(perSecond float64) *Limiter {
-	l := &Limiter{window: NewWindow(0, 0), turn: make(chan struct{}, 1)}
+	l := &Limiter{window: NewWindow(0, 0), turn: make(chan struct{}, 1), changed: make(chan struct{})}
 	if perSecond > 0 {
 		l.n = max(1, int(perSecond))
 		l.base = time.Duration(float64(l.n) * float64(time.Second) / perSecond)
@@ -73,6 +77,8 @@ func (l *Limiter) Pause(d time.Duration) {
 	defer l.mu.Unlock()
 	if until := time.Now().Add(d); until.After(l.until) {
 		l.until = until
+		l.changedLocked()
+		time.AfterFunc(d, l.ended)
 	}
 	if l.n > 0 {
 		l.setSlack(min(2*l.slack, maxArrivalSlack))
@@ -120,6 +126,8 @@ func (l *Limiter) pausedUntil() time.Time {
 // arrived does not leave before the reset. The ticket must stamp the
 // request (Trace) and end with it (Done).
 func (l *Limiter) wait(ctx context.Context) (*Ticket, error) {
+	l.queued(1)
+	defer l.queued(-1)
 	select {
 	case l.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -152,3 +160,41 @@ func (l *Limiter) wait(ctx context.Context) (*Ticket, error) {
 		t.cancel()
 	}
 }
+
+// Backlog is how many requests wait for leave to be sent (their turn,
+// their slot, room in the window), a pause in force counting as one more,
+// and a channel closed once that may have changed. A caller that would
+// only add a request to the queue holds it back while the backlog is
+// large: the requests still fill up, and leave fuller when it drains.
+func (l *Limiter) Backlog() (n int, changed <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n = l.waiting
+	if time.Now().Before(l.until) {
+		n++
+	}
+	return n, l.changed
+}
+
+func (l *Limiter) queued(d int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waiting += d
+	l.changedLocked()
+}
+
+// ended tells the Backlog's readers that a pause may have ended.
+func (l *Limiter) ended() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.changedLocked()
+}
+
+// changedLocked wakes the Backlog's readers; l.mu is held.
+func (l *Limiter) changedLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// Backlog is the backlog of the client's Limiter (see Limiter.Backlog).
+func (c *Client) Backlog() (n int, changed <-chan struct{}) { return c.cfg.Limiter.Backlog() }

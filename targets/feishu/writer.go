@@ -90,6 +90,10 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // pipeline writes that many key-disjoint batches concurrently.
 func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
 
+// Backlog is how many requests of the credential queue for its rate limit;
+// the pipeline holds batches back while they do, so that they fill up.
+func (w *Writer) Backlog() (n int, changed <-chan struct{}) { return w.api.Backlog() }
+
 // Write applies the batch: every record is confirmed or returned as a
 // rejection. Requests run concurrently (up to max_concurrent_requests, the
 // client's bound for all tables together), which is safe because

@@ -89,6 +89,10 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 // pipeline writes that many key-disjoint batches concurrently.
 func (w *Writer) MaxConcurrentRequests() int { return w.cfg.MaxConcurrentRequests }
 
+// Backlog is how many calls of the credential queue for its rate limit;
+// the pipeline holds batches back while they do, so that they fill up.
+func (w *Writer) Backlog() (n int, changed <-chan struct{}) { return w.api.Backlog() }
+
 // Prepare implements replicator.Writer: it reads each table's fields and
 // checks the mapping against them.
 func (w *Writer) Prepare(ctx context.Context, tables []replicator.TableSpec) error {
