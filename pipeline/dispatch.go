@@ -92,6 +92,12 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		}
 	}()
 	pace, _ := q.route.Writer.(paced)
+	// arrived is the backlog's signal as of the last launch: until it
+	// fires, that batch may not have reached the limiter yet, and the
+	// backlog would not show it. Waiting for it launches one batch per
+	// table when the backlog drains, so tables sharing a limiter take
+	// turns, as they do at the slots.
+	var arrived <-chan struct{}
 	queue := q.queue
 	// The batches held waiting: enough to find key-disjoint ones for every
 	// slot of the target and to take the next batch into a waiting one,
@@ -116,7 +122,12 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 		}
 		var drained <-chan struct{}
 		if out != nil && pace != nil {
-			if n, changed := pace.Backlog(); n >= maxBacklog {
+			select {
+			case <-arrived:
+				arrived = nil
+			default:
+			}
+			if n, changed := pace.Backlog(); n >= maxBacklog || arrived != nil {
 				out, drained = nil, changed
 			}
 		}
@@ -136,6 +147,9 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 			}
 		case out <- struct{}{}:
 			d.launch(next)
+			if pace != nil {
+				_, arrived = pace.Backlog()
+			}
 			go func() {
 				p.write(q, next.b)
 				// The slot goes back at once, not when this table's
@@ -146,6 +160,7 @@ func (p *Pipeline) work(q *tableQueue, slots chan struct{}) {
 			}()
 		case n := <-finished:
 			d.finish(n)
+			arrived = nil
 		case <-drained:
 		case <-p.ctx.Done():
 		}

@@ -118,3 +118,56 @@ func TestSmallBacklogLaunches(t *testing.T) {
 	_, writes := mem.Stats()
 	require.Equal(t, 3, writes)
 }
+
+// When the backlog drains, a table launches one batch and waits for the
+// backlog to show it before the next: launched at once, its ready batches
+// would all pass before the first of them reached the limiter.
+func TestOneLaunchPerDrain(t *testing.T) {
+	tbl := testTable(t)
+	mem := memory.New()
+	require.NoError(t, mem.Prepare(context.Background(), []replicator.TableSpec{tbl.Spec}))
+	release, hanging := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	started := 0
+	mem.BeforeWrite = func(ctx context.Context, b replicator.Batch) error {
+		mu.Lock()
+		started++
+		first := started == 1
+		mu.Unlock()
+		if first {
+			return hang(ctx, hanging, release)
+		}
+		return nil
+	}
+	w := &backlogged{concurrentMemory: concurrentMemory{mem, 4}, n: maxBacklog, changed: make(chan struct{})}
+	p := flushedPipeline([]Route{{Rule: tbl.Rule, Target: "mem", Writer: w}}, 2)
+	defer p.Close()
+	tr := NewTracker(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for tx := range 2 {
+		p.Begin(tr, time.Now())
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(2*tx, tx)))
+		require.NoError(t, p.Add(ctx, tbl, upsertOf(2*tx+1, tx)))
+		p.Commit(replicator.LSN(tx + 1))
+	}
+	queue := p.queues[tbl.Rule].queue
+	for i := 0; len(queue) > 0; i++ {
+		require.Less(t, i, 10000, "the dispatcher never took the batches")
+		time.Sleep(time.Millisecond)
+	}
+	w.set(maxBacklog - 1)
+	select {
+	case <-hanging:
+	case <-ctx.Done():
+		t.Fatal("the first batch was never launched")
+	}
+	mu.Lock()
+	require.Equal(t, 1, started, "the second batch waits for the first to show in the backlog")
+	mu.Unlock()
+	w.set(maxBacklog - 1) // the first reached the limiter
+	require.NoError(t, p.WaitFor(ctx, func() bool { return mem.Len("t") == 2 }), "the second batch is launched")
+	close(release)
+	require.NoError(t, p.WaitFor(ctx, tr.Idle))
+	require.Equal(t, 4, mem.Len("t"))
+}
