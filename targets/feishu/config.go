@@ -51,6 +51,9 @@ type Config struct {
 	// RetryMin and RetryMax bound the exponential backoff; defaults 200ms and 30s.
 	RetryMin time.Duration
 	RetryMax time.Duration
+	// ProbeMax caps the backoff between the probes of a down API; default
+	// apicall.DefaultProbeMax.
+	ProbeMax time.Duration
 	// MaxRetries gives up on a request after that many retries; 0 retries
 	// transient failures until the context ends.
 	MaxRetries int
@@ -128,6 +131,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 30 * time.Second
+	}
+	if c.ProbeMax == 0 {
+		c.ProbeMax = apicall.DefaultProbeMax
 	}
 	if c.TokenRefreshMargin == 0 {
 		c.TokenRefreshMargin = 5 * time.Minute

@@ -80,8 +80,8 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	w.api = apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("feishu target %q", cfg.Name), HTTP: w.http,
 		Limiter: limiter, Credential: tokens, Metrics: w.m, Log: w.log,
-		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
+		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ProbeMax: cfg.ProbeMax,
+		MaxRetries: cfg.MaxRetries, MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
 	return w, nil
 }

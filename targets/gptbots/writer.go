@@ -79,8 +79,8 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	w.api = apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("gptbots target %q", cfg.Name), HTTP: w.client,
 		Limiter: limiter, Metrics: w.metrics, Log: w.log,
-		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
+		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, ProbeMax: cfg.ProbeMax,
+		MaxRetries: cfg.MaxRetries, MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
 	return w, nil
 }
