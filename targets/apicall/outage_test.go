@@ -229,3 +229,35 @@ func TestOneFailingRequestDoesNotStopTheOthers(t *testing.T) {
 	cancel()
 	<-bad
 }
+
+// TestOnlyRetryableFailuresMeanDown: throttling answers (which pause the
+// credential by themselves) and refusals are answers of an API that is
+// up: they neither count towards an outage nor let two retryable failures
+// around them add up to one.
+func TestOnlyRetryableFailuresMeanDown(t *testing.T) {
+	classify := func(a *Answer) Verdict {
+		switch a.Status {
+		case http.StatusTooManyRequests:
+			return Verdict{Action: Throttle, Reason: ReasonThrottled, Reset: time.Millisecond}
+		case http.StatusBadRequest:
+			return Verdict{Action: Reject, Reason: ReasonRejected}
+		}
+		return byStatus(a)
+	}
+	h := &answers{
+		status: []int{429, 429, 429, 429, 503, 503, 429, 503, 503, 400, 503, 503, 400, 400, 400, 400, 200},
+		body:   make([]string, 17),
+	}
+	c, m, logs, url := newClient(t, h, nil)
+	for range 6 {
+		if _, err := c.Do(context.Background(), Request{Op: "upsert", Method: http.MethodPost, URL: url}, classify); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.seen) != len(h.status) {
+		t.Fatalf("%d answers used, want %d", len(h.seen), len(h.status))
+	}
+	if strings.Contains(logs.String(), "fails every request") || testutil.ToFloat64(m.Down.WithLabelValues("t")) != 0 {
+		t.Errorf("throttling answers or refusals taken for an outage:\n%s", logs)
+	}
+}
