@@ -13,14 +13,25 @@ import (
 )
 
 // buildWriters creates one writer per configured target that a mapping
-// uses; deps.Writers replaces any of them.
-func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (map[string]replicator.Writer, error) {
+// uses; deps.Writers replaces any of them. closeWriters stops what the
+// writers and their shared quotas run in the background (the quotas'
+// stall watchers) and waits for it: call it once the writes are over.
+func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (writers map[string]replicator.Writer, closeWriters func(), err error) {
 	used := map[string]bool{}
 	for _, mp := range cfg.Mappings {
 		used[mp.Target] = true
 	}
 	quotas := newQuotas(cfg, used)
-	writers := make(map[string]replicator.Writer, len(used))
+	writers = make(map[string]replicator.Writer, len(used))
+	var closers []func()
+	closeWriters = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, q := range quotas {
+		closers = append(closers, q.Close)
+	}
 	for name := range used {
 		if deps.DryRun != nil {
 			writers[name] = &dryRunWriter{target: name, out: deps.DryRun}
@@ -33,11 +44,15 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 		t := cfg.Targets[name]
 		w, err := newWriter(t, deps, m, stateDir, docs, quotas[name])
 		if err != nil {
-			return nil, fmt.Errorf("target %s: %w", name, err)
+			closeWriters()
+			return nil, nil, fmt.Errorf("target %s: %w", name, err)
 		}
 		writers[name] = w
+		if c, ok := w.(interface{ Close() }); ok {
+			closers = append(closers, c.Close)
+		}
 	}
-	return writers, nil
+	return writers, closeWriters, nil
 }
 
 func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, quota *apicall.Limiter) (replicator.Writer, error) {
