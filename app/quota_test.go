@@ -56,7 +56,7 @@ func TestTargetsSharingACredentialShareItsQuota(t *testing.T) {
 	}
 
 	cfg.Mappings = cfg.Mappings[:2]
-	writers, closeWriters, err := buildWriters(cfg, Deps{}, metrics.NewTarget(prometheus.NewRegistry()), t.TempDir(), nil)
+	writers, closeWriters, err := buildWriters(cfg, Deps{}, metrics.NewTarget(prometheus.NewRegistry()), t.TempDir(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

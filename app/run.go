@@ -84,7 +84,7 @@ func serve(ctx context.Context, cfg *config.Config, deps Deps, l *lease, instanc
 	if err != nil {
 		return err
 	}
-	writers, closeWriters, err := buildWriters(cfg, deps, targetMetrics, store.Dir(), docs)
+	writers, closeWriters, err := buildWriters(cfg, deps, targetMetrics, store.Dir(), docs, l)
 	if err != nil {
 		return err
 	}

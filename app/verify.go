@@ -84,7 +84,7 @@ func Verify(ctx context.Context, cfg *config.Config, deps Deps, opts VerifyOptio
 	if err != nil {
 		return nil, err
 	}
-	writers, closeWriters, err := buildWriters(cfg, deps, metrics.NewTarget(prometheus.NewRegistry()), cfg.State.Dir, docs)
+	writers, closeWriters, err := buildWriters(cfg, deps, metrics.NewTarget(prometheus.NewRegistry()), cfg.State.Dir, docs, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,8 @@ import (
 // uses; deps.Writers replaces any of them. closeWriters stops what the
 // writers and their shared quotas run in the background (the quotas'
 // stall watchers) and waits for it: call it once the writes are over.
-func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (writers map[string]replicator.Writer, closeWriters func(), err error) {
+// lease fences docs, for the Feishu token refreshes; nil without a lock.
+func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, lease feishu.Lease) (writers map[string]replicator.Writer, closeWriters func(), err error) {
 	used := map[string]bool{}
 	for _, mp := range cfg.Mappings {
 		used[mp.Target] = true
@@ -42,7 +43,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 			continue
 		}
 		t := cfg.Targets[name]
-		w, err := newWriter(t, deps, m, stateDir, docs, quotas[name])
+		w, err := newWriter(t, deps, m, stateDir, docs, lease, quotas[name])
 		if err != nil {
 			closeWriters()
 			return nil, nil, fmt.Errorf("target %s: %w", name, err)
@@ -55,7 +56,7 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 	return writers, closeWriters, nil
 }
 
-func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, quota *apicall.Limiter) (replicator.Writer, error) {
+func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, lease feishu.Lease, quota *apicall.Limiter) (replicator.Writer, error) {
 	var health func(table string, err error)
 	if deps.Monitor != nil {
 		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
@@ -63,7 +64,7 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, 
 	switch {
 	case t.Feishu != nil:
 		c := *t.Feishu
-		c.StateDir, c.Tokens = stateDir, docs
+		c.StateDir, c.Tokens, c.Lease = stateDir, docs, lease
 		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota, HTTPClient: targetHTTP(c.MaxConcurrentRequests)})
 	case t.GPTBots != nil:
 		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota, HTTPClient: targetHTTP(t.GPTBots.MaxConcurrentRequests)})

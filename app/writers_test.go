@@ -40,7 +40,7 @@ func TestCloseWritersStopsTheStallWatchers(t *testing.T) {
 		"mappings:\n  - {source: a, target: one, table: a}\n  - {source: b, target: two, table: b}\n  - {source: c, target: solo, table: c}\n"
 	cfg, err := config.Parse("writers.yaml", []byte(yaml), nil)
 	require.NoError(t, err)
-	writers, closeWriters, err := buildWriters(cfg, Deps{}, metrics.NewTarget(prometheus.NewRegistry()), t.TempDir(), nil)
+	writers, closeWriters, err := buildWriters(cfg, Deps{}, metrics.NewTarget(prometheus.NewRegistry()), t.TempDir(), nil, nil)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
