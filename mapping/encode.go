@@ -29,17 +29,17 @@ type encoder struct {
 	format string
 }
 
-// arena is the buffer of a row's values, so that a row costs one
+// valueArena is the buffer of a row's values, so that a row costs one
 // allocation rather than one per value. held is the capacity of every
 // buffer values were written into: the record keeps each of them alive
 // whole, unused room included, and is charged for it (Record.Spare).
-type arena struct {
+type valueArena struct {
 	buf  []byte
 	held int
 }
 
 // take appends raw to the arena and returns the arena's copy.
-func (a *arena) take(raw []byte) []byte {
+func (a *valueArena) take(raw []byte) []byte {
 	start := len(a.buf)
 	return keep(a, append(a.buf, raw...), start)
 }
@@ -47,7 +47,7 @@ func (a *arena) take(raw []byte) []byte {
 // encode transcodes text. Values whose form differs from the text are
 // appended to the arena; a nil arena gives each such value a buffer of its
 // own.
-func (e *encoder) encode(arena *arena, text []byte) (replicator.Value, error) {
+func (e *encoder) encode(arena *valueArena, text []byte) (replicator.Value, error) {
 	switch e.format {
 	case FormatString:
 		return replicator.Value{Kind: replicator.KindText, Raw: text}, nil
@@ -87,7 +87,7 @@ func (e *encoder) transcodes(n int) int {
 
 // room returns the arena's buffer to append at least n bytes to, or a
 // buffer of its own when there is no arena.
-func room(arena *arena, n int) []byte {
+func room(arena *valueArena, n int) []byte {
 	if arena == nil {
 		return make([]byte, 0, n)
 	}
@@ -100,7 +100,7 @@ func room(arena *arena, n int) []byte {
 
 // keep makes dst, which room returned and a value was appended to from
 // start, the arena's new end, and returns the value's bytes.
-func keep(arena *arena, dst []byte, start int) []byte {
+func keep(arena *valueArena, dst []byte, start int) []byte {
 	if arena == nil {
 		return dst[start:]
 	}
@@ -112,7 +112,7 @@ func keep(arena *arena, dst []byte, start int) []byte {
 	return dst[start:len(dst):len(dst)]
 }
 
-func (e *encoder) natural(arena *arena, text []byte) (replicator.Value, error) {
+func (e *encoder) natural(arena *valueArena, text []byte) (replicator.Value, error) {
 	switch e.t.class {
 	case classInt:
 		return replicator.Value{Kind: replicator.KindInt, Raw: text}, nil
@@ -210,7 +210,7 @@ func appendISOTimestamp(dst, text []byte, zoned bool) ([]byte, bool) {
 	return dst, true
 }
 
-func (e *encoder) unix(arena *arena, text []byte) (replicator.Value, error) {
+func (e *encoder) unix(arena *valueArena, text []byte) (replicator.Value, error) {
 	ms, err := unixMilli(text, e.t.class)
 	if err != nil {
 		return replicator.Value{}, err

@@ -292,7 +292,7 @@ func (t *Table) MissesRequired(cells []replicator.Cell) bool {
 	return false
 }
 
-func cellValue(p *fieldPlan, c replicator.Cell, arena *arena) (replicator.Value, error) {
+func cellValue(p *fieldPlan, c replicator.Cell, arena *valueArena) (replicator.Value, error) {
 	switch c.State {
 	case replicator.CellNull:
 		return replicator.Null, nil
@@ -305,7 +305,7 @@ func cellValue(p *fieldPlan, c replicator.Cell, arena *arena) (replicator.Value,
 // arena returns one buffer large enough for every value the row's record
 // keeps: transcoded values are written into it and the others copied, so
 // that the record holds none of the message it came from.
-func (t *Table) arena(cells []replicator.Cell) arena {
+func (t *Table) arena(cells []replicator.Cell) valueArena {
 	n := 0
 	for i := range cells {
 		if p := &t.fields[i]; p.target != "" && cells[i].State == replicator.CellText {
@@ -313,9 +313,9 @@ func (t *Table) arena(cells []replicator.Cell) arena {
 		}
 	}
 	if n == 0 {
-		return arena{}
+		return valueArena{}
 	}
-	return arena{buf: make([]byte, 0, n), held: n}
+	return valueArena{buf: make([]byte, 0, n), held: n}
 }
 
 // LeftOutError describes columns a copy-every-column rule leaves out.
