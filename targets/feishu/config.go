@@ -65,6 +65,10 @@ type Config struct {
 	// Tokens, when set, keeps that document instead of StateDir (a store
 	// shared with a standby instance).
 	Tokens state.Docs
+	// Lease, when set, is the lease that fences the token store: a refresh
+	// is sent only while it covers the refresh and the save of its answer.
+	// Nil when the process holds none (a command reading the targets).
+	Lease Lease
 }
 
 // OAuth holds the app credentials and the first refresh token (from Login
