@@ -186,7 +186,10 @@ func TestOutageKeepsMaxRetries(t *testing.T) {
 // request and does take the API for down, it does not keep the probe
 // turn: the next request gets it, is applied, and the outage ends.
 func TestOneFailingRequestDoesNotStopTheOthers(t *testing.T) {
-	rig := newOutageRig(t, Config{RetryMin: 50 * time.Millisecond, RetryMax: 50 * time.Millisecond, ProbeMax: 50 * time.Millisecond, MaxRetries: 8})
+	// Backoffs of 200–400 ms: the API is taken for down only after some
+	// 400 ms with no other answer, which two requests looping on a loaded
+	// machine (the race detector, other tests) do not leave.
+	rig := newOutageRig(t, Config{RetryMin: 400 * time.Millisecond, RetryMax: 400 * time.Millisecond, ProbeMax: 400 * time.Millisecond, MaxRetries: 8})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	bad := rig.send(ctx, 1, "/bad")
