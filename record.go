@@ -44,6 +44,10 @@ type Record struct {
 	// They are left out of Fields, so the target keeps its previous value,
 	// and are dead-lettered before the record's transaction is acknowledged.
 	Rejected []ValueRejection
+	// Spare is memory the values keep alive beyond their own bytes: room
+	// left unused in the buffer they share (the mapping sizes it for the
+	// longest forms a row's values may take). Size charges it.
+	Spare int
 }
 
 // ValueRejection is one column value that cannot be written as it stands.
@@ -76,12 +80,13 @@ func (r *Record) KeyString() string {
 
 // Size is the memory a record holds, for the in-flight byte budget: the
 // record in its batch and its entry in the batch's key index, its field
-// arrays, and the bytes of its values. It is what the record really holds
-// only when the record owns its bytes, as the mapping's records do: values
-// pointing into a larger buffer keep all of that buffer alive. Names are
-// the mapping's, shared by every record, and not charged.
+// arrays, the bytes of its values and the Spare room of their buffer. It
+// is what the record really holds only when the record owns its bytes, as
+// the mapping's records do: values pointing into a larger buffer keep all
+// of that buffer alive. Names are the mapping's, shared by every record,
+// and not charged.
 func (r *Record) Size() int {
-	n := recordOverhead + (cap(r.Key)+cap(r.Fields))*fieldSize + cap(r.Rejected)*rejectionSize
+	n := recordOverhead + (cap(r.Key)+cap(r.Fields))*fieldSize + cap(r.Rejected)*rejectionSize + r.Spare
 	for _, f := range r.Key {
 		// The value, and the batch index's copy of the key.
 		n += 2*len(f.Value.Raw) + 8

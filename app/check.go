@@ -176,10 +176,11 @@ func targetItems(ctx context.Context, cfg *config.Config, deps Deps, tables []so
 		return []CheckItem{{Name: "state store", Status: CheckFail, Detail: err.Error()}}
 	}
 	defer closeDocs()
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), cfg.State.Dir, docs)
+	writers, closeWriters, err := buildWriters(cfg, deps, metrics.NewTarget(deps.Registry), cfg.State.Dir, docs, nil)
 	if err != nil {
 		return []CheckItem{{Name: "targets", Status: CheckFail, Detail: err.Error()}}
 	}
+	defer closeWriters()
 	logger := deps.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/state"
+	"github.com/replicator-cdc/replicator/targets/feishu"
 )
 
 // fencedWriter writes only while the lease holds: once the lock is lost,
@@ -56,3 +59,21 @@ func (f fencedDocs) Save(name string, data []byte) error {
 	}
 	return f.Docs.Save(name, data)
 }
+
+// Left is how long the lease lasts from now, or why it ended: a Feishu
+// token refresh is sent only when the lease covers it and the save of its
+// answer (feishu.Lease).
+func (l *lease) Left() (time.Duration, error) {
+	if err := l.lost(); err != nil {
+		return 0, err
+	}
+	if l.fence.Err() != nil {
+		return 0, errTurnOver
+	}
+	return l.remaining(), nil
+}
+
+var _ feishu.Lease = (*lease)(nil)
+
+// errTurnOver: the instance gave the lock up (it is stopping).
+var errTurnOver = errors.New("this instance has given up the lock that makes it the active one")

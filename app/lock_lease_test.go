@@ -45,6 +45,26 @@ func TestLeaseEndsByTheClock(t *testing.T) {
 	require.Equal(t, 1, w.writes)
 }
 
+// The lease tells a Feishu token refresh how long it lasts (feishu.Lease),
+// and that it has ended: by the clock, or by the instance giving the lock
+// up at the end of its turn.
+func TestLeaseLeftForATokenRefresh(t *testing.T) {
+	ended := newLease(nil, "test", slog.New(slog.DiscardHandler), time.Now().Add(-leaseTTL))
+	defer ended.expire.Stop()
+	_, err := ended.Left()
+	require.ErrorIs(t, err, errLockLost)
+
+	fresh := newLease(nil, "test", slog.New(slog.DiscardHandler), time.Now())
+	defer fresh.expire.Stop()
+	left, err := fresh.Left()
+	require.NoError(t, err)
+	require.Positive(t, left)
+	require.LessOrEqual(t, left, leaseTTL)
+	fresh.lose(context.Canceled)
+	_, err = fresh.Left()
+	require.ErrorIs(t, err, errTurnOver)
+}
+
 // The lock connection of an instance whose network goes silent (a proxy
 // that passes no byte and no close, so the server's socket stays open):
 // the instance's lease ends while the server still holds its lock, and

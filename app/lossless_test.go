@@ -23,7 +23,13 @@ import (
 // YAML of a target "lark" pointing at it.
 func larkFake(t *testing.T, table string, cols []feishufake.Column) (*feishufake.Server, string) {
 	t.Helper()
-	fake := feishufake.New(feishufake.Options{RequestsPerSecond: -1})
+	return larkFakeWith(t, feishufake.Options{RequestsPerSecond: -1}, table, cols)
+}
+
+// larkFakeWith is larkFake with the fake's options given.
+func larkFakeWith(t *testing.T, opts feishufake.Options, table string, cols []feishufake.Column) (*feishufake.Server, string) {
+	t.Helper()
+	fake := feishufake.New(opts)
 	t.Cleanup(fake.Close)
 	require.NoError(t, fake.AddTable(table, cols))
 	return fake, fmt.Sprintf(`

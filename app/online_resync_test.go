@@ -35,16 +35,24 @@ var onlineCols = []feishufake.Column{
 	{Name: "n", DataType: "integer", AllowNull: true},
 }
 
-// onlineFake is a Feishu fake holding tables big and other. The load below
-// changes both tables all the time, and each flushes a batch every 50 ms:
-// some 40 requests a second. The target's quota leaves room beyond that,
-// as it must for the stream to keep up at all; the resync takes what the
-// stream leaves.
+// onlineFake is a Feishu fake holding tables big and other, enforcing the
+// real API's 10 requests a second per app (the daemon's default rate). The
+// load below changes both tables all the time; the resync takes what the
+// stream leaves of the quota.
 func onlineFake(t *testing.T) (*feishufake.Server, string) {
-	fake, targets := larkFake(t, "big", onlineCols)
+	fake, targets := larkFakeWith(t, feishufake.Options{}, "big", onlineCols)
 	require.NoError(t, fake.AddTable("other", onlineCols[:2]))
-	return fake, targets + "    requests_per_second: 60\n"
+	return fake, targets
 }
+
+// onlineFlush is the flush interval of the tests that run the load. The
+// 50 ms of the other tests would ask the real 10 requests a second for some
+// 60 (a batch of each table, and big's deletes, each flush): the stream
+// then lags the load by seconds before any resync begins (5.6 s measured,
+// 0.5 s at the 60 a second these tests once allowed), and the two tests
+// took 100 s longer. At 500 ms the stream asks some 6 a second, the resync
+// has the rest, and they take some 20 s longer than at 60 a second.
+const onlineFlush = 500 * time.Millisecond
 
 // newOnlineEnv is a database whose table big holds rows rows, with the
 // Feishu fake of onlineFake.
@@ -307,6 +315,7 @@ func TestOnlineResyncUnderLoad(t *testing.T) {
 	e.exec(`INSERT INTO other SELECT g, 'o' || g FROM generate_series(1, 100) g`)
 	cfg := e.configWithTargets(targets, bigMapping+otherMapping)
 	cfg.Pipeline.SnapshotChunkRows = 5000
+	cfg.Pipeline.FlushInterval = onlineFlush
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg.HTTP.Listen = ln.Addr().String()
@@ -404,6 +413,7 @@ func TestOnlineResyncOfAddedMapping(t *testing.T) {
     table: big
 `)
 	cfg.Pipeline.SnapshotChunkRows = 1000
+	cfg.Pipeline.FlushInterval = onlineFlush
 	l := startLoad(t, e, rows, 1)
 	mon := monitor.New(prometheus.NewRegistry())
 	daemon = startWithMonitor(t, e, cfg, mon)

@@ -56,10 +56,11 @@ func TestTargetsSharingACredentialShareItsQuota(t *testing.T) {
 	}
 
 	cfg.Mappings = cfg.Mappings[:2]
-	writers, err := buildWriters(cfg, Deps{}, metrics.NewTarget(prometheus.NewRegistry()), t.TempDir(), nil)
+	writers, closeWriters, err := buildWriters(cfg, Deps{}, metrics.NewTarget(prometheus.NewRegistry()), t.TempDir(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer closeWriters()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spec := func(table string) replicator.TableSpec {

@@ -27,8 +27,9 @@ import (
 // high watermark in the WAL, and the stream writes it when it meets the
 // high one (pipeline.Resyncs decides which rows the stream's own changes
 // make stale). A fanned-out table is read once for all its mappings. It
-// runs for one attempt: a restart starts unfinished resyncs over, from the
-// table's first key.
+// runs for one attempt: after each chunk the stream acknowledged it saves
+// the chunk's last key, and a restart (or a failed copy) goes on after the
+// last one saved, never after a chunk the target has not confirmed.
 type resyncer struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -66,12 +67,13 @@ func newResyncer(ctx context.Context, cfg *config.Config, store *state.Store, mo
 	return rs
 }
 
-// resume starts the resyncs an earlier run left unfinished, and those of
-// mappings added since (markNewMappings). It runs before the stream does.
+// resume starts the resyncs an earlier run left unfinished, each after
+// its last acknowledged chunk, and those of mappings added since
+// (markNewMappings). It runs before the stream does.
 func (rs *resyncer) resume() {
 	for name, p := range rs.store.Tables() {
 		if p.Online && !p.Done {
-			rs.start(name)
+			rs.begin(name, p)
 		}
 	}
 }
@@ -82,10 +84,16 @@ func (rs *resyncer) stop() {
 	rs.wg.Wait()
 }
 
-// start begins an online resync of source unless one runs. It runs on the
-// stream's goroutine (a request met in the stream, or resume before the
-// stream starts) and does not block.
+// start begins an online resync of source from its first key unless one
+// runs: a request met in the stream.
 func (rs *resyncer) start(source string) {
+	rs.begin(source, state.TableProgress{Online: true})
+}
+
+// begin starts copying source from progress p unless a copy runs. It runs
+// on the stream's goroutine (a request met in the stream, or resume before
+// the stream starts) and does not block.
+func (rs *resyncer) begin(source string, p state.TableProgress) {
 	ts, ok := rs.tables[source]
 	if !ok {
 		rs.logger.Warn("online resync requested for a table that is not mapped; ignored", "table", source)
@@ -96,7 +104,7 @@ func (rs *resyncer) start(source string) {
 	if rs.running[source] {
 		return
 	}
-	if err := rs.store.SaveTable(source, state.TableProgress{Online: true}); err != nil {
+	if err := rs.store.SaveTable(source, p); err != nil {
 		rs.monitor.Error(source, err)
 		rs.logger.Error("online resync not started", "table", source, "error", err)
 		return
@@ -110,8 +118,8 @@ func (rs *resyncer) start(source string) {
 	}()
 }
 
-// keepCopying retries a failed copy from the start until it is done or the
-// attempt ends.
+// keepCopying retries a failed copy, after its last acknowledged chunk,
+// until it is done or the attempt ends.
 func (rs *resyncer) keepCopying(ts []sourceTable) {
 	t := ts[0]
 	logger := rs.logger.With("table", t.rule.Source)
@@ -123,7 +131,7 @@ func (rs *resyncer) keepCopying(ts []sourceTable) {
 		}
 		rs.monitor.Error(t.rule.Source, fmt.Errorf("online resync: %w", err))
 		wait := backoff.Delay(time.Second, 30*time.Second, failures+1)
-		logger.Warn("online resync failed; starting it over", "error", err, "wait", wait)
+		logger.Warn("online resync failed; trying again after its last acknowledged chunk", "error", err, "wait", wait)
 		if backoff.Sleep(rs.ctx, wait) != nil {
 			return
 		}
@@ -131,10 +139,13 @@ func (rs *resyncer) keepCopying(ts []sourceTable) {
 }
 
 // copy reads the table chunk by chunk, in its first mapping's key order,
-// and hands each chunk to the stream. The next chunk is read only once the
-// stream has acknowledged everything up to this one's high watermark: the
-// copy takes the target's quota only where the stream leaves it room, and
-// the other tables' changes never queue behind more than one chunk.
+// after the last chunk saved, and hands each chunk to the stream. The next
+// chunk is read only once the stream has acknowledged everything up to this
+// one's high watermark: the copy takes the target's quota only where the
+// stream leaves it room, and the other tables' changes never queue behind
+// more than one chunk. Only then is the chunk's last key saved: rows up to
+// it are written, and any later change of them is in the stream after the
+// acknowledged position, which a restart reads again.
 func (rs *resyncer) copy(ts []sourceTable) error {
 	ctx := rs.ctx
 	conn, err := replication.ConnectSQL(ctx, rs.dsn)
@@ -152,10 +163,18 @@ func (rs *resyncer) copy(ts []sourceTable) error {
 		return err
 	}
 	info, source := ts[0].info, ts[0].rule.Source
-	var after [][]byte
+	keyColumns := compiled[0].KeyColumns()
 	var rows int64
-	start, lastLog := time.Now(), time.Now()
-	for seq := 1; ; seq++ {
+	var chunks int
+	prog := rs.store.Table(source)
+	after := prog.ResumeAfter(keyColumns)
+	if after != nil {
+		rows, chunks = prog.Rows, prog.Chunks
+		rs.logger.Info("online resync: resuming after the last acknowledged chunk", "table", source, "rows", rows, "chunks", chunks)
+		rs.monitor.ResyncProgress(source, rows, max(info.EstimatedRows, rows), chunks, false)
+	}
+	start, lastLog, startRows := time.Now(), time.Now(), rows
+	for seq := chunks + 1; ; seq++ {
 		id := fmt.Sprintf("%s %s-%d", source, rs.run, rs.marks.Add(1))
 		if err := emitResyncMessage(ctx, conn, pipeline.ResyncPrefix, "low "+id); err != nil {
 			return err
@@ -185,12 +204,17 @@ func (rs *resyncer) copy(ts []sourceTable) error {
 		if time.Since(lastLog) >= 5*time.Second {
 			lastLog = time.Now()
 			rs.logger.Info("online resync: progress", "table", source, "rows", rows, "chunk", seq,
-				"rows_per_s", int64(float64(rows)/time.Since(start).Seconds()), "stream_acknowledged", c.At)
+				"rows_per_s", int64(float64(rows-startRows)/time.Since(start).Seconds()), "stream_acknowledged", c.At)
 		}
 		if c.Last {
+			// done saves the end once the stream settled it.
 			return nil
 		}
 		after = compiled[0].KeyText(chunk[len(chunk)-1])
+		saved := state.TableProgress{Online: true, LastKey: keyStrings(after), KeyColumns: keyColumns, Rows: rows, Chunks: seq}
+		if err := rs.store.SaveTable(source, saved); err != nil {
+			return err
+		}
 	}
 }
 

@@ -84,10 +84,11 @@ func serve(ctx context.Context, cfg *config.Config, deps Deps, l *lease, instanc
 	if err != nil {
 		return err
 	}
-	writers, err := buildWriters(cfg, deps, targetMetrics, store.Dir(), docs)
+	writers, closeWriters, err := buildWriters(cfg, deps, targetMetrics, store.Dir(), docs, l)
 	if err != nil {
 		return err
 	}
+	defer closeWriters()
 	a := &attempt{cfg: cfg, deps: deps, store: store, writers: writers, lease: l}
 	failures, lastErr := 0, ""
 	for {

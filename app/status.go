@@ -158,7 +158,7 @@ func Status(ctx context.Context, cfg *config.Config) (*StatusReport, error) {
 	progress := store.Tables()
 	for _, m := range cfg.Mappings {
 		p := progress[m.Source]
-		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done, Resync: resyncText(r.Daemon, m)})
+		r.Tables = append(r.Tables, TableStatus{Source: m.Source, Target: m.Target, Table: m.Table, SnapshotRows: p.Rows, SnapshotDone: p.Done, Resync: resyncText(r.Daemon, m, p)})
 	}
 	for _, name := range []string{state.RotatedDeadLetterFile, state.DeadLetterFile} {
 		n, err := countLines(filepath.Join(cfg.State.Dir, name))
@@ -321,9 +321,13 @@ func teardown(ctx context.Context, cfg *config.Config, store *state.Store) ([]st
 	return done, nil
 }
 
-// resyncText describes the online resync of mapping m the daemon reports.
-func resyncText(d *DaemonStatus, m *config.Mapping) string {
+// resyncText describes the online resync of mapping m the daemon reports,
+// or, with no daemon running, the one its saved progress p leaves to resume.
+func resyncText(d *DaemonStatus, m *config.Mapping, p state.TableProgress) string {
 	if d == nil {
+		if p.Online && !p.Done {
+			return fmt.Sprintf("online resync unfinished: %d rows copied in %d chunks; the next start goes on after them", p.Rows, p.Chunks)
+		}
 		return ""
 	}
 	for _, t := range d.Tables {

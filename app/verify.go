@@ -84,10 +84,11 @@ func Verify(ctx context.Context, cfg *config.Config, deps Deps, opts VerifyOptio
 	if err != nil {
 		return nil, err
 	}
-	writers, err := buildWriters(cfg, deps, metrics.NewTarget(prometheus.NewRegistry()), cfg.State.Dir, docs)
+	writers, closeWriters, err := buildWriters(cfg, deps, metrics.NewTarget(prometheus.NewRegistry()), cfg.State.Dir, docs, nil)
 	if err != nil {
 		return nil, err
 	}
+	defer closeWriters()
 	if err := prepareTargets(ctx, tables, writers); err != nil {
 		return nil, err
 	}

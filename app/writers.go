@@ -13,14 +13,26 @@ import (
 )
 
 // buildWriters creates one writer per configured target that a mapping
-// uses; deps.Writers replaces any of them.
-func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs) (map[string]replicator.Writer, error) {
+// uses; deps.Writers replaces any of them. closeWriters stops what the
+// writers and their shared quotas run in the background (the quotas'
+// stall watchers) and waits for it: call it once the writes are over.
+// lease fences docs, for the Feishu token refreshes; nil without a lock.
+func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, lease feishu.Lease) (writers map[string]replicator.Writer, closeWriters func(), err error) {
 	used := map[string]bool{}
 	for _, mp := range cfg.Mappings {
 		used[mp.Target] = true
 	}
 	quotas := newQuotas(cfg, used)
-	writers := make(map[string]replicator.Writer, len(used))
+	writers = make(map[string]replicator.Writer, len(used))
+	var closers []func()
+	closeWriters = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, q := range quotas {
+		closers = append(closers, q.Close)
+	}
 	for name := range used {
 		if deps.DryRun != nil {
 			writers[name] = &dryRunWriter{target: name, out: deps.DryRun}
@@ -31,16 +43,20 @@ func buildWriters(cfg *config.Config, deps Deps, m *metrics.Target, stateDir str
 			continue
 		}
 		t := cfg.Targets[name]
-		w, err := newWriter(t, deps, m, stateDir, docs, quotas[name])
+		w, err := newWriter(t, deps, m, stateDir, docs, lease, quotas[name])
 		if err != nil {
-			return nil, fmt.Errorf("target %s: %w", name, err)
+			closeWriters()
+			return nil, nil, fmt.Errorf("target %s: %w", name, err)
 		}
 		writers[name] = w
+		if c, ok := w.(interface{ Close() }); ok {
+			closers = append(closers, c.Close)
+		}
 	}
-	return writers, nil
+	return writers, closeWriters, nil
 }
 
-func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, quota *apicall.Limiter) (replicator.Writer, error) {
+func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, docs state.Docs, lease feishu.Lease, quota *apicall.Limiter) (replicator.Writer, error) {
 	var health func(table string, err error)
 	if deps.Monitor != nil {
 		health = func(table string, err error) { deps.Monitor.TargetTable(t.Name, table, err) }
@@ -48,7 +64,7 @@ func newWriter(t *config.Target, deps Deps, m *metrics.Target, stateDir string, 
 	switch {
 	case t.Feishu != nil:
 		c := *t.Feishu
-		c.StateDir, c.Tokens = stateDir, docs
+		c.StateDir, c.Tokens, c.Lease = stateDir, docs, lease
 		return feishu.New(c, feishu.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota, HTTPClient: targetHTTP(c.MaxConcurrentRequests)})
 	case t.GPTBots != nil:
 		return gptbots.New(*t.GPTBots, gptbots.Deps{Logger: deps.Logger, Metrics: m, TableHealth: health, Limiter: quota, HTTPClient: targetHTTP(t.GPTBots.MaxConcurrentRequests)})

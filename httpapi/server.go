@@ -69,8 +69,8 @@ type snapshotter interface {
 	Snapshot() monitor.Snapshot
 }
 
-// Server answers the operational endpoints. It is an http.Handler; Serve and
-// ListenAndServe run it with timeouts and a graceful shutdown.
+// Server answers the operational endpoints. It is an http.Handler; Serve
+// runs it with timeouts and a graceful shutdown.
 type Server struct {
 	source      snapshotter
 	readyMaxLag time.Duration
@@ -144,17 +144,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Every answer is a live figure; a cached one would mislead.
 	h.Set("Cache-Control", "no-store")
 	s.handler.ServeHTTP(w, r)
-}
-
-// ListenAndServe binds addr, so that a busy port is reported at once, and
-// then serves as Serve does.
-func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return fmt.Errorf("httpapi: %w", err)
-	}
-	return s.Serve(ctx, ln)
 }
 
 // Serve answers requests on ln until ctx ends, then shuts down gracefully:

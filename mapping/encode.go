@@ -29,11 +29,25 @@ type encoder struct {
 	format string
 }
 
+// valueArena is the buffer of a row's values, so that a row costs one
+// allocation rather than one per value. held is the capacity of every
+// buffer values were written into: the record keeps each of them alive
+// whole, unused room included, and is charged for it (Record.Spare).
+type valueArena struct {
+	buf  []byte
+	held int
+}
+
+// take appends raw to the arena and returns the arena's copy.
+func (a *valueArena) take(raw []byte) []byte {
+	start := len(a.buf)
+	return keep(a, append(a.buf, raw...), start)
+}
+
 // encode transcodes text. Values whose form differs from the text are
-// appended to *arena, the buffer of the row's transcoded values, so that a
-// row costs one allocation rather than one per value; a nil arena gives
-// each such value a buffer of its own.
-func (e *encoder) encode(arena *[]byte, text []byte) (replicator.Value, error) {
+// appended to the arena; a nil arena gives each such value a buffer of its
+// own.
+func (e *encoder) encode(arena *valueArena, text []byte) (replicator.Value, error) {
 	switch e.format {
 	case FormatString:
 		return replicator.Value{Kind: replicator.KindText, Raw: text}, nil
@@ -71,29 +85,34 @@ func (e *encoder) transcodes(n int) int {
 	return 0
 }
 
-// room returns the arena to append at least n bytes to, or a buffer of
-// its own when there is no arena.
-func room(arena *[]byte, n int) []byte {
+// room returns the arena's buffer to append at least n bytes to, or a
+// buffer of its own when there is no arena.
+func room(arena *valueArena, n int) []byte {
 	if arena == nil {
 		return make([]byte, 0, n)
 	}
-	if cap(*arena)-len(*arena) < n {
-		*arena = make([]byte, 0, max(n, 256))
+	if cap(arena.buf)-len(arena.buf) < n {
+		arena.buf = make([]byte, 0, max(n, 256))
+		arena.held += cap(arena.buf)
 	}
-	return *arena
+	return arena.buf
 }
 
 // keep makes dst, which room returned and a value was appended to from
 // start, the arena's new end, and returns the value's bytes.
-func keep(arena *[]byte, dst []byte, start int) []byte {
+func keep(arena *valueArena, dst []byte, start int) []byte {
 	if arena == nil {
 		return dst[start:]
 	}
-	*arena = dst
+	if cap(dst) != cap(arena.buf) {
+		// The append outgrew the buffer and moved to a larger one.
+		arena.held += cap(dst)
+	}
+	arena.buf = dst
 	return dst[start:len(dst):len(dst)]
 }
 
-func (e *encoder) natural(arena *[]byte, text []byte) (replicator.Value, error) {
+func (e *encoder) natural(arena *valueArena, text []byte) (replicator.Value, error) {
 	switch e.t.class {
 	case classInt:
 		return replicator.Value{Kind: replicator.KindInt, Raw: text}, nil
@@ -191,7 +210,7 @@ func appendISOTimestamp(dst, text []byte, zoned bool) ([]byte, bool) {
 	return dst, true
 }
 
-func (e *encoder) unix(arena *[]byte, text []byte) (replicator.Value, error) {
+func (e *encoder) unix(arena *valueArena, text []byte) (replicator.Value, error) {
 	ms, err := unixMilli(text, e.t.class)
 	if err != nil {
 		return replicator.Value{}, err

@@ -138,6 +138,7 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 	fields := buf[len(t.keyIdx):]
 	arena := t.arena(cells)
 	var rejected []replicator.ValueRejection
+	values := 0 // bytes of the values, which Size charges as such
 	for i, c := range cells {
 		p := &t.fields[i]
 		if p.target == "" || c.State == replicator.CellUnchanged {
@@ -150,10 +151,9 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 		}
 		if len(v.Raw) > 0 && len(c.Data) > 0 && &v.Raw[0] == &c.Data[0] {
 			// The source's text as it is: the record must own it (own.go).
-			start := len(arena)
-			arena = append(arena, v.Raw...)
-			v.Raw = arena[start:len(arena):len(arena)]
+			v.Raw = arena.take(v.Raw)
 		}
+		values += len(v.Raw)
 		fields = append(fields, replicator.Field{Name: p.target, Value: v})
 	}
 	key := buf[:len(t.keyIdx):len(t.keyIdx)]
@@ -165,7 +165,9 @@ func (t *Table) Upsert(cells []replicator.Cell, lsn replicator.LSN) (replicator.
 		}
 		return replicator.Record{}, rowOp(err, replicator.OpUpsert, lsn)
 	}
-	rec := replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected}
+	// The arena's room the values leave unused (its estimate's slack, and
+	// a value written on the way to another) is held all the same.
+	rec := replicator.Record{Op: replicator.OpUpsert, Key: key, Fields: fields, LSN: lsn, Rejected: rejected, Spare: max(arena.held-values, 0)}
 	ownKey(&rec)
 	return rec, nil
 }
@@ -290,7 +292,7 @@ func (t *Table) MissesRequired(cells []replicator.Cell) bool {
 	return false
 }
 
-func cellValue(p *fieldPlan, c replicator.Cell, arena *[]byte) (replicator.Value, error) {
+func cellValue(p *fieldPlan, c replicator.Cell, arena *valueArena) (replicator.Value, error) {
 	switch c.State {
 	case replicator.CellNull:
 		return replicator.Null, nil
@@ -303,7 +305,7 @@ func cellValue(p *fieldPlan, c replicator.Cell, arena *[]byte) (replicator.Value
 // arena returns one buffer large enough for every value the row's record
 // keeps: transcoded values are written into it and the others copied, so
 // that the record holds none of the message it came from.
-func (t *Table) arena(cells []replicator.Cell) []byte {
+func (t *Table) arena(cells []replicator.Cell) valueArena {
 	n := 0
 	for i := range cells {
 		if p := &t.fields[i]; p.target != "" && cells[i].State == replicator.CellText {
@@ -311,9 +313,9 @@ func (t *Table) arena(cells []replicator.Cell) []byte {
 		}
 	}
 	if n == 0 {
-		return nil
+		return valueArena{}
 	}
-	return make([]byte, 0, n)
+	return valueArena{buf: make([]byte, 0, n), held: n}
 }
 
 // LeftOutError describes columns a copy-every-column rule leaves out.

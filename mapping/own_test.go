@@ -161,3 +161,47 @@ func TestKeyTextIsACopy(t *testing.T) {
 	buf.scribble()
 	require.Equal(t, [][]byte{[]byte("7")}, key)
 }
+
+// Design invariant 4, the budget's side: a row's values share one buffer,
+// sized for the longest forms they may take (a timestamp's RFC 3339 text,
+// an array's JSON), and the record keeps all of it alive, the room its
+// values left unused included. Size charges the buffer's capacity.
+func TestSizeChargesTheWholeArena(t *testing.T) {
+	tests := []struct {
+		name   string
+		oid    uint32
+		format string
+		text   string
+	}{
+		{"timestamptz", pgtype.TimestamptzOID, "", "2024-01-02 03:04:05.123456+00"},
+		{"timestamp", pgtype.TimestampOID, "", "2024-01-02 03:04:05.123456"},
+		{"array", pgtype.Int4ArrayOID, "", "{1,2,3,4,5,6,7,8}"},
+		{"json format", pgtype.TimestamptzOID, FormatJSON, "2024-01-02 03:04:05+05:30"},
+		{"unix_ms format", pgtype.TimestamptzOID, FormatUnixMS, "2024-01-02 03:04:05+00"},
+		{"text", pgtype.TextOID, "", "some text"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule := &Rule{Source: "public.t", Target: "mem", Table: "t", Key: []string{"id"}, OnDelete: DeleteRow,
+				Columns: []ColumnRule{{Source: "id", Target: "id"}}}
+			rel := &replicator.Relation{Namespace: "public", Name: "t", Columns: []replicator.Column{{Name: "id", TypeOID: pgtype.Int8OID}}}
+			vals := []string{"7"}
+			for i := range 8 {
+				c := fmt.Sprintf("c%d", i)
+				rule.Columns = append(rule.Columns, ColumnRule{Source: c, Target: c, Format: tt.format})
+				rel.Columns = append(rel.Columns, replicator.Column{Name: c, TypeOID: tt.oid, TypMod: -1})
+				vals = append(vals, tt.text)
+			}
+			tbl, err := Compile(rule, rel, nil, slog.New(slog.DiscardHandler))
+			require.NoError(t, err)
+			row := cells(vals...)
+			rec, err := tbl.Upsert(row, 1)
+			require.NoError(t, err)
+			require.Empty(t, rec.Rejected)
+			bare := (&replicator.Record{}).Size()
+			arrays := (cap(rec.Key) + cap(rec.Fields)) * int(unsafe.Sizeof(replicator.Field{}))
+			arena := tbl.arena(row)
+			require.GreaterOrEqual(t, rec.Size()-bare, arrays+cap(arena.buf), "Size must charge the whole buffer the values share")
+		})
+	}
+}

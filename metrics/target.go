@@ -29,6 +29,10 @@ type Target struct {
 	// TableFailing is 1 while a target table fails as a whole (missing,
 	// no access, schema mismatch): its writes wait, nothing is rejected.
 	TableFailing *prometheus.GaugeVec
+	// Down counts a target's APIs (its tables', its token endpoint) that
+	// fail every request: one request at a time probes each, the others
+	// wait.
+	Down *prometheus.GaugeVec
 }
 
 // NewTarget creates the target series and registers them on reg.
@@ -64,7 +68,11 @@ func NewTarget(reg prometheus.Registerer) *Target {
 			Name: "replicator_target_table_failing",
 			Help: "1 while a target table fails as a whole; its writes are retried, never dead-lettered.",
 		}, []string{"target", "table"}),
+		Down: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "replicator_target_down",
+			Help: "APIs of a target failing every request; one request at a time probes each while the others wait.",
+		}, []string{"target"}),
 	}
-	reg.MustRegister(m.Requests, m.Rows, m.Errors, m.ThrottleWait, m.Latency, m.BatchRows, m.TableFailing)
+	reg.MustRegister(m.Requests, m.Rows, m.Errors, m.ThrottleWait, m.Latency, m.BatchRows, m.TableFailing, m.Down)
 	return m
 }

@@ -46,7 +46,7 @@ func testTableShared(t *testing.T, dsn string) {
 	require.NoError(t, err)
 	id := SlotIdentity{SystemID: "7300000000000000001", Database: "app", DatabaseOID: 16384}
 	require.NoError(t, s.Bind("a", id, 0x100))
-	require.NoError(t, s.SaveTable("public.t", TableProgress{Rows: 5, LastKey: []string{"5"}}))
+	require.NoError(t, s.SaveTable("public.t", TableProgress{Online: true, Rows: 5, LastKey: []string{"5"}, KeyColumns: []string{"id"}, Chunks: 1}))
 	require.NoError(t, s.SaveCheckpoint(0x200))
 	require.NoError(t, b.Save("feishu-lark.token.json", []byte(`{"refresh_token": "other slot"}`)))
 
@@ -55,7 +55,7 @@ func testTableShared(t *testing.T, dsn string) {
 	require.NoError(t, err)
 	require.Equal(t, replicator.LSN(0x200), s2.Checkpoint())
 	require.Equal(t, &id, s2.Identity())
-	require.Equal(t, TableProgress{Rows: 5, LastKey: []string{"5"}}, s2.Table("public.t"))
+	require.Equal(t, TableProgress{Online: true, Rows: 5, LastKey: []string{"5"}, KeyColumns: []string{"id"}, Chunks: 1}, s2.Table("public.t"))
 	_, found, err = other.Load("feishu-lark.token.json")
 	require.NoError(t, err)
 	require.False(t, found, "documents are per slot")

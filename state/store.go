@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +29,29 @@ type TableProgress struct {
 	ResyncSnapshot string `json:"resync_snapshot,omitempty"`
 	ResyncBefore   string `json:"resync_before,omitempty"`
 	// Online says the table is (being) copied beside the stream, between
-	// watermarks, rather than by the start-up snapshot; Done ends it.
-	Online bool `json:"online,omitempty"`
+	// watermarks, rather than by the start-up snapshot; Done ends it. Its
+	// LastKey is the last key of the last chunk the stream acknowledged,
+	// in the order of KeyColumns, Rows and Chunks what it copied up to
+	// there: a restart resumes after it (ResumeAfter).
+	Online     bool     `json:"online,omitempty"`
+	KeyColumns []string `json:"key_columns,omitempty"`
+	Chunks     int      `json:"chunks,omitempty"`
+}
+
+// ResumeAfter is the key after which an unfinished online resync read in
+// the order of keyColumns goes on. It is nil, and the copy starts over from
+// the table's first key, when no chunk was acknowledged yet, when a daemon
+// that did not save the key wrote the progress, or when the key was saved
+// for other key columns (the mapping changed since).
+func (p TableProgress) ResumeAfter(keyColumns []string) [][]byte {
+	if !p.Online || p.Done || len(p.LastKey) == 0 || !slices.Equal(p.KeyColumns, keyColumns) {
+		return nil
+	}
+	after := make([][]byte, len(p.LastKey))
+	for i, k := range p.LastKey {
+		after[i] = []byte(k)
+	}
+	return after
 }
 
 // SlotIdentity is what tells the slot the state follows from a slot of the

@@ -8,8 +8,12 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"testing"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/replicator-cdc/replicator/internal/pgtest"
+	"github.com/replicator-cdc/replicator/replication"
 )
 
 // Row is one documented type and value.
@@ -24,8 +28,48 @@ type Row struct {
 	Field, GPTBots string
 }
 
-// Types are the user-defined types the table's rows use.
-const Types = `
+// Sample is a documented row with its sample as PostgreSQL evaluated it.
+type Sample struct {
+	Row
+	// Text is the value as the type's output function writes it (as
+	// pgoutput sends it); OID its type.
+	Text []byte
+	OID  uint32
+}
+
+// Open reads the table in path and evaluates every row's sample on a
+// database of its own in a throwaway cluster that holds Types. The catalog
+// it returns resolves the samples' types as the daemon does; its connection
+// closes when the test ends.
+func Open(tb testing.TB, path string) ([]Sample, *replication.TypeCatalog) {
+	tb.Helper()
+	rows, err := read(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := pgtest.Start(tb)
+	ctx := tb.Context()
+	conn, err := replication.ConnectSQL(ctx, c.NewDatabase(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, types); err != nil {
+		tb.Fatal(err)
+	}
+	samples := make([]Sample, len(rows))
+	for i, r := range rows {
+		text, oid, err := source(ctx, conn, r)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		samples[i] = Sample{Row: r, Text: text, OID: oid}
+	}
+	return samples, &replication.TypeCatalog{Conn: conn}
+}
+
+// types are the user-defined types the table's rows use.
+const types = `
 CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
 CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
 CREATE DOMAIN stamp AS timestamptz;
@@ -33,9 +77,9 @@ CREATE DOMAIN cash AS money;
 CREATE TYPE pair AS (n integer, s text);
 `
 
-// Read parses the rows of the table in path whose first cell is a code
+// read parses the rows of the table in path whose first cell is a code
 // span (header and separator rows have none).
-func Read(path string) ([]Row, error) {
+func read(path string) ([]Row, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -92,10 +136,10 @@ func code(cell string) string {
 	return inner
 }
 
-// Source evaluates the row's sample on conn and returns the value's text
+// source evaluates the row's sample on conn and returns the value's text
 // as the type's output function writes it (as pgoutput sends it) and its
 // type OID.
-func Source(ctx context.Context, conn *pgx.Conn, r Row) ([]byte, uint32, error) {
+func source(ctx context.Context, conn *pgx.Conn, r Row) ([]byte, uint32, error) {
 	var oid uint32
 	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT pg_typeof((%s)::%s)::oid", r.Sample, r.Type)).Scan(&oid); err != nil {
 		return nil, 0, fmt.Errorf("line %d: %w", r.Line, err)

@@ -65,6 +65,11 @@ func NewLimiter(perSecond float64) *Limiter {
 	return l
 }
 
+// Close stops what the Limiter runs in the background (the window's stall
+// watcher) and waits for it; its owner calls it once no request of the
+// credential is made any more.
+func (l *Limiter) Close() { l.window.Close() }
+
 // Pause holds back every request of the credential for d from now, as a
 // throttling answer asks; a shorter pause never cuts a longer one short.
 // The answer also widens the arrival slack (see arrivalSlack).

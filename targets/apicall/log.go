@@ -28,3 +28,15 @@ func (c *Client) succeeded() {
 		c.cfg.Log.Info("requests succeed again", "last_error", was)
 	}
 }
+
+// outageChanged says once when the API goes down (and how requests are
+// held back meanwhile), and once when it is back: the failure lines alone
+// do not tell that the other requests stopped sending.
+func (c *Client) outageChanged(down bool, since time.Time, last error) {
+	if down {
+		c.cfg.Log.Warn("the API fails every request; one request at a time probes it, the others wait",
+			"failures", downAfter, "error", last.Error(), "probe_max", c.outage.probeMax)
+		return
+	}
+	c.cfg.Log.Info("the API answers again; the waiting requests resume", "down_for", time.Since(since).Round(time.Millisecond))
+}

@@ -26,7 +26,8 @@ import (
 // machine, only when the stall ends, while the request n later goes out
 // on time. So for a while after each write Window watches for stalls, and
 // counts a request written shortly before or during one as written when
-// it ended.
+// it ended. The watcher is a goroutine of the Window's: Close stops it
+// and waits for it.
 type Window struct {
 	n int
 	w time.Duration
@@ -38,6 +39,8 @@ type Window struct {
 	changed  chan struct{} // closed and replaced when a ticket is written
 	watching bool          // a stall watcher runs
 	watchTo  time.Time     // when it stops, unless a write or stall comes first
+	closed   bool          // Close was called: no watcher starts again
+	watcher  sync.WaitGroup
 }
 
 // The stall watcher wakes every stallProbe; a wake-up later than that by
@@ -189,10 +192,22 @@ func (t *Ticket) stamp(again bool) {
 	close(p.changed)
 	p.changed = make(chan struct{})
 	p.watchTo = t.written.Add(stallWatch)
-	if !p.watching {
+	if !p.watching && !p.closed {
 		p.watching = true
+		p.watcher.Add(1)
 		go p.watch(t.written)
 	}
+}
+
+// Close stops the stall watcher and returns once it has ended (within a
+// stallProbe). Requests may still be admitted after Close, but a stall
+// no longer re-stamps them: the owner closes the Window when its requests
+// are over.
+func (p *Window) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.watcher.Wait()
 }
 
 // watch runs while requests were written lately, and re-stamps those a
@@ -200,6 +215,7 @@ func (t *Ticket) stamp(again bool) {
 // run: the write that started the watcher, so that a watcher started late
 // counts as a stall too.
 func (p *Window) watch(awake time.Time) {
+	defer p.watcher.Done()
 	for {
 		p.nap(stallProbe)
 		now := time.Now()
@@ -212,7 +228,7 @@ func (p *Window) watch(awake time.Time) {
 			}
 			p.watchTo = now.Add(stallWatch)
 		}
-		if now.After(p.watchTo) {
+		if now.After(p.watchTo) || p.closed {
 			p.watching = false
 			p.mu.Unlock()
 			return

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +184,62 @@ func (t *Ticket) writtenAt() time.Time {
 	t.win.mu.Lock()
 	defer t.win.mu.Unlock()
 	return t.written
+}
+
+// The stall watcher is the Window's goroutine: Close returns only once it
+// has ended, and a request written after Close starts none.
+func TestCloseLeavesNoStallWatcher(t *testing.T) {
+	p := NewWindow(2, time.Hour)
+	asleep := make(chan struct{}, 1)
+	p.nap = func(time.Duration) {
+		select {
+		case asleep <- struct{}{}:
+		default:
+		}
+		// Long enough that a Close which did not wait would return
+		// while the watcher still sleeps.
+		time.Sleep(50 * time.Millisecond)
+	}
+	write := func() {
+		ticket, err := p.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticket.Done()
+	}
+	write()
+	<-asleep
+	p.Close()
+	if p.isWatching() {
+		t.Fatal("Close returned while the stall watcher still ran")
+	}
+	// Its goroutine has run its last statement; give it the moment to go.
+	for i := 0; stallWatchers() > 0; i++ {
+		if i == 1000 {
+			t.Fatal("a stall watcher goroutine is left after Close")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	write()
+	if p.isWatching() || stallWatchers() > 0 {
+		t.Fatal("a write after Close started a stall watcher")
+	}
+}
+
+func (p *Window) isWatching() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.watching
+}
+
+// stallWatchers counts the goroutines running a Window's stall watcher.
+func stallWatchers() int {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "apicall.(*Window).watch(")
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }

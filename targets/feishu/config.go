@@ -51,6 +51,9 @@ type Config struct {
 	// RetryMin and RetryMax bound the exponential backoff; defaults 200ms and 30s.
 	RetryMin time.Duration
 	RetryMax time.Duration
+	// ProbeMax caps the backoff between the probes of a down API; default
+	// apicall.DefaultProbeMax.
+	ProbeMax time.Duration
 	// MaxRetries gives up on a request after that many retries; 0 retries
 	// transient failures until the context ends.
 	MaxRetries int
@@ -62,6 +65,10 @@ type Config struct {
 	// Tokens, when set, keeps that document instead of StateDir (a store
 	// shared with a standby instance).
 	Tokens state.Docs
+	// Lease, when set, is the lease that fences the token store: a refresh
+	// is sent only while it covers the refresh and the save of its answer.
+	// Nil when the process holds none (a command reading the targets).
+	Lease Lease
 }
 
 // OAuth holds the app credentials and the first refresh token (from Login
@@ -128,6 +135,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 30 * time.Second
+	}
+	if c.ProbeMax == 0 {
+		c.ProbeMax = apicall.DefaultProbeMax
 	}
 	if c.TokenRefreshMargin == 0 {
 		c.TokenRefreshMargin = 5 * time.Minute

@@ -40,8 +40,8 @@ func newTokenClient(cfg *Config, hc *http.Client, log *slog.Logger, m *metrics.T
 	return &tokenClient{cfg: cfg, log: log, m: m, api: apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("feishu target %q: token endpoint", cfg.Name), HTTP: hc,
 		Limiter: apicall.NewLimiter(0), Metrics: m, Log: log,
-		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxRetries: cfg.MaxRetries,
-		MaxAnswerBytes: 1 << 20,
+		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ProbeMax: cfg.ProbeMax,
+		MaxRetries: cfg.MaxRetries, MaxAnswerBytes: 1 << 20,
 	})}
 }
 

@@ -100,7 +100,9 @@ func loadTokens(cfg *Config, appID string) (t tokenFile, found bool, err error) 
 // save: the save is the next thing after the answer, before the new access
 // token is handed to any request, and the write ahead of the refresh marks
 // the saved pair (RefreshStartedAt), so that whoever loads it later (a
-// restart, a standby taking over) can say that this is what happened.
+// restart, a standby taking over) can say that this is what happened. The
+// end of the lease that fences the token store does not open it: a refresh
+// is sent only when the lease covers its deadline and the save (Lease).
 type oauthTokens struct {
 	cfg  *Config
 	tok  *tokenClient
@@ -206,6 +208,10 @@ func (o *oauthTokens) Token(ctx context.Context) (string, error) {
 	if tok, ok, due := o.unexpired(); ok && !due {
 		return tok, nil
 	}
+	// Mark the refresh only once the lease can cover it (see Lease).
+	if _, err := o.refreshDeadline(ctx); err != nil {
+		return "", err
+	}
 	o.mu.Lock()
 	o.cur.RefreshStartedAt = time.Now().UTC()
 	o.mu.Unlock()
@@ -227,7 +233,7 @@ func (o *oauthTokens) Token(ctx context.Context) (string, error) {
 	o.mu.Lock()
 	refresh := o.cur.RefreshToken
 	o.mu.Unlock()
-	next, err := o.tok.exchange(ctx, map[string]string{"grant_type": "refresh_token", "refresh_token": refresh})
+	next, err := o.refresh(ctx, refresh)
 	if err != nil {
 		if !o.interrupted.IsZero() && ctx.Err() == nil {
 			return "", fmt.Errorf("%w (a refresh of this token started at %s was never saved: the daemon that held it stopped or was cut off during that refresh)", err, o.interrupted.Format(time.RFC3339))

@@ -25,6 +25,7 @@ const (
 	DefaultMaxDeleteItems = 1000
 	DefaultBackoffMin     = 200 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
+	DefaultProbeMax       = apicall.DefaultProbeMax
 	// DefaultMaxConcurrentRequests fills the quota when the API answers in
 	// about a second.
 	DefaultMaxConcurrentRequests = 16
@@ -61,6 +62,8 @@ type Config struct {
 	// BackoffMin and BackoffMax bound the wait before a retry.
 	BackoffMin time.Duration
 	BackoffMax time.Duration
+	// ProbeMax caps the backoff between the probes of a down API.
+	ProbeMax time.Duration
 	// MaxRetries is how many times a failed call is retried before Write
 	// gives up with an error; 0 retries until the context ends.
 	MaxRetries int
@@ -107,6 +110,9 @@ func (c *Config) defaults() {
 	}
 	if c.BackoffMax == 0 {
 		c.BackoffMax = DefaultBackoffMax
+	}
+	if c.ProbeMax == 0 {
+		c.ProbeMax = DefaultProbeMax
 	}
 }
 

@@ -3,6 +3,7 @@ package gptbots_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,17 @@ func (h *harness) calls(path string) []gptbotsfake.Request {
 		}
 	}
 	return out
+}
+
+// itemCounts is the number of items of each call to path, smallest first:
+// chunks travel concurrently, so they may arrive in any order.
+func (h *harness) itemCounts(path string) []int {
+	var counts []int
+	for _, c := range h.calls(path) {
+		counts = append(counts, c.Items)
+	}
+	slices.Sort(counts)
+	return counts
 }
 
 func (h *harness) errorsCounted(reason string) float64 {

@@ -1,7 +1,6 @@
 package gptbots
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,10 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/replicator-cdc/replicator"
-	"github.com/replicator-cdc/replicator/internal/pgtest"
 	"github.com/replicator-cdc/replicator/internal/typesdoc"
 	"github.com/replicator-cdc/replicator/mapping"
-	"github.com/replicator-cdc/replicator/replication"
 )
 
 // TestTypesDocMatchesGPTBots keeps the GPTBots column of docs/types.md
@@ -22,25 +19,14 @@ import (
 // A row saying only TEXT means the value's text as a JSON string: Feishu's
 // string itself, or Feishu's JSON document as a string.
 func TestTypesDocMatchesGPTBots(t *testing.T) {
-	rows, err := typesdoc.Read("../../docs/types.md")
-	require.NoError(t, err)
-	c := pgtest.Start(t)
-	ctx := context.Background()
-	conn, err := replication.ConnectSQL(ctx, c.NewDatabase(t))
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, typesdoc.Types)
-	require.NoError(t, err)
-	types := &replication.TypeCatalog{Conn: conn}
+	samples, types := typesdoc.Open(t, "../../docs/types.md")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	rule := &mapping.Rule{Source: "public.t", Columns: []mapping.ColumnRule{{Source: "v", Target: "v"}}}
-	for _, r := range rows {
-		text, oid, err := typesdoc.Source(ctx, conn, r)
-		require.NoError(t, err)
-		rel := &replicator.Relation{Namespace: "public", Name: "t", Columns: []replicator.Column{{Name: "v", TypeOID: oid}}}
+	for _, r := range samples {
+		rel := &replicator.Relation{Namespace: "public", Name: "t", Columns: []replicator.Column{{Name: "v", TypeOID: r.OID}}}
 		tbl, err := mapping.Compile(rule, rel, types, logger)
 		require.NoError(t, err)
-		rec, err := tbl.Upsert([]replicator.Cell{{State: replicator.CellText, Data: text}}, 0)
+		rec, err := tbl.Upsert([]replicator.Cell{{State: replicator.CellText, Data: r.Text}}, 0)
 		require.NoError(t, err, "line %d", r.Line)
 		want := r.GPTBots
 		if want == "" {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,12 +116,7 @@ func TestSplitsAtMaxItems(t *testing.T) {
 	if rej := h.write(t, recs...); len(rej) != 0 {
 		t.Fatalf("rejected: %v", rej)
 	}
-	var sizes []int
-	for _, c := range h.calls(gptbotsfake.UpdatePath) {
-		sizes = append(sizes, c.Items)
-	}
-	// Chunks travel concurrently, so they may arrive in any order.
-	slices.Sort(sizes)
+	sizes := h.itemCounts(gptbotsfake.UpdatePath)
 	if !reflect.DeepEqual(sizes, []int{50, 100, 100}) {
 		t.Errorf("items per call %v, want 50, 100 and 100", sizes)
 	}
@@ -179,12 +173,7 @@ func TestDeletesChunked(t *testing.T) {
 	if rej := h.write(t, dels...); len(rej) != 0 {
 		t.Fatalf("rejected: %v", rej)
 	}
-	var sizes []int
-	for _, c := range h.calls(gptbotsfake.DeletePath) {
-		sizes = append(sizes, c.Items)
-	}
-	// Chunks travel concurrently, so they may arrive in any order.
-	slices.Sort(sizes)
+	sizes := h.itemCounts(gptbotsfake.DeletePath)
 	if !reflect.DeepEqual(sizes, []int{501, 1000, 1000}) {
 		t.Errorf("items per delete %v", sizes)
 	}

@@ -110,14 +110,8 @@ func (s *Server) issueRefresh(now time.Time, scope string) string {
 	return tok
 }
 
-// AuthorizationCode issues a code as the authorize page would after a person
+// issueCode issues a code as the authorize page does after a person
 // consented, valid 5 minutes for the given redirect URI and scope.
-func (s *Server) AuthorizationCode(redirectURI, scope string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.issueCode(time.Now(), redirectURI, scope)
-}
-
 func (s *Server) issueCode(now time.Time, redirectURI, scope string) string {
 	code := s.auth.next("code-fake-")
 	s.auth.codes[code] = &authCode{expires: now.Add(5 * time.Minute), scope: scope, redirectURI: redirectURI}

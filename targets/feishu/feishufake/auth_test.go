@@ -104,15 +104,21 @@ func TestAuthorizationCode(t *testing.T) {
 	s := New(Options{})
 	defer s.Close()
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	q := url.Values{"client_id": {"cli_fake"}, "redirect_uri": {"http://127.0.0.1:1/callback"}, "scope": {WriteScope + " offline_access"}, "state": {"st"}}
-	resp, err := noRedirect.Get(s.URL() + authorizePath + "?" + q.Encode())
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	assert.Equal(t, "st", loc.Query().Get("state"))
-	code := loc.Query().Get("code")
+	// authorize consents on the authorize page and returns where it sends
+	// the browser back to.
+	authorize := func(scope string) url.Values {
+		q := url.Values{"client_id": {"cli_fake"}, "redirect_uri": {"http://127.0.0.1:1/callback"}, "scope": {scope}, "state": {"st"}}
+		resp, err := noRedirect.Get(s.URL() + authorizePath + "?" + q.Encode())
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusFound, resp.StatusCode)
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		require.NoError(t, err)
+		return loc.Query()
+	}
+	back := authorize(WriteScope + " offline_access")
+	assert.Equal(t, "st", back.Get("state"))
+	code := back.Get("code")
 	exchange := func(code, redirect string) oauthAnswer {
 		_, a, err := tokenCall(t, s, false, map[string]string{
 			"grant_type": "authorization_code", "client_id": "cli_fake", "client_secret": "secret_fake", "code": code, "redirect_uri": redirect,
@@ -127,8 +133,8 @@ func TestAuthorizationCode(t *testing.T) {
 	assert.Equal(t, 20065, exchange(code, "http://127.0.0.1:1/callback").Code)
 	assert.Equal(t, 20003, exchange("nope", "").Code)
 
-	noOffline := s.AuthorizationCode("", WriteScope)
-	a = exchange(noOffline, "")
+	noOffline := authorize(WriteScope).Get("code")
+	a = exchange(noOffline, "http://127.0.0.1:1/callback")
 	require.Equal(t, 0, a.Code)
 	assert.Empty(t, a.RefreshToken, "no refresh token without offline_access")
 }

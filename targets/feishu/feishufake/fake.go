@@ -29,14 +29,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
+	"github.com/replicator-cdc/replicator/targets/internal/fakekit"
 )
 
 // Options configures a Server. Zero fields take the documented defaults.
@@ -100,46 +98,42 @@ func (o *Options) defaults() {
 // Server is a running fake. All methods are safe for concurrent use.
 type Server struct {
 	opts    Options
-	ts      *httptest.Server
-	closing chan struct{}
-	close   sync.Once
+	srv     *fakekit.Server
+	limiter fakekit.Window
+	log     fakekit.Log[Request]
+	// faults hit record writes; tokenFaults the token endpoint.
+	faults      *fakekit.Faults[Fault]
+	tokenFaults *fakekit.Faults[Fault]
 
-	mu       sync.Mutex
-	tables   map[string]*table
-	auth     authState
-	limiter  window
-	log      []Request
-	faults   faultState
-	arrivals fakequota.Arrivals
-	history  map[string][]Change
+	mu          sync.Mutex
+	tables      map[string]*table
+	auth        authState
+	tableFaults map[string]tableFault
+	history     map[string][]Change
 }
 
 // New starts a server on a loopback port.
 func New(opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		opts:    opts,
-		closing: make(chan struct{}),
-		tables:  make(map[string]*table),
-		auth:    newAuthState(),
-		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
+		opts:        opts,
+		faults:      fakekit.NewFaults[Fault](opts.Seed),
+		tokenFaults: fakekit.NewFaults[Fault](opts.Seed),
+		tables:      make(map[string]*table),
+		auth:        newAuthState(),
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = fakekit.Start(s.serve)
 	return s
 }
 
 // URL is the base URL, to use as both the open platform and the accounts base.
-func (s *Server) URL() string { return s.ts.URL }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Options returns the options in force, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
 // Close stops the server, cutting short any slow answer.
-func (s *Server) Close() {
-	s.close.Do(func() { close(s.closing) })
-	s.ts.CloseClientConnections()
-	s.ts.Close()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 const (
 	apiPrefix       = "/open-apis/apaas/v1/workspaces/"
@@ -150,9 +144,8 @@ const (
 	maxRequestBytes = 64 << 20
 )
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{arrived: time.Now()}))
-	s.arrivals.Arrived()
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, arrived time.Time) {
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, &requestInfo{arrived: arrived}))
 	switch {
 	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
 		s.serveToken(w, r)
@@ -184,9 +177,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if records {
-		if reset, limited := s.limiter.admit(arrived, s.opts.RequestsPerSecond); limited {
+		if wait, admitted := s.limiter.Admit(arrived, s.opts.RequestsPerSecond); !admitted {
 			s.mu.Unlock()
-			s.throttle(w, r, table, reset)
+			// The reset header counts whole seconds, rounded up.
+			s.throttle(w, r, table, int((wait+time.Second-1)/time.Second))
 			return
 		}
 	}
@@ -205,7 +199,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case records && r.Method == http.MethodGet:
 		s.serveList(w, r, table)
 	case records && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
-		s.withFaults(w, r, table, s.nextFault(), s.serveWrite)
+		s.withFaults(w, r, table, s.faults.Next(), s.serveWrite)
 	default:
 		s.answer(w, r, table, 0, http.StatusMethodNotAllowed, 404, "method not allowed", nil)
 	}

@@ -350,20 +350,6 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, 0, c.do(http.MethodGet, "/tables/customers", nil, nil, nil).Code)
 }
 
-func TestMaxPerWindow(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(ms ...int) []Request {
-		var out []Request
-		for _, m := range ms {
-			out = append(out, Request{Time: t0.Add(time.Duration(m) * time.Millisecond)})
-		}
-		return out
-	}
-	assert.Equal(t, 0, MaxPerWindow(nil, time.Second))
-	assert.Equal(t, 10, MaxPerWindow(at(0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000), time.Second))
-	assert.Equal(t, 3, MaxPerWindow(at(1500, 0, 999, 1200), time.Second))
-}
-
 func TestFaults(t *testing.T) {
 	s, c := newClient(t, Options{RequestsPerSecond: -1, SlowDelay: 2 * time.Second})
 	customers(t, s)

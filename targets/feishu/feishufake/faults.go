@@ -2,12 +2,11 @@ package feishufake
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakekit"
 )
 
 // Fault is a failure the server can inject into a request.
@@ -46,40 +45,18 @@ func (f Fault) String() string {
 	return "unknown"
 }
 
-type faultState struct {
-	tables     map[string]tableFault
-	queue      []Fault
-	tokenQueue []Fault
-	rate       float64
-	kinds      []Fault
-	rng        *rand.Rand
-}
-
 // InjectFaults queues faults for the next record writes (POST and DELETE of
 // records), one per request, in order, ahead of any random fault.
-func (s *Server) InjectFaults(faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.queue = append(s.faults.queue, faults...)
-}
+func (s *Server) InjectFaults(faults ...Fault) { s.faults.Queue(faults...) }
 
 // InjectTokenFaults queues faults for the next calls of the OAuth token
 // endpoint. FaultLostAnswer there rotates the refresh token and drops the
 // answer: the client's refresh token is spent and it never sees the new one.
-func (s *Server) InjectTokenFaults(faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.tokenQueue = append(s.faults.tokenQueue, faults...)
-}
+func (s *Server) InjectTokenFaults(faults ...Fault) { s.tokenFaults.Queue(faults...) }
 
 // SetFaultRate makes each record write fail with probability p, with a fault
 // drawn uniformly from kinds by the seeded generator. p = 0 turns it off.
-func (s *Server) SetFaultRate(p float64, kinds ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.rate = p
-	s.faults.kinds = append([]Fault(nil), kinds...)
-}
+func (s *Server) SetFaultRate(p float64, kinds ...Fault) { s.faults.SetRate(p, kinds...) }
 
 // tableFault is a table answering as if missing for its next left calls.
 type tableFault struct {
@@ -94,52 +71,26 @@ type tableFault struct {
 func (s *Server) FailTable(table string, n int, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.faults.tables == nil {
-		s.faults.tables = make(map[string]tableFault)
+	if s.tableFaults == nil {
+		s.tableFaults = make(map[string]tableFault)
 	}
 	if msg == "" {
 		msg = "param is invalid"
 	}
-	s.faults.tables[table] = tableFault{left: n, msg: msg}
+	s.tableFaults[table] = tableFault{left: n, msg: msg}
 }
 
 // tableFailure takes one call from the table's FailTable count.
 func (s *Server) tableFailure(table string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, ok := s.faults.tables[table]
+	f, ok := s.tableFaults[table]
 	if !ok || f.left <= 0 {
 		return "", false
 	}
 	f.left--
-	s.faults.tables[table] = f
+	s.tableFaults[table] = f
 	return f.msg, true
-}
-
-func (s *Server) nextFault() Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := &s.faults
-	if len(f.queue) > 0 {
-		next := f.queue[0]
-		f.queue = f.queue[1:]
-		return next
-	}
-	if f.rate > 0 && len(f.kinds) > 0 && f.rng.Float64() < f.rate {
-		return f.kinds[f.rng.IntN(len(f.kinds))]
-	}
-	return FaultNone
-}
-
-func (s *Server) nextTokenFault() Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.faults.tokenQueue) == 0 {
-		return FaultNone
-	}
-	next := s.faults.tokenQueue[0]
-	s.faults.tokenQueue = s.faults.tokenQueue[1:]
-	return next
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, table string)
@@ -157,14 +108,14 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, table string
 	case FaultThrottle:
 		s.throttle(w, r, table, s.opts.ThrottleReset)
 	case FaultThrottleLate:
-		s.arrivals.Wait(s.opts.SlowDelay, s.closing)
+		s.srv.AwaitArrival(s.opts.SlowDelay)
 		s.throttle(w, r, table, s.opts.ThrottleReset)
 	case FaultDrop:
 		s.record(r, table, 0, 0, 0)
-		hangUp(w)
+		fakekit.HangUp(w)
 	case FaultLostAnswer:
 		h(httptest.NewRecorder(), r, table)
-		hangUp(w)
+		fakekit.HangUp(w)
 	case FaultSlow:
 		if !s.slow(r) {
 			s.record(r, table, 0, 0, 0)
@@ -180,29 +131,5 @@ func (s *Server) withFaults(w http.ResponseWriter, r *http.Request, table string
 func (s *Server) slow(r *http.Request) bool {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes))
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return s.sleep(r.Context(), s.opts.SlowDelay)
-}
-
-// sleep waits d and reports whether the client is still there.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return ctx.Err() == nil
-	case <-ctx.Done():
-	case <-s.closing:
-	}
-	return false
-}
-
-// hangUp closes the connection without an answer.
-func hangUp(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
+	return s.srv.Sleep(r.Context(), s.opts.SlowDelay)
 }

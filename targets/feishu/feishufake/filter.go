@@ -126,26 +126,19 @@ func (p *filterParser) top(nameLen int) (*node, error) {
 		}
 		return n, p.end()
 	}
-	op, err := p.ident()
+	n, err := p.condition(name, p.rest)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.expect('.'); err != nil {
-		return nil, err
-	}
-	n := &node{op: op, col: name}
-	switch op {
-	case "eq", "neq":
-		n.vals = []string{p.s[p.i:]}
-		p.i = len(p.s)
-	case "in", "is":
-		if err := p.operand(n); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("unsupported operator %q", op)
-	}
 	return n, p.end()
+}
+
+// rest takes the rest of the parameter: a top-level eq or neq value is
+// the whole raw remainder.
+func (p *filterParser) rest() (string, error) {
+	v := p.s[p.i:]
+	p.i = len(p.s)
+	return v, nil
 }
 
 // group reads "(item,item,...)" after and/or.
@@ -179,6 +172,12 @@ func (p *filterParser) item() (*node, error) {
 	if err := p.expect('.'); err != nil {
 		return nil, err
 	}
+	return p.condition(name, p.value)
+}
+
+// condition reads "op.operand" on column col; the operand of eq and neq
+// is read by value.
+func (p *filterParser) condition(col string, value func() (string, error)) (*node, error) {
 	op, err := p.ident()
 	if err != nil {
 		return nil, err
@@ -186,10 +185,10 @@ func (p *filterParser) item() (*node, error) {
 	if err := p.expect('.'); err != nil {
 		return nil, err
 	}
-	n := &node{op: op, col: name}
+	n := &node{op: op, col: col}
 	switch op {
 	case "eq", "neq":
-		v, err := p.value()
+		v, err := value()
 		if err != nil {
 			return nil, err
 		}

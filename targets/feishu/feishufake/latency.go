@@ -3,7 +3,6 @@ package feishufake
 import (
 	"net/http"
 	"slices"
-	"time"
 )
 
 // Change is one row change as the fake applied it, in the order it applied
@@ -42,14 +41,9 @@ func (s *Server) remember(table, op string, rows []map[string]any) {
 // order may so be applied in another. It reports whether the client is
 // still there.
 func (s *Server) delay(r *http.Request) bool {
-	d := s.opts.Latency
-	if s.opts.Jitter > 0 {
-		s.mu.Lock()
-		d += time.Duration(s.faults.rng.Int64N(int64(s.opts.Jitter)))
-		s.mu.Unlock()
-	}
+	d := s.faults.Delay(s.opts.Latency, s.opts.Jitter)
 	if d <= 0 {
 		return true
 	}
-	return s.sleep(r.Context(), d)
+	return s.srv.Sleep(r.Context(), d)
 }

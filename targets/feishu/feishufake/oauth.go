@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakekit"
 )
 
 // oauthAnswer is the token endpoint's RFC 6749 shape plus Feishu's code.
@@ -29,12 +31,12 @@ func oauthError(status, code int, kind, desc string) (int, oauthAnswer) {
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	f := s.nextTokenFault()
+	f := s.tokenFaults.Next()
 	info(r).fault = f
 	switch f {
 	case FaultDrop:
 		s.record(r, "", 0, 0, 0)
-		hangUp(w)
+		fakekit.HangUp(w)
 		return
 	case FaultServerError:
 		s.writeOAuth(w, r, http.StatusInternalServerError, oauthAnswer{Code: 20050, Error: "server_error", ErrorDescription: "internal server error"})
@@ -60,7 +62,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if f == FaultLostAnswer {
 		s.record(r, "", 0, 0, 0)
-		hangUp(w)
+		fakekit.HangUp(w)
 		return
 	}
 	s.writeOAuth(w, r, status, ans)

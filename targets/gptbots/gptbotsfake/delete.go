@@ -12,47 +12,37 @@ func (s *Server) delete(body []byte) answer {
 			Filter   map[string]any `json:"filter"`
 		} `json:"delete_data"`
 	}
-	if err := decodeJSON(body, &req); err != nil {
-		return s.invalid("", "%v", err)
-	}
-	if req.TableID == "" {
-		return s.invalid("", "table_id is required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, refused := s.lookup(req.TableID)
-	if refused != nil {
-		return *refused
-	}
-	n := len(req.DeleteData)
-	if n == 0 || n > MaxDeleteItems {
-		return s.invalid(t.id, "delete_data must hold 1 to %d items, got %d", MaxDeleteItems, n)
-	}
-	// The answer has no per-item result, so every item is checked before
-	// any is applied.
-	doomed := make([]*row, 0, n)
-	for i, d := range req.DeleteData {
-		if d.RecordID != "" {
-			doomed = append(doomed, t.rows[d.RecordID])
-			continue
+	return s.inTable(body, &req, &req.TableID, func(t *table) answer {
+		n := len(req.DeleteData)
+		if n == 0 || n > MaxDeleteItems {
+			return s.invalid(t.id, "delete_data must hold 1 to %d items, got %d", MaxDeleteItems, n)
 		}
-		if d.Filter == nil {
-			return s.invalid(t.id, "delete_data[%d]: record_id or filter is required", i)
+		// The answer has no per-item result, so every item is checked before
+		// any is applied.
+		doomed := make([]*row, 0, n)
+		for i, d := range req.DeleteData {
+			if d.RecordID != "" {
+				doomed = append(doomed, t.rows[d.RecordID])
+				continue
+			}
+			if d.Filter == nil {
+				return s.invalid(t.id, "delete_data[%d]: record_id or filter is required", i)
+			}
+			f, key, err := t.filterField(d.Filter)
+			if err != nil {
+				return s.invalid(t.id, "delete_data[%d]: %v", i, err)
+			}
+			r, _, err := t.find(f, key)
+			if err != nil {
+				return s.invalid(t.id, "delete_data[%d]: %v", i, err)
+			}
+			doomed = append(doomed, r)
 		}
-		f, key, err := t.filterField(d.Filter)
-		if err != nil {
-			return s.invalid(t.id, "delete_data[%d]: %v", i, err)
+		for _, r := range doomed {
+			if r != nil && t.rows[r.id] == r {
+				t.remove(r)
+			}
 		}
-		r, _, err := t.find(f, key)
-		if err != nil {
-			return s.invalid(t.id, "delete_data[%d]: %v", i, err)
-		}
-		doomed = append(doomed, r)
-	}
-	for _, r := range doomed {
-		if r != nil && t.rows[r.id] == r {
-			t.remove(r)
-		}
-	}
-	return answer{status: http.StatusOK, table: t.id, items: n, body: apiError{0, "OK"}}
+		return answer{status: http.StatusOK, table: t.id, items: n, body: apiError{0, "OK"}}
+	})
 }

@@ -42,13 +42,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"time"
 
-	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
+	"github.com/replicator-cdc/replicator/targets/internal/fakekit"
 )
 
 // Documented limits.
@@ -127,47 +125,39 @@ func (o *Options) defaults() {
 // Server is a running fake. All methods are safe for concurrent use.
 type Server struct {
 	opts    Options
-	ts      *httptest.Server
-	closing chan struct{}
-	close   sync.Once
+	srv     *fakekit.Server
+	limiter fakekit.Window
+	log     fakekit.Log[Request]
+	faults  *fakekit.Faults[Fault]
 
-	mu      sync.Mutex
-	tables  map[string]*table
-	nextID  uint64
-	limiter window
-	log     []Request
-	faults  faultState
-	reject  RejectFunc
+	mu     sync.Mutex
+	tables map[string]*table
+	nextID uint64
+	reject RejectFunc
 	// invalidHook is SetInvalid's hook.
 	invalidHook RejectFunc
-	arrivals    fakequota.Arrivals
 }
 
 // New starts a server on a loopback port.
 func New(opts Options) *Server {
 	opts.defaults()
 	s := &Server{
-		opts:    opts,
-		closing: make(chan struct{}),
-		tables:  make(map[string]*table),
-		faults:  faultState{rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))},
+		opts:   opts,
+		faults: fakekit.NewFaults[Fault](opts.Seed),
+		tables: make(map[string]*table),
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = fakekit.Start(s.serve)
 	return s
 }
 
 // URL is the base URL to configure clients with.
-func (s *Server) URL() string { return s.ts.URL }
+func (s *Server) URL() string { return s.srv.URL() }
 
 // Options returns the options in force, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
 // Close stops the server, cutting short any slow answer.
-func (s *Server) Close() {
-	s.close.Do(func() { close(s.closing) })
-	s.ts.CloseClientConnections()
-	s.ts.Close()
-}
+func (s *Server) Close() { s.srv.Close() }
 
 // answer is a handler's verdict, written by serve.
 type answer struct {
@@ -204,9 +194,8 @@ func (s *Server) invalid(table, format string, args ...any) answer {
 
 // serve runs the gateway steps (method, route, auth, rate limit), then any
 // injected fault, then the call itself.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	call := &Request{Time: time.Now(), Path: r.URL.Path}
-	s.arrivals.Arrived()
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, arrived time.Time) {
+	call := &Request{Time: arrived, Path: r.URL.Path}
 	var h func([]byte) answer
 	switch r.URL.Path {
 	case UpdatePath:
@@ -227,10 +216,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.write(w, call, answer{status: http.StatusUnauthorized, code: CodeUnauthorized, body: apiError{CodeUnauthorized, "invalid api key"}})
 		return
 	}
-	s.mu.Lock()
-	limited := !s.limiter.admit(call.Time, s.opts.RequestsPerSecond)
-	s.mu.Unlock()
-	if limited {
+	if _, admitted := s.limiter.Admit(call.Time, s.opts.RequestsPerSecond); !admitted {
 		s.throttle(w, call)
 		return
 	}
@@ -240,20 +226,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.record(call)
 		return
 	}
-	s.withFault(w, r, call, s.nextFault(), func() answer { return h(body) })
-}
-
-// latency is how long the next write waits before it is applied, as the
-// real API's answers take a while; with jitter, requests sent in one order
-// may be applied in another.
-func (s *Server) latency() time.Duration {
-	d := s.opts.Latency
-	if s.opts.Jitter > 0 {
-		s.mu.Lock()
-		d += time.Duration(s.faults.rng.Int64N(int64(s.opts.Jitter)))
-		s.mu.Unlock()
-	}
-	return d
+	s.withFault(w, r, call, s.faults.Next(), func() answer { return h(body) })
 }
 
 func (s *Server) throttle(w http.ResponseWriter, call *Request) {

@@ -130,30 +130,6 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestMaxPerWindow(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(ms ...int) []Request {
-		var rs []Request
-		for _, m := range ms {
-			rs = append(rs, Request{Time: t0.Add(time.Duration(m) * time.Millisecond)})
-		}
-		return rs
-	}
-	for _, tc := range []struct {
-		ms   []int
-		want int
-	}{
-		{nil, 0},
-		{[]int{0, 200, 400, 600, 800, 1000}, 5},
-		{[]int{0, 200, 400, 600, 800, 999}, 6},
-		{[]int{500, 0, 2000, 1400}, 2},
-	} {
-		if got := MaxPerWindow(at(tc.ms...), time.Second); got != tc.want {
-			t.Errorf("%v: got %d, want %d", tc.ms, got, tc.want)
-		}
-	}
-}
-
 func TestWholeRequestErrors(t *testing.T) {
 	many := make([]map[string]any, MaxUpdateItems+1)
 	for i := range many {

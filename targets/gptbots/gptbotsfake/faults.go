@@ -1,9 +1,9 @@
 package gptbotsfake
 
 import (
-	"math/rand/v2"
 	"net/http"
-	"time"
+
+	"github.com/replicator-cdc/replicator/targets/internal/fakekit"
 )
 
 // Fault is a failure the server can inject into a call.
@@ -51,51 +51,20 @@ func (f Fault) String() string {
 	return "unknown"
 }
 
-type faultState struct {
-	queue []Fault
-	rate  float64
-	kinds []Fault
-	rng   *rand.Rand
-}
-
 // InjectFaults queues faults for the next calls that pass auth and the rate
 // limit, one per call, in order, ahead of any random fault.
-func (s *Server) InjectFaults(faults ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.queue = append(s.faults.queue, faults...)
-}
+func (s *Server) InjectFaults(faults ...Fault) { s.faults.Queue(faults...) }
 
 // SetFaultRate makes each call fail with probability p, with a fault drawn
 // uniformly from kinds by the seeded generator. p = 0 turns it off.
-func (s *Server) SetFaultRate(p float64, kinds ...Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults.rate = p
-	s.faults.kinds = append([]Fault(nil), kinds...)
-}
-
-func (s *Server) nextFault() Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := &s.faults
-	if len(f.queue) > 0 {
-		next := f.queue[0]
-		f.queue = f.queue[1:]
-		return next
-	}
-	if f.rate > 0 && len(f.kinds) > 0 && f.rng.Float64() < f.rate {
-		return f.kinds[f.rng.IntN(len(f.kinds))]
-	}
-	return FaultNone
-}
+func (s *Server) SetFaultRate(p float64, kinds ...Fault) { s.faults.SetRate(p, kinds...) }
 
 // withFault answers the call, whose effect h computes, under fault f.
 func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request, f Fault, h func() answer) {
 	call.Fault = f
 	switch f {
 	case FaultNone:
-		if d := s.latency(); d > 0 && r.URL.Path != PagePath && !s.sleep(r, d) {
+		if d := s.faults.Delay(s.opts.Latency, s.opts.Jitter); d > 0 && r.URL.Path != PagePath && !s.srv.Sleep(r.Context(), d) {
 			s.record(call)
 			return
 		}
@@ -111,7 +80,7 @@ func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request
 	case FaultThrottle:
 		s.throttle(w, call)
 	case FaultThrottleLate:
-		s.arrivals.Wait(s.opts.SlowDelay, s.closing)
+		s.srv.AwaitArrival(s.opts.SlowDelay)
 		s.throttle(w, call)
 	case FaultInvalid:
 		s.write(w, call, s.invalid("", "invalid parameter"))
@@ -119,42 +88,18 @@ func (s *Server) withFault(w http.ResponseWriter, r *http.Request, call *Request
 		s.write(w, call, s.coded(CodeTableNotFound, "", "table not found"))
 	case FaultDrop:
 		s.record(call)
-		hangUp(w)
+		fakekit.HangUp(w)
 	case FaultLostAnswer:
 		a := h()
 		call.Code, call.Table, call.Items = a.code, a.table, a.items
 		s.record(call)
-		hangUp(w)
+		fakekit.HangUp(w)
 	case FaultSlow:
-		if !s.sleep(r, s.opts.SlowDelay) {
+		// The body has been read, so the server notices a client that hangs up.
+		if !s.srv.Sleep(r.Context(), s.opts.SlowDelay) {
 			s.record(call)
 			return
 		}
 		s.write(w, call, h())
 	}
-}
-
-// sleep waits d and reports whether the client is still there. The body has
-// been read, so the server notices a client that hangs up.
-func (s *Server) sleep(r *http.Request, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return r.Context().Err() == nil
-	case <-r.Context().Done():
-	case <-s.closing:
-	}
-	return false
-}
-
-// hangUp closes the connection without an answer.
-func hangUp(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			_ = conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }

@@ -1,10 +1,9 @@
 package gptbotsfake
 
 import (
-	"slices"
 	"time"
 
-	"github.com/replicator-cdc/replicator/targets/internal/fakequota"
+	"github.com/replicator-cdc/replicator/targets/internal/fakekit"
 )
 
 // Request is one logged call.
@@ -33,67 +32,22 @@ type Request struct {
 
 func (s *Server) record(call *Request) {
 	call.Answered = time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log = append(s.log, *call)
+	s.log.Add(*call)
 }
 
 // Requests returns the log so far, in the order the answers were decided.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
-}
+func (s *Server) Requests() []Request { return s.log.All() }
 
 // MaxPerWindow is the largest number of the given requests that arrived
 // within any window of length d (a half-open interval (t-d, t]), the measure
 // the rate limit enforces.
 func MaxPerWindow(reqs []Request, d time.Duration) int {
-	times := make([]time.Time, len(reqs))
-	for i, r := range reqs {
-		times[i] = r.Time
-	}
-	slices.SortFunc(times, time.Time.Compare)
-	best, lo := 0, 0
-	for hi, t := range times {
-		for !times[lo].After(t.Add(-d)) {
-			lo++
-		}
-		best = max(best, hi-lo+1)
-	}
-	return best
+	return fakekit.MaxPerWindow(reqs, func(r Request) time.Time { return r.Time }, d)
 }
 
 // EarlyAfterThrottle returns the given requests that arrived after a
 // throttling answer among them was given and before the reset it named
-// (see fakequota.Early).
+// (see fakekit.Early).
 func EarlyAfterThrottle(reqs []Request) []Request {
-	return fakequota.Early(reqs, func(r Request) (time.Time, time.Time, time.Duration) { return r.Time, r.Answered, r.Reset })
-}
-
-// window is a sliding one-second log of admitted requests.
-type window struct {
-	times []time.Time
-}
-
-// admit records a request arriving at now unless limit requests were already
-// admitted in the second before it. A negative limit admits everything.
-func (w *window) admit(now time.Time, limit int) bool {
-	if limit < 0 {
-		return true
-	}
-	cut := now.Add(-time.Second)
-	n := 0
-	for n < len(w.times) && !w.times[n].After(cut) {
-		n++
-	}
-	w.times = w.times[n:]
-	if len(w.times) >= limit {
-		return false
-	}
-	// Arrival times are taken before the lock, so they can come slightly out
-	// of order.
-	i, _ := slices.BinarySearchFunc(w.times, now, time.Time.Compare)
-	w.times = slices.Insert(w.times, i, now)
-	return true
+	return fakekit.Early(reqs, func(r Request) (time.Time, time.Time, time.Duration) { return r.Time, r.Answered, r.Reset })
 }

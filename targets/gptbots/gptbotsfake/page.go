@@ -51,48 +51,38 @@ func (s *Server) page(body []byte) answer {
 		Filter   map[string]any `json:"filter"`
 		Keyword  string         `json:"keyword"`
 	}
-	if err := decodeJSON(body, &req); err != nil {
-		return s.invalid("", "%v", err)
-	}
-	if req.TableID == "" {
-		return s.invalid("", "table_id is required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, refused := s.lookup(req.TableID)
-	if refused != nil {
-		return *refused
-	}
-	if req.Page < 1 || req.PageSize < 1 || req.PageSize > MaxPageSize {
-		return s.invalid(t.id, "page must be at least 1 and page_size 1 to %d", MaxPageSize)
-	}
-	rows := t.ordered()
-	if req.Filter != nil {
-		f, key, err := t.filterField(req.Filter)
-		if err != nil {
-			return s.invalid(t.id, "%v", err)
+	return s.inTable(body, &req, &req.TableID, func(t *table) answer {
+		if req.Page < 1 || req.PageSize < 1 || req.PageSize > MaxPageSize {
+			return s.invalid(t.id, "page must be at least 1 and page_size 1 to %d", MaxPageSize)
 		}
-		r, _, err := t.find(f, key)
-		if err != nil {
-			return s.invalid(t.id, "%v", err)
+		rows := t.ordered()
+		if req.Filter != nil {
+			f, key, err := t.filterField(req.Filter)
+			if err != nil {
+				return s.invalid(t.id, "%v", err)
+			}
+			r, _, err := t.find(f, key)
+			if err != nil {
+				return s.invalid(t.id, "%v", err)
+			}
+			rows = rows[:0]
+			if r != nil {
+				rows = append(rows, r)
+			}
 		}
-		rows = rows[:0]
-		if r != nil {
-			rows = append(rows, r)
+		if req.Keyword != "" {
+			rows = t.matching(rows, req.Keyword)
 		}
-	}
-	if req.Keyword != "" {
-		rows = t.matching(rows, req.Keyword)
-	}
-	out := PageAnswer{TableInfo: t.info(), Records: []PageRecord{}, Total: len(rows)}
-	for i := (req.Page - 1) * req.PageSize; i < len(rows) && len(out.Records) < req.PageSize; i++ {
-		out.Records = append(out.Records, PageRecord{RecordID: rows[i].id, Value: maps.Clone(rows[i].values)})
-	}
-	var payload any = out
-	if s.opts.WrapPage {
-		payload = wrapped{Message: "OK", Data: out}
-	}
-	return answer{status: http.StatusOK, table: t.id, items: len(out.Records), body: payload}
+		out := PageAnswer{TableInfo: t.info(), Records: []PageRecord{}, Total: len(rows)}
+		for i := (req.Page - 1) * req.PageSize; i < len(rows) && len(out.Records) < req.PageSize; i++ {
+			out.Records = append(out.Records, PageRecord{RecordID: rows[i].id, Value: maps.Clone(rows[i].values)})
+		}
+		var payload any = out
+		if s.opts.WrapPage {
+			payload = wrapped{Message: "OK", Data: out}
+		}
+		return answer{status: http.StatusOK, table: t.id, items: len(out.Records), body: payload}
+	})
 }
 
 // matching keeps the rows with a TEXT value containing keyword.

@@ -131,6 +131,26 @@ func (s *Server) Rows(tableID string) []map[string]any {
 	return out
 }
 
+// inTable starts a call the way every call starts: it decodes the body into
+// req, whose table_id field tableID points to, and runs fn under s.mu on the
+// table req names. A body that does not decode or names no table, and a
+// table that is missing or refused to the key, are answered without fn.
+func (s *Server) inTable(body []byte, req any, tableID *string, fn func(*table) answer) answer {
+	if err := decodeJSON(body, req); err != nil {
+		return s.invalid("", "%v", err)
+	}
+	if *tableID == "" {
+		return s.invalid("", "table_id is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, refused := s.lookup(*tableID)
+	if refused != nil {
+		return *refused
+	}
+	return fn(t)
+}
+
 // lookup resolves a table id to a table or the answer refusing it.
 func (s *Server) lookup(tableID string) (*table, *answer) {
 	t := s.tables[tableID]

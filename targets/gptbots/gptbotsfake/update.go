@@ -48,43 +48,33 @@ func (s *Server) update(body []byte) answer {
 		IsCreate   bool              `json:"is_create"`
 		UpdateData []json.RawMessage `json:"update_data"`
 	}
-	if err := decodeJSON(body, &req); err != nil {
-		return s.invalid("", "%v", err)
-	}
-	if req.TableID == "" {
-		return s.invalid("", "table_id is required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, refused := s.lookup(req.TableID)
-	if refused != nil {
-		return *refused
-	}
-	n := len(req.UpdateData)
-	if n == 0 || n > MaxUpdateItems {
-		return s.invalid(t.id, "update_data must hold 1 to %d items, got %d", MaxUpdateItems, n)
-	}
-	items := make([]updateItem, n)
-	for i, raw := range req.UpdateData {
-		it, err := t.parseUpdateItem(raw)
-		if err != nil {
-			return s.invalid(t.id, "update_data[%d]: %v", i, err)
+	return s.inTable(body, &req, &req.TableID, func(t *table) answer {
+		n := len(req.UpdateData)
+		if n == 0 || n > MaxUpdateItems {
+			return s.invalid(t.id, "update_data must hold 1 to %d items, got %d", MaxUpdateItems, n)
 		}
-		items[i] = it
-	}
-	if msg := s.objection(t, items); msg != "" {
-		return s.invalid(t.id, "%s", msg)
-	}
-	out := UpdateAnswer{TotalCount: n, FailDetail: []FailDetail{}}
-	for _, it := range items {
-		if reason := s.apply(t, &it, req.IsCreate); reason != "" {
-			out.FailDetail = append(out.FailDetail, FailDetail{UpsertData: it.echo, FailReason: reason})
-			continue
+		items := make([]updateItem, n)
+		for i, raw := range req.UpdateData {
+			it, err := t.parseUpdateItem(raw)
+			if err != nil {
+				return s.invalid(t.id, "update_data[%d]: %v", i, err)
+			}
+			items[i] = it
 		}
-		out.SuccessCount++
-	}
-	out.FailCount = len(out.FailDetail)
-	return answer{status: http.StatusOK, table: t.id, items: n, body: out}
+		if msg := s.objection(t, items); msg != "" {
+			return s.invalid(t.id, "%s", msg)
+		}
+		out := UpdateAnswer{TotalCount: n, FailDetail: []FailDetail{}}
+		for _, it := range items {
+			if reason := s.apply(t, &it, req.IsCreate); reason != "" {
+				out.FailDetail = append(out.FailDetail, FailDetail{UpsertData: it.echo, FailReason: reason})
+				continue
+			}
+			out.SuccessCount++
+		}
+		out.FailCount = len(out.FailDetail)
+		return answer{status: http.StatusOK, table: t.id, items: n, body: out}
+	})
 }
 
 // parseUpdateItem checks what makes the whole request invalid: an item with
