@@ -105,14 +105,18 @@ type Request struct {
 	Body   []byte
 }
 
-// Config is a Client's settings; Name, HTTP, Limiter and Metrics are required.
+// Config is a Client's settings; Name, HTTP and Metrics are required.
 type Config struct {
 	// Name is the target's name: the metrics' target label.
 	Name string
 	// What starts error messages, e.g. `feishu target "lark"`.
-	What    string
-	HTTP    *http.Client
-	Limiter *Limiter
+	What string
+	HTTP *http.Client
+	// Limiter is the credential's, shared by all its clients; nil: the
+	// client paces by RequestsPerSecond with one of its own, which Close
+	// stops.
+	Limiter           *Limiter
+	RequestsPerSecond float64
 	// Credential authorizes each attempt; nil sends requests as they are.
 	Credential Credential
 	Metrics    *metrics.Target
@@ -141,6 +145,7 @@ type Client struct {
 	slots chan struct{} // nil: unbounded
 
 	outage *outage // holds the requests back while the API is down
+	own    bool    // cfg.Limiter was made by New: Close stops it
 
 	mu     sync.Mutex
 	logged string // the failure logged last; "" after a success
@@ -156,11 +161,23 @@ func New(cfg Config) *Client {
 		probeMax = min(probeMax, cfg.ProbeMax)
 	}
 	c := &Client{cfg: cfg}
+	if cfg.Limiter == nil {
+		c.cfg.Limiter, c.own = NewLimiter(cfg.RequestsPerSecond), true
+	}
 	c.outage = newOutage(cfg.RetryMin, probeMax, cfg.Metrics.Down.WithLabelValues(cfg.Name).Add, c.outageChanged)
 	if cfg.MaxInFlight > 0 {
 		c.slots = make(chan struct{}, cfg.MaxInFlight)
 	}
 	return c
+}
+
+// Close stops what the client runs in the background (its own limiter's
+// stall watcher) and waits for it; call it once its requests are over. A
+// shared Limiter is its owner's to close.
+func (c *Client) Close() {
+	if c.own {
+		c.cfg.Limiter.Close()
+	}
 }
 
 // Do sends r until an answer ends it, and returns that answer's verdict:

@@ -33,9 +33,6 @@ type Writer struct {
 	health  *isolate.Health
 	schemas schemas   // from Preflight: values are checked against the column types
 	bodies  sync.Pool // request bodies for reuse, as *[]byte
-	// quota is the Limiter New made, which Close stops; nil when the
-	// writer shares its credential's (Deps.Limiter), whose owner does.
-	quota *apicall.Limiter
 }
 
 var _ replicator.Writer = (*Writer)(nil)
@@ -76,14 +73,9 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 		tokens = o
 	}
 	w.tokens = tokens
-	limiter := deps.Limiter
-	if limiter == nil {
-		limiter = apicall.NewLimiter(cfg.RequestsPerSecond)
-		w.quota = limiter
-	}
 	w.api = apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("feishu target %q", cfg.Name), HTTP: w.http,
-		Limiter: limiter, Credential: tokens, Metrics: w.m, Log: w.log,
+		Limiter: deps.Limiter, RequestsPerSecond: cfg.RequestsPerSecond, Credential: tokens, Metrics: w.m, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, ProbeMax: cfg.ProbeMax,
 		MaxRetries: cfg.MaxRetries, MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
@@ -92,11 +84,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 
 // Close stops what the writer runs in the background (its quota's stall
 // watcher) and waits for it; call it once its writes are over.
-func (w *Writer) Close() {
-	if w.quota != nil {
-		w.quota.Close()
-	}
-}
+func (w *Writer) Close() { w.api.Close() }
 
 // MaxConcurrentRequests is how many requests may be in flight at once; the
 // pipeline writes that many key-disjoint batches concurrently.

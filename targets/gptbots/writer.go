@@ -38,9 +38,6 @@ type Writer struct {
 
 	mu     sync.RWMutex
 	tables map[string]*schema
-	// quota is the Limiter New made, which Close stops; nil when the
-	// writer shares its credential's (Deps.Limiter), whose owner does.
-	quota *apicall.Limiter
 }
 
 var _ replicator.Writer = (*Writer)(nil)
@@ -75,14 +72,9 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	}
 	w.health = isolate.NewHealth(cfg.Name, w.log, w.metrics.TableFailing, deps.TableHealth)
 	w.header = http.Header{"Authorization": {"Bearer " + cfg.APIKey}, "Content-Type": {"application/json"}}
-	limiter := deps.Limiter
-	if limiter == nil {
-		limiter = apicall.NewLimiter(cfg.RequestsPerSecond)
-		w.quota = limiter
-	}
 	w.api = apicall.New(apicall.Config{
 		Name: cfg.Name, What: fmt.Sprintf("gptbots target %q", cfg.Name), HTTP: w.client,
-		Limiter: limiter, Metrics: w.metrics, Log: w.log,
+		Limiter: deps.Limiter, RequestsPerSecond: cfg.RequestsPerSecond, Metrics: w.metrics, Log: w.log,
 		Timeout: cfg.RequestTimeout, RetryMin: cfg.BackoffMin, RetryMax: cfg.BackoffMax, ProbeMax: cfg.ProbeMax,
 		MaxRetries: cfg.MaxRetries, MaxAnswerBytes: maxAnswerBytes, MaxInFlight: cfg.MaxConcurrentRequests,
 	})
@@ -91,11 +83,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 
 // Close stops what the writer runs in the background (its quota's stall
 // watcher) and waits for it; call it once its writes are over.
-func (w *Writer) Close() {
-	if w.quota != nil {
-		w.quota.Close()
-	}
-}
+func (w *Writer) Close() { w.api.Close() }
 
 // MaxConcurrentRequests is how many calls may be in flight at once; the
 // pipeline writes that many key-disjoint batches concurrently.
