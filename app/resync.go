@@ -200,15 +200,15 @@ func (rs *resyncer) copy(ts []sourceTable) error {
 			return err
 		}
 		rows += int64(len(chunk))
-		rs.monitor.ResyncProgress(source, rows, max(info.EstimatedRows, rows), seq, false)
+		rs.acknowledged(source, rows, max(info.EstimatedRows, rows), seq, c.Last)
+		if c.Last {
+			// done saves the end once the stream settled it.
+			return nil
+		}
 		if time.Since(lastLog) >= 5*time.Second {
 			lastLog = time.Now()
 			rs.logger.Info("online resync: progress", "table", source, "rows", rows, "chunk", seq,
 				"rows_per_s", int64(float64(rows-startRows)/time.Since(start).Seconds()), "stream_acknowledged", c.At)
-		}
-		if c.Last {
-			// done saves the end once the stream settled it.
-			return nil
 		}
 		after = compiled[0].KeyText(chunk[len(chunk)-1])
 		saved := state.TableProgress{Online: true, LastKey: keyStrings(after), KeyColumns: keyColumns, Rows: rows, Chunks: seq}
@@ -216,6 +216,19 @@ func (rs *resyncer) copy(ts []sourceTable) error {
 			return err
 		}
 	}
+}
+
+// acknowledged shows a chunk the stream acknowledged. The last one shows
+// the end, like done: the stream runs done when it settles the last chunk,
+// which may be before this goroutine sees the acknowledgement, and a
+// chunk's progress shown after done would leave the status saying that a
+// finished resync still runs.
+func (rs *resyncer) acknowledged(source string, rows, total int64, seq int, last bool) {
+	if last {
+		rs.monitor.ResyncProgress(source, rows, rows, 0, true)
+		return
+	}
+	rs.monitor.ResyncProgress(source, rows, total, seq, false)
 }
 
 // awaitAcknowledged waits until the stream acknowledged at: the chunk and
