@@ -53,6 +53,31 @@ func (l *chunkLog) read() []int {
 }
 
 // rowsWritten sums the rows of the target's accepted writes to table.
+// resyncToChunk starts a daemon that logs the chunks it reads into log,
+// asks it to resync table, and returns once the resync read chunk at.
+// then runs at every chunk read, before that return.
+func resyncToChunk(t *testing.T, e *env, cfg *config.Config, mon *monitor.Monitor, log *chunkLog, source, table string, at int, then func(chunk int)) *running {
+	t.Helper()
+	reached := make(chan struct{})
+	var once sync.Once
+	daemon := startResyncHooked(t, e, cfg, mon, log.hook(mon, source, func(chunk int) {
+		if then != nil {
+			then(chunk)
+		}
+		if chunk == at {
+			once.Do(func() { close(reached) })
+		}
+	}))
+	_, err := app.Resync(context.Background(), cfg, false, []string{table})
+	require.NoError(t, err)
+	select {
+	case <-reached:
+	case <-time.After(5 * time.Minute):
+		t.Fatal("the resync never read its chunk ", at)
+	}
+	return daemon
+}
+
 func rowsWritten(reqs []feishufake.Request, table string) int {
 	n := 0
 	for _, r := range reqs {
@@ -99,22 +124,8 @@ func TestOnlineResyncResumesAfterRestart(t *testing.T) {
 	}
 
 	mon := monitor.New(prometheus.NewRegistry())
-	reached := make(chan struct{})
-	var once sync.Once
 	first := &chunkLog{}
-	daemon := startResyncHooked(t, e, cfg, mon, first.hook(mon, "public.big", func(chunk int) {
-		inWindow(chunk)
-		if chunk == stopAt {
-			once.Do(func() { close(reached) })
-		}
-	}))
-	_, err := app.Resync(context.Background(), cfg, false, []string{"big"})
-	require.NoError(t, err)
-	select {
-	case <-reached:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("the resync never read its chunk ", stopAt)
-	}
+	daemon := resyncToChunk(t, e, cfg, mon, first, "public.big", "big", stopAt, inWindow)
 	require.NoError(t, daemon.stop())
 	saved := savedProgress(t, cfg, "public.big")
 	require.True(t, saved.Online && !saved.Done, "the stop left the resync unfinished: %+v", saved)
@@ -224,20 +235,7 @@ func TestOnlineResyncResumesCompositeKey(t *testing.T) {
 	cfg.Pipeline.SnapshotChunkRows = chunkRows
 
 	mon := monitor.New(prometheus.NewRegistry())
-	reached := make(chan struct{})
-	var once sync.Once
-	daemon := startResyncHooked(t, e, cfg, mon, (&chunkLog{}).hook(mon, "public.ck", func(chunk int) {
-		if chunk == stopAt {
-			once.Do(func() { close(reached) })
-		}
-	}))
-	_, err := app.Resync(context.Background(), cfg, false, []string{"ck"})
-	require.NoError(t, err)
-	select {
-	case <-reached:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("the resync never read its chunk ", stopAt)
-	}
+	daemon := resyncToChunk(t, e, cfg, mon, &chunkLog{}, "public.ck", "ck", stopAt, nil)
 	require.NoError(t, daemon.stop())
 	saved := savedProgress(t, cfg, "public.ck")
 	require.GreaterOrEqual(t, saved.Chunks, stopAt-1)
@@ -280,22 +278,12 @@ func TestOnlineResyncStopBeforeAckResumesAtPreviousKey(t *testing.T) {
 	cfg.Pipeline.ShutdownTimeout = 2 * time.Second
 
 	mon := monitor.New(prometheus.NewRegistry())
-	reached := make(chan struct{})
-	var once sync.Once
-	daemon := startResyncHooked(t, e, cfg, mon, (&chunkLog{}).hook(mon, "public.big", func(chunk int) {
+	daemon := resyncToChunk(t, e, cfg, mon, &chunkLog{}, "public.big", "big", failAt, func(chunk int) {
 		if chunk == failAt {
 			// From this chunk on the target confirms nothing.
 			fake.SetFaultRate(1, feishufake.FaultServerError)
-			once.Do(func() { close(reached) })
 		}
-	}))
-	_, err := app.Resync(context.Background(), cfg, false, []string{"big"})
-	require.NoError(t, err)
-	select {
-	case <-reached:
-	case <-time.After(5 * time.Minute):
-		t.Fatal("the resync never read its chunk ", failAt)
-	}
+	})
 	testkit.Eventually(t, 60*time.Second, "the unconfirmed chunk's writes to reach the target", func() bool {
 		for _, r := range fake.Requests() {
 			if r.Table == "big" && r.Status == http.StatusInternalServerError {
