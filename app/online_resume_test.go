@@ -204,15 +204,7 @@ func compositeDiff(t *testing.T, e *env, fake *feishufake.Server) string {
 			diffs = append(diffs, fmt.Sprintf("%s: want %q got %q", k, v, got[k]))
 		}
 	}
-	for k := range got {
-		if _, ok := want[k]; !ok {
-			diffs = append(diffs, "extra "+k)
-		}
-	}
-	if len(diffs) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d differences, e.g. %v", len(diffs), diffs[:min(3, len(diffs))])
+	return diffSummary(diffs, got, want)
 }
 
 // A table keyed by text and a number resumes after the key it saved, in

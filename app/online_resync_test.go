@@ -121,9 +121,15 @@ func fakeMatchesFrom(t *testing.T, e *env, fake *feishufake.Server, source, tabl
 			}
 		}
 	}
-	for id := range got {
-		if _, ok := want[id]; !ok {
-			diffs = append(diffs, "extra "+id)
+	return diffSummary(diffs, got, want)
+}
+
+// diffSummary adds the keys got has and want lacks to diffs and sums them
+// up; "" when there are none.
+func diffSummary[G, W any](diffs []string, got map[string]G, want map[string]W) string {
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			diffs = append(diffs, "extra "+k)
 		}
 	}
 	if len(diffs) == 0 {
