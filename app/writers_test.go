@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/replicator-cdc/replicator"
 	"github.com/replicator-cdc/replicator/config"
+	"github.com/replicator-cdc/replicator/internal/testkit"
 	"github.com/replicator-cdc/replicator/metrics"
 	"github.com/replicator-cdc/replicator/targets/feishu/feishufake"
 )
@@ -72,13 +71,4 @@ func TestCloseWritersStopsTheStallWatchers(t *testing.T) {
 }
 
 // stallWatchers counts the goroutines running a quota's stall watcher.
-func stallWatchers() int {
-	buf := make([]byte, 64<<10)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "apicall.(*Window).watch(")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func stallWatchers() int { return testkit.Goroutines("apicall.(*Window).watch(") }

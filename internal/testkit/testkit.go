@@ -4,6 +4,7 @@ package testkit
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -84,4 +85,18 @@ func (h *HealthEvents) Events() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.events...)
+}
+
+// Goroutines counts the running goroutines whose stack holds frame, e.g.
+// "apicall.(*Window).watch(": a test that something stopped its
+// background work.
+func Goroutines(frame string) int {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), frame)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }

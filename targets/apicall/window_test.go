@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/replicator-cdc/replicator/internal/testkit"
 )
 
 func TestUnwrittenRequestCountsAsArrivingNow(t *testing.T) {
@@ -233,13 +233,4 @@ func (p *Window) isWatching() bool {
 }
 
 // stallWatchers counts the goroutines running a Window's stall watcher.
-func stallWatchers() int {
-	buf := make([]byte, 64<<10)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "apicall.(*Window).watch(")
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
+func stallWatchers() int { return testkit.Goroutines("apicall.(*Window).watch(") }
