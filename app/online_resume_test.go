@@ -260,12 +260,7 @@ func TestOnlineResyncStopBeforeAckResumesAtPreviousKey(t *testing.T) {
 	const rows, chunkRows, failAt = 1000, 100, 4
 	e, fake, targets := newOnlineEnv(t, rows)
 	require.NoError(t, fake.AddTable("big2", onlineCols))
-	cfg := e.configWithTargets(targets, bigMapping+`
-  - source: big
-    target: lark
-    table: big2
-    snapshot: false
-`)
+	cfg := e.configWithTargets(targets, bigMapping+big2Mapping)
 	cfg.Pipeline.SnapshotChunkRows = chunkRows
 	cfg.Pipeline.ShutdownTimeout = 2 * time.Second
 

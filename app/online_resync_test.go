@@ -70,6 +70,14 @@ const bigMapping = `
     snapshot: false
 `
 
+// big2Mapping fans big out to a second table of the target.
+const big2Mapping = `
+  - source: big
+    target: lark
+    table: big2
+    snapshot: false
+`
+
 const otherMapping = `
   - source: other
     target: lark
@@ -439,12 +447,7 @@ func TestOnlineResyncFanOut(t *testing.T) {
 	const rows = 2000
 	e, fake, targets := newOnlineEnv(t, rows)
 	require.NoError(t, fake.AddTable("big2", onlineCols))
-	cfg := e.configWithTargets(targets, bigMapping+`
-  - source: big
-    target: lark
-    table: big2
-    snapshot: false
-`+otherMapping)
+	cfg := e.configWithTargets(targets, bigMapping+big2Mapping+otherMapping)
 	cfg.Pipeline.SnapshotChunkRows = 500
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
