@@ -271,7 +271,7 @@ func (c *Client) Do(ctx context.Context, r Request, classify Classifier) (Verdic
 			// A throttling pause is waited out at the Limiter, and an
 			// outage's probe turn at admit, by every request of the
 			// credential.
-			if err := sleepUnlessBack(ctx, wait, back); err != nil {
+			if err := waitFor(ctx, wait, back); err != nil {
 				return Verdict{}, err
 			}
 		}

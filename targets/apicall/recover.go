@@ -192,18 +192,3 @@ func (o *outage) abandon() {
 	o.probing = false
 	o.wake()
 }
-
-// sleepUnlessBack waits d, or until back (a mark) closes, or until ctx
-// ends and then returns its error.
-func sleepUnlessBack(ctx context.Context, d time.Duration, back <-chan struct{}) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-back:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

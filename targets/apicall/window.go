@@ -121,6 +121,8 @@ func (p *Window) nextFree(now time.Time) time.Duration {
 	return wait
 }
 
+// waitFor waits d (no limit when d < 0), or until changed closes, or until
+// ctx ends and then returns its error.
 func waitFor(ctx context.Context, d time.Duration, changed <-chan struct{}) error {
 	var timeout <-chan time.Time
 	if d >= 0 {
